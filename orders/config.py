@@ -1,0 +1,243 @@
+"""Configuration: config.toml defaults, overridden by SIDAN_<SECTION>_<KEY> environment variables.
+
+Validated once at start; a missing or malformed value fails with a message naming the key.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = REPO_ROOT / "config.toml"
+
+# Development values that production must not run with.
+DEV_SECRETS = {
+    ("wechat", "token"): "sidan-dev-token",
+    ("wechat", "app_secret"): "sidan-dev-app-secret",
+    ("wechat", "miniapp_secret"): "sidan-dev-miniapp-secret",
+    ("auth", "jwt_secret"): "sidan-dev-jwt-secret-change-me-in-production",
+}
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or malformed; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AppSection(_Section):
+    env: Literal["development", "test", "production"]
+    host: str
+    port: int = Field(ge=1, le=65535)
+    workers: int = Field(ge=1, le=64)
+    township: str = Field(min_length=1)
+    order_prefix: str = Field(pattern=r"^[A-Z]{1,6}$")
+    timezone: str
+    run_background_tasks: bool
+
+
+class DatabaseSection(_Section):
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgres://", "postgresql://")):
+            raise ValueError("must start with sqlite:// or postgres://")
+        return value
+
+
+class RedisSection(_Section):
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be empty or start with redis://")
+        return value
+
+
+class WechatSection(_Section):
+    token: str = Field(min_length=3, max_length=32)
+    appid: str = Field(min_length=1)
+    aes_key: str
+    app_secret: str
+    miniapp_appid: str
+    miniapp_secret: str
+    api_base: str
+    api_timeout_seconds: float = Field(gt=0)
+    survey_template_id: str
+    notify_template_id: str
+
+    @field_validator("aes_key")
+    @classmethod
+    def _aes_key_length(cls, value: str) -> str:
+        if value and len(value) != 43:
+            raise ValueError("EncodingAESKey must be exactly 43 characters (or empty)")
+        return value
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_base(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class AuthSection(_Section):
+    jwt_secret: str = Field(min_length=32)
+    access_minutes: int = Field(gt=0)
+    refresh_days: int = Field(gt=0)
+    dashboard_link_hours: int = Field(gt=0)
+
+
+class ClassifierSection(_Section):
+    model_path: str
+    confidence_threshold: float = Field(ge=0, le=1)
+
+
+class BotSection(_Section):
+    rate_limit_per_minute: int = Field(gt=0)
+    max_body_bytes: int = Field(gt=0)
+    dedup_ttl_seconds: int = Field(gt=0)
+    image_attach_minutes: int = Field(ge=0)
+    replay_window_seconds: int = Field(gt=0)
+
+
+class SurveySection(_Section):
+    window_days: int = Field(gt=0)
+    reminder_hours: int = Field(gt=0)
+    max_reopens: int = Field(ge=0)
+
+
+class OutboxSection(_Section):
+    poll_seconds: float = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    max_attempts: int = Field(gt=0)
+    backoff_base_seconds: float = Field(gt=0)
+    backoff_max_seconds: float = Field(gt=0)
+
+
+class DeadlinesSection(_Section):
+    model_config = ConfigDict(extra="allow", frozen=True)  # per-urgency overrides: 急难事 = 1
+    sweep_seconds: float = Field(gt=0)
+    working_days: bool
+    holidays: list[str]
+    mediation_days: list[int]
+
+    def resolve_days_override(self, urgency: str) -> float | None:
+        extra = self.model_extra or {}
+        value = extra.get(urgency)
+        return float(value) if value is not None else None
+
+
+class Settings(_Section):
+    app: AppSection
+    database: DatabaseSection
+    redis: RedisSection
+    wechat: WechatSection
+    auth: AuthSection
+    classifier: ClassifierSection
+    bot: BotSection
+    survey: SurveySection
+    outbox: OutboxSection
+    deadlines: DeadlinesSection
+
+    @property
+    def is_production(self) -> bool:
+        return self.app.env == "production"
+
+    def model_path(self) -> Path:
+        path = Path(self.classifier.model_path)
+        return path if path.is_absolute() else REPO_ROOT / path
+
+    def with_overrides(self, **sections: Mapping[str, Any]) -> Settings:
+        """A copy with some keys replaced, validated again (used by tests and the CLI)."""
+        data = self.model_dump()
+        for section, values in sections.items():
+            data[section] = {**data[section], **values}
+        return _validate(data)
+
+
+def _coerce(raw: str, current: Any, key: str) -> Any:
+    if isinstance(current, bool):
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"config key {key}: expected true/false, got {raw!r}")
+    if isinstance(current, list):
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    return raw  # pydantic converts numbers and names the key if it cannot
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, raw in env.items():
+        if not name.startswith("SIDAN_"):
+            continue
+        rest = name[len("SIDAN_"):].lower()
+        if rest == "env":
+            data.setdefault("app", {})["env"] = raw
+            continue
+        section, _, key = rest.partition("_")
+        if section not in Settings.model_fields:
+            continue  # other SIDAN_* variables (test settings, model path) are not config keys
+        if not key:
+            raise ConfigError(f"environment variable {name}: no key after the section")
+        values = data.setdefault(section, {})
+        values[key] = _coerce(raw, values.get(key), f"{section}.{key} ({name})")
+
+
+def _validate(data: dict[str, Any]) -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = ".".join(str(part) for part in error["loc"])
+            problems.append(f"config key {key}: {error['msg']}")
+        raise ConfigError("; ".join(problems)) from None
+
+
+def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    path = Path(path or env.get("SIDAN_CONFIG") or DEFAULT_CONFIG_PATH)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    _apply_env(data, env)
+    settings = _validate(data)
+    if settings.is_production:
+        _refuse_dev_secrets(settings)
+    return settings
+
+
+def _refuse_dev_secrets(settings: Settings) -> None:
+    dumped = settings.model_dump()
+    for (section, key), dev_value in DEV_SECRETS.items():
+        if dumped[section][key] == dev_value:
+            env_name = f"SIDAN_{section.upper()}_{key.upper()}"
+            raise ConfigError(
+                f"config key {section}.{key}: production refuses the development secret; set {env_name}"
+            )
+
+
+def check_workers(settings: Settings, workers: int) -> None:
+    """The in-process store lives in one process: more workers would each see their own."""
+    if workers > 1 and not settings.redis.url:
+        raise ConfigError(
+            f"config key app.workers: {workers} workers need a shared store; "
+            "set SIDAN_REDIS_URL (redis://…) or run with --workers 1"
+        )

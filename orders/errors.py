@@ -1,0 +1,55 @@
+"""Domain errors. Each carries a stable code for programs and a Chinese message for people."""
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    code = "domain_error"
+    status = 400
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class IllegalTransition(DomainError):
+    code = "illegal_transition"
+    status = 409
+
+    def __init__(self, state: str, action: str) -> None:
+        from orders.lifecycle import ACTION_LABELS, STATE_LABELS
+
+        super().__init__(
+            f"工单当前状态为“{STATE_LABELS.get(state, state)}”({state}),不能执行“{ACTION_LABELS.get(action, action)}”({action})",
+            state=state,
+            action=action,
+        )
+        self.state = state
+        self.action = action
+
+
+class NotPermitted(DomainError):
+    code = "forbidden"
+    status = 403
+
+    def __init__(self, role: str, action: str) -> None:
+        from orders.lifecycle import ACTION_LABELS
+
+        super().__init__(f"角色 {role} 无权执行“{ACTION_LABELS.get(action, action)}”({action})", role=role, action=action)
+
+
+class Conflict(DomainError):
+    """Someone else changed the order first (e.g. two staff accepting at once)."""
+
+    code = "conflict"
+    status = 409
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+
+
+class InvalidInput(DomainError):
+    code = "invalid_input"
+    status = 422

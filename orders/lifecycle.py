@@ -1,0 +1,170 @@
+"""The order lifecycle as an explicit transition table: (state, action) -> (next state, who may do it).
+
+Pure Python, no I/O: every use case asks `transition()` before it changes an order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from orders.errors import IllegalTransition, NotPermitted
+
+
+class State(StrEnum):
+    SUBMITTED = "submitted"
+    DISPATCHED = "dispatched"
+    ACCEPTED = "accepted"
+    RESOLVED = "resolved"
+    VERIFIED = "verified"
+    RETURNED = "returned"
+    REOPENED = "reopened"
+    CANCELLED = "cancelled"
+    CLOSED_UNRATED = "closed_unrated"
+
+
+class Action(StrEnum):
+    SUBMIT = "submit"
+    DISPATCH = "dispatch"
+    RETURN = "return_"
+    ACCEPT = "accept"
+    PROGRESS = "progress"
+    REQUEST_EXTENSION = "request_extension"
+    EXTEND = "extend"
+    DENY_EXTENSION = "deny_extension"
+    RESOLVE = "resolve"
+    RATE = "rate"
+    REOPEN = "reopen"
+    CANCEL = "cancel"
+    CLOSE_UNRATED = "close_unrated"
+    ESCALATE = "escalate"
+
+
+class Role(StrEnum):
+    RESIDENT = "resident"
+    GRID_WORKER = "grid_worker"
+    DEPT_STAFF = "dept_staff"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+    SYSTEM = "system"
+
+
+STATE_LABELS = {
+    "submitted": "已受理",
+    "dispatched": "已派单",
+    "accepted": "办理中",
+    "resolved": "已办结,待评价",
+    "verified": "已评价",
+    "returned": "已退单,待重新派单",
+    "reopened": "重办中",
+    "cancelled": "已取消",
+    "closed_unrated": "已关闭(未评价)",
+}
+
+ACTION_LABELS = {
+    "submit": "点单",
+    "dispatch": "派单",
+    "return_": "退单",
+    "accept": "接单",
+    "progress": "办理进展",
+    "request_extension": "申请延期",
+    "extend": "批准延期",
+    "deny_extension": "驳回延期",
+    "resolve": "办结",
+    "rate": "评价",
+    "reopen": "重办",
+    "cancel": "取消",
+    "close_unrated": "逾期未评价关闭",
+    "escalate": "升级督办",
+}
+
+# Open states: the order still needs someone's work. Terminal states never change again.
+OPEN_STATES = frozenset({State.SUBMITTED, State.DISPATCHED, State.ACCEPTED, State.RETURNED, State.REOPENED})
+TERMINAL_STATES = frozenset({State.VERIFIED, State.CANCELLED, State.CLOSED_UNRATED})
+
+_R, _G, _D, _S, _A, _SYS = Role.RESIDENT, Role.GRID_WORKER, Role.DEPT_STAFF, Role.SUPERVISOR, Role.ADMIN, Role.SYSTEM
+_DISPATCHERS = frozenset({_SYS, _G, _S, _A})
+
+
+@dataclass(frozen=True)
+class Rule:
+    to: State | None  # None: the state does not change (progress notes, extensions, escalation)
+    roles: frozenset[Role]
+
+
+def _rule(to: State | None, *roles: Role) -> Rule:
+    return Rule(to, frozenset(roles))
+
+
+# state × action → rule. Submission creates an order, so it starts from no state (None).
+TRANSITIONS: dict[tuple[State | None, Action], Rule] = {
+    (None, Action.SUBMIT): _rule(State.SUBMITTED, _R, _G, _S, _A),
+    # 派单: automatic (system) or by hand; a grid worker may re-route before anyone accepts.
+    (State.SUBMITTED, Action.DISPATCH): Rule(State.DISPATCHED, _DISPATCHERS),
+    (State.RETURNED, Action.DISPATCH): Rule(State.DISPATCHED, _DISPATCHERS),
+    (State.DISPATCHED, Action.DISPATCH): Rule(State.DISPATCHED, _DISPATCHERS),
+    (State.REOPENED, Action.DISPATCH): _rule(State.DISPATCHED, _S, _A),
+    # 接单 by the responsible department, also after a reopen (重办 goes back to the same department).
+    (State.DISPATCHED, Action.ACCEPT): _rule(State.ACCEPTED, _D),
+    (State.REOPENED, Action.ACCEPT): _rule(State.ACCEPTED, _D),
+    # 退单: wrongly routed; back to the dispatcher with a reason.
+    (State.DISPATCHED, Action.RETURN): _rule(State.RETURNED, _D),
+    (State.ACCEPTED, Action.RETURN): _rule(State.RETURNED, _D),
+    (State.REOPENED, Action.RETURN): _rule(State.RETURNED, _D),
+    # 办单.
+    (State.ACCEPTED, Action.PROGRESS): _rule(None, _D),
+    (State.ACCEPTED, Action.REQUEST_EXTENSION): _rule(None, _D),
+    (State.ACCEPTED, Action.EXTEND): _rule(None, _S, _A),
+    (State.ACCEPTED, Action.DENY_EXTENSION): _rule(None, _S, _A),
+    (State.ACCEPTED, Action.RESOLVE): _rule(State.RESOLVED, _D),
+    # 验单.
+    (State.RESOLVED, Action.RATE): _rule(State.VERIFIED, _R),
+    (State.RESOLVED, Action.CLOSE_UNRATED): _rule(State.CLOSED_UNRATED, _SYS),
+    # 重办: an unsatisfied rating (system) or a supervisor's decision.
+    (State.VERIFIED, Action.REOPEN): _rule(State.REOPENED, _SYS, _S, _A),
+    (State.RESOLVED, Action.REOPEN): _rule(State.REOPENED, _S, _A),
+    (State.CLOSED_UNRATED, Action.REOPEN): _rule(State.REOPENED, _S, _A),
+    # 取消: by the resident before anyone accepted it.
+    (State.SUBMITTED, Action.CANCEL): _rule(State.CANCELLED, _R),
+    (State.DISPATCHED, Action.CANCEL): _rule(State.CANCELLED, _R),
+    (State.RETURNED, Action.CANCEL): _rule(State.CANCELLED, _R),
+    # 督单: escalation raises the level of any open order.
+    **{(state, Action.ESCALATE): _rule(None, _SYS, _S, _A) for state in OPEN_STATES},
+}
+
+
+def allowed(state: State | str | None, action: Action | str) -> Rule | None:
+    key = (State(state) if state is not None else None, Action(action))
+    return TRANSITIONS.get(key)
+
+
+def transition(state: State | str | None, action: Action | str, role: Role | str) -> State:
+    """The state after `action` by `role`, or a domain error naming the state and the action."""
+    rule = allowed(state, action)
+    if rule is None:
+        raise IllegalTransition(str(state), str(Action(action)))
+    if Role(role) not in rule.roles:
+        raise NotPermitted(str(Role(role)), str(Action(action)))
+    return rule.to if rule.to is not None else State(state)
+
+
+def actions_for(state: State | str, role: Role | str) -> list[Action]:
+    """What `role` may do to an order in `state` (for UIs and the API)."""
+    state, role = State(state), Role(role)
+    return [action for (from_state, action), rule in TRANSITIONS.items() if from_state == state and role in rule.roles]
+
+
+# Timestamps each state implies (the property test checks they agree).
+STATE_TIMESTAMP = {
+    State.SUBMITTED: "submitted_at",
+    State.DISPATCHED: "dispatched_at",
+    State.ACCEPTED: "accepted_at",
+    State.RESOLVED: "resolved_at",
+    State.VERIFIED: "rated_at",
+    State.CANCELLED: "closed_at",
+    State.CLOSED_UNRATED: "closed_at",
+    State.RETURNED: "returned_at",
+    State.REOPENED: "reopened_at",
+}
+
+# 三级调解 / escalation levels.
+ESCALATION_LEVELS = ("村(网格)", "村委", "乡镇")

@@ -1,0 +1,223 @@
+"""Tortoise models. The schema lives in migrations/ (Tortoise's own migration tool)."""
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Department(Model):
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=32, unique=True)
+    name = fields.CharField(max_length=64)
+    duties = fields.JSONField(default=list)
+    active = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "department"
+
+
+class Grid(Model):
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=32, unique=True)
+    name = fields.CharField(max_length=64)
+    village = fields.CharField(max_length=64)
+    polygon = fields.JSONField(null=True)  # GeoJSON Polygon geometry, [lng, lat] order
+    center_lat = fields.FloatField(null=True)
+    center_lng = fields.FloatField(null=True)
+    # The grid's worker is the active Staff with role grid_worker and this grid (no FK back: no cycle).
+
+    class Meta:
+        table = "grid"
+
+
+class Resident(Model):
+    id = fields.IntField(primary_key=True)
+    openid = fields.CharField(max_length=64, unique=True)
+    unionid = fields.CharField(max_length=64, null=True)
+    phone_masked = fields.CharField(max_length=16, null=True)
+    last_message_at = fields.DatetimeField(null=True)  # WeChat's 48-hour customer-service window
+    subscribed = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "resident"
+
+
+class Staff(Model):
+    id = fields.IntField(primary_key=True)
+    openid = fields.CharField(max_length=64, unique=True, null=True)  # bound through an invitation
+    name = fields.CharField(max_length=32)
+    role = fields.CharField(max_length=16)  # grid_worker | dept_staff | supervisor | admin
+    department = fields.ForeignKeyField("sidan.Department", related_name="staff", null=True, on_delete=fields.RESTRICT)
+    grid = fields.ForeignKeyField("sidan.Grid", related_name="staff", null=True, on_delete=fields.SET_NULL)
+    phone_masked = fields.CharField(max_length=16, null=True)
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "staff"
+
+
+class Invitation(Model):
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=32, unique=True)
+    staff = fields.ForeignKeyField("sidan.Staff", related_name="invitations", on_delete=fields.CASCADE)
+    created_by = fields.ForeignKeyField("sidan.Staff", related_name="invitations_created", null=True, on_delete=fields.SET_NULL)
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "invitation"
+
+
+class Order(Model):
+    id = fields.IntField(primary_key=True)
+    number = fields.CharField(max_length=24, unique=True)
+    resident = fields.ForeignKeyField("sidan.Resident", related_name="orders", null=True, on_delete=fields.RESTRICT)
+    text = fields.TextField()
+    normalized_text = fields.TextField()
+    photos = fields.JSONField(default=list)  # [{"media_id": …, "url": …, "at": …}]
+    latitude = fields.FloatField(null=True)
+    longitude = fields.FloatField(null=True)
+    location_label = fields.CharField(max_length=128, null=True)
+    grid = fields.ForeignKeyField("sidan.Grid", related_name="orders", null=True, on_delete=fields.SET_NULL)
+    category = fields.CharField(max_length=16, null=True, db_index=True)
+    department = fields.ForeignKeyField("sidan.Department", related_name="orders", null=True, on_delete=fields.RESTRICT)
+    urgency = fields.CharField(max_length=8, db_index=True)
+    confidence = fields.FloatField(null=True)
+    predicted_category = fields.CharField(max_length=16, null=True)
+    predicted_department = fields.CharField(max_length=32, null=True)
+    auto_dispatched = fields.BooleanField(default=False)
+    routing_corrected = fields.BooleanField(default=False)  # an automatic dispatch later corrected by a person
+    state = fields.CharField(max_length=16, db_index=True)
+    escalation_level = fields.SmallIntField(default=0)  # 0 村(网格), 1 村委, 2 乡镇
+    overdue = fields.BooleanField(default=False, db_index=True)
+    reopen_count = fields.SmallIntField(default=0)
+    accept_deadline = fields.DatetimeField(null=True)
+    resolve_deadline = fields.DatetimeField(null=True)
+    accepted_within_deadline = fields.BooleanField(null=True)
+    accepted_by = fields.ForeignKeyField("sidan.Staff", related_name="accepted_orders", null=True, on_delete=fields.SET_NULL)
+    extension_days_requested = fields.SmallIntField(null=True)
+    result = fields.TextField(null=True)
+    submitted_at = fields.DatetimeField(db_index=True)
+    dispatched_at = fields.DatetimeField(null=True)
+    accepted_at = fields.DatetimeField(null=True)
+    resolved_at = fields.DatetimeField(null=True)
+    rated_at = fields.DatetimeField(null=True)
+    returned_at = fields.DatetimeField(null=True)
+    reopened_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField()
+    version = fields.IntField(default=0)  # optimistic concurrency: every change bumps it
+
+    class Meta:
+        table = "orders"
+        indexes = (("department_id", "submitted_at"), ("grid_id", "submitted_at"), ("state", "submitted_at"))
+
+
+class OrderEvent(Model):
+    """The audit trail: every state change and every action, who, when, from, to, why."""
+
+    id = fields.BigIntField(primary_key=True)
+    order = fields.ForeignKeyField("sidan.Order", related_name="events", on_delete=fields.RESTRICT)
+    action = fields.CharField(max_length=24)
+    from_state = fields.CharField(max_length=16, null=True)
+    to_state = fields.CharField(max_length=16)
+    actor_role = fields.CharField(max_length=16)
+    actor_id = fields.IntField(null=True)
+    actor_name = fields.CharField(max_length=64)
+    reason = fields.TextField(null=True)
+    data = fields.JSONField(default=dict)
+    at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "order_event"
+
+
+class Rating(Model):
+    id = fields.IntField(primary_key=True)
+    order = fields.ForeignKeyField("sidan.Order", related_name="ratings", on_delete=fields.RESTRICT)
+    round = fields.SmallIntField(default=0)  # 0 for the first resolution, +1 per reopen
+    score = fields.SmallIntField()
+    resolved = fields.BooleanField()
+    comment = fields.TextField(null=True)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "rating"
+        unique_together = (("order", "round"),)
+
+
+class Outbox(Model):
+    """Durable pending side effects, written in the same transaction as the change that causes them."""
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharField(max_length=32)
+    order = fields.ForeignKeyField("sidan.Order", related_name="outbox", null=True, on_delete=fields.RESTRICT)
+    recipient = fields.CharField(max_length=64, null=True)  # openid
+    payload = fields.JSONField(default=dict)
+    dedup_key = fields.CharField(max_length=128, unique=True, null=True)
+    status = fields.CharField(max_length=8, default="pending", db_index=True)  # pending | sent | dead
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(db_index=True)
+    last_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField()
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "outbox"
+        indexes = (("status", "next_attempt_at"),)
+
+
+class Correction(Model):
+    """A person's corrected routing: a labelled example for the next classifier training."""
+
+    id = fields.IntField(primary_key=True)
+    order = fields.ForeignKeyField("sidan.Order", related_name="corrections", on_delete=fields.RESTRICT)
+    text = fields.TextField()
+    category = fields.CharField(max_length=16)
+    department = fields.CharField(max_length=32)
+    source = fields.CharField(max_length=16)  # redispatch | return
+    staff = fields.ForeignKeyField("sidan.Staff", related_name="corrections", null=True, on_delete=fields.SET_NULL)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "correction"
+
+
+class InboundMessage(Model):
+    """One row per WeChat message (MsgId, or FromUserName+CreateTime for events): retries never repeat work."""
+
+    id = fields.BigIntField(primary_key=True)
+    msg_key = fields.CharField(max_length=96, unique=True)
+    openid = fields.CharField(max_length=64, db_index=True)
+    msg_type = fields.CharField(max_length=16)
+    order = fields.ForeignKeyField("sidan.Order", related_name="messages", null=True, on_delete=fields.SET_NULL)
+    reply = fields.TextField(null=True)
+    received_at = fields.DatetimeField()
+
+    class Meta:
+        table = "inbound_message"
+
+
+class IdempotencyRecord(Model):
+    id = fields.BigIntField(primary_key=True)
+    key = fields.CharField(max_length=128, unique=True)  # principal + Idempotency-Key
+    request_hash = fields.CharField(max_length=64)
+    status = fields.SmallIntField()
+    body = fields.JSONField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "idempotency_record"
+
+
+class DailyCounter(Model):
+    """Per-day sequence behind public order numbers (YK20261124-0001)."""
+
+    day = fields.CharField(max_length=8, primary_key=True)
+    value = fields.IntField(default=0)
+
+    class Meta:
+        table = "daily_counter"
