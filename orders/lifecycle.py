@@ -129,6 +129,8 @@ TRANSITIONS: dict[tuple[State | None, Action], Rule] = {
     (State.RETURNED, Action.CANCEL): _rule(State.CANCELLED, _R),
     # 督单: escalation raises the level of any open order.
     **{(state, Action.ESCALATE): _rule(None, _SYS, _S, _A) for state in OPEN_STATES},
+    # An order still unsatisfied after the last 重办 goes to the supervisor (乡镇) without reopening again.
+    (State.VERIFIED, Action.ESCALATE): _rule(None, _SYS, _S, _A),
 }
 
 

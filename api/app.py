@@ -1,0 +1,74 @@
+"""The app factory: mounts the doors (WeChat bot, mini-program API), /healthz, resources per worker."""
+from __future__ import annotations
+
+import itertools
+import logging
+
+from sanic import Request, Sanic
+from sanic.response import JSONResponse, json
+
+from api import resources
+from api.errors import install_error_handlers
+from orders.clock import Clock
+from orders.config import Settings, check_workers, load_settings
+from orders.services import OrderService
+
+log = logging.getLogger("sidan.app")
+_app_names = itertools.count()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    classifier=None,
+    store=None,
+    clock: Clock | None = None,
+    name: str | None = None,
+) -> Sanic:
+    """Build the app. Tests inject a classifier, a store or a clock; production loads them per worker."""
+    settings = settings or load_settings()
+    check_workers(settings, settings.app.workers)
+    app = Sanic(name or f"sidan{next(_app_names)}")
+    app.config.KEEP_ALIVE_TIMEOUT = 15
+    app.config.REQUEST_MAX_SIZE = 8 * 1024 * 1024
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.ctx.settings = settings
+    app.ctx.clock = clock or Clock()
+    install_error_handlers(app)
+
+    @app.before_server_start
+    async def start_resources(app: Sanic) -> None:
+        await resources.start_database(settings)
+        app.ctx.store = store if store is not None else resources.start_store(settings)
+        app.ctx.classifier = classifier if classifier is not None else resources.load_classifier(settings)
+        app.ctx.orders = OrderService(settings, app.ctx.classifier, clock=app.ctx.clock)
+
+    @app.after_server_stop
+    async def stop_resources(app: Sanic) -> None:
+        if store is None and getattr(app.ctx, "store", None) is not None:
+            await app.ctx.store.close()
+        await resources.stop_database()
+
+    @app.get("/healthz")
+    async def healthz(request: Request) -> JSONResponse:
+        report = await health(request.app)
+        return json(report, status=200 if report["database"] == "ok" else 503)
+
+    return app
+
+
+async def health(app: Sanic) -> dict:
+    from orders import db
+
+    status = {"status": "ok", "database": "ok", "store": "ok", "store_kind": getattr(app.ctx.store, "kind", "?")}
+    try:
+        await db.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ok", reported, not raised
+        status["database"] = f"error: {type(exc).__name__}"
+        status["status"] = "degraded"
+    try:
+        await app.ctx.store.ping()
+    except Exception as exc:  # noqa: BLE001
+        status["store"] = f"error: {type(exc).__name__}"
+        status["status"] = "degraded"
+    return status

@@ -1,0 +1,34 @@
+"""External resources, one start/stop pair each: the database, the store, the classifier."""
+from __future__ import annotations
+
+import logging
+
+from orders import db
+from orders.config import Settings
+from orders.store import MemoryStore, RedisStore, open_store
+
+log = logging.getLogger("sidan.resources")
+
+
+async def start_database(settings: Settings) -> None:
+    await db.init_db(settings.database.url)
+
+
+async def stop_database() -> None:
+    await db.close_db()
+
+
+def start_store(settings: Settings) -> MemoryStore | RedisStore:
+    return open_store(settings.redis.url)
+
+
+def load_classifier(settings: Settings):
+    """Loaded once per worker at start; training never happens inside a request."""
+    from classifiers import Router
+
+    path = settings.model_path()
+    if not path.exists():
+        raise SystemExit(
+            f"分类模型不存在: {path}\nThe routing model is missing: run `sidan classify train` (make run does it)."
+        )
+    return Router.load(path)

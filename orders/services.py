@@ -1,0 +1,641 @@
+"""The use cases: 点单 submit, 派单 dispatch, 接单 accept, 办单 progress/resolve, 退单 return_, 延期 extend,
+验单 rate, 重办 reopen, cancel, close_unrated, 督单 escalate.
+
+Each runs in one transaction: it checks the transition table, changes the order with a conditional update
+(the version column, so two staff accepting at once cannot both win), writes its OrderEvent and any
+Outbox rows in that same transaction. The bot and the API call these; no business rule lives in a door.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from orders import models
+from orders.clock import SHANGHAI, Clock
+from orders.config import Settings
+from orders.deadlines import DeadlinePolicy
+from orders.errors import Conflict, InvalidInput, NotFound
+from orders.lifecycle import ESCALATION_LEVELS, Action, Role, State, transition
+from orders.taxonomy import Taxonomy, load_taxonomy
+
+log = logging.getLogger("sidan.orders")
+
+MAX_TEXT = 2000
+MAX_ESCALATION = 2
+
+
+class PredictionLike(Protocol):
+    category: str | None
+    department: str | None
+    urgency: str
+    confidence: float
+    terms: tuple[str, ...]
+    danger: bool
+
+
+class Classifier(Protocol):
+    """What the domain needs of the routing classifier (classifiers.Router satisfies it)."""
+
+    def predict(self, text: str) -> PredictionLike: ...
+
+
+@dataclass(frozen=True)
+class Actor:
+    role: Role
+    id: int | None = None  # Staff.id or Resident.id
+    name: str = "系统"
+    department_id: int | None = None
+    grid_id: int | None = None
+
+    @classmethod
+    def system(cls, name: str = "系统") -> Actor:
+        return cls(Role.SYSTEM, None, name)
+
+    @classmethod
+    def of_staff(cls, staff: models.Staff) -> Actor:
+        return cls(Role(staff.role), staff.id, staff.name, staff.department_id, staff.grid_id)
+
+    @classmethod
+    def of_resident(cls, resident: models.Resident) -> Actor:
+        return cls(Role.RESIDENT, resident.id, f"居民{resident.openid[-4:]}")
+
+
+@dataclass
+class Submission:
+    """What submit() returns: the order, and whether this call created it (False for a repeated message)."""
+
+    order: models.Order
+    created: bool
+    auto_dispatched: bool = False
+    prediction: Any = None
+
+
+class DuplicateMessage(Exception):
+    def __init__(self, msg_key: str) -> None:
+        super().__init__(msg_key)
+        self.msg_key = msg_key
+
+
+@dataclass
+class _Change:
+    fields: dict[str, Any] = field(default_factory=dict)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    after: list[Callable[[Any], Any]] = field(default_factory=list)  # more writes inside the transaction
+    follow_up: tuple[Any, ...] | None = None  # (actor, action, plan, reason): a consequent transition, same transaction
+
+
+def _clean_text(text: str, what: str = "内容", limit: int = MAX_TEXT) -> str:
+    if not isinstance(text, str):
+        raise InvalidInput(f"{what}必须是文字")
+    cleaned = text.replace("\x00", "").strip()
+    if not cleaned:
+        raise InvalidInput(f"{what}不能为空")
+    if len(cleaned) > limit:
+        raise InvalidInput(f"{what}太长了(最多 {limit} 字)")
+    return cleaned
+
+
+class OrderService:
+    def __init__(
+        self,
+        settings: Settings,
+        classifier: Classifier,
+        clock: Clock | None = None,
+        taxonomy: Taxonomy | None = None,
+    ) -> None:
+        self.settings = settings
+        self.classifier = classifier
+        self.clock = clock or Clock()
+        self.taxonomy = taxonomy or load_taxonomy()
+        self.deadlines = DeadlinePolicy(settings, self.taxonomy)
+
+    # ------------------------------------------------------------------ 点单
+    async def submit(
+        self,
+        *,
+        openid: str,
+        text: str,
+        photos: Iterable[dict[str, Any]] = (),
+        location: dict[str, Any] | None = None,
+        msg_key: str | None = None,
+        msg_type: str = "text",
+        actor: Actor | None = None,
+    ) -> Submission:
+        """A resident's request becomes an order; confident routing dispatches it at once."""
+        text = _clean_text(text)
+        prediction = self.classifier.predict(text)
+        normalized = getattr(self.classifier, "normalize", lambda t: t)(text)
+        now = self.clock.now()
+        urgency = prediction.urgency if prediction.urgency in self.taxonomy.urgencies else "操心事"
+        department_code = prediction.department
+        confident = (
+            department_code in self.taxonomy.departments
+            and prediction.category in self.taxonomy.categories
+            and self.taxonomy.allows(prediction.category, department_code)
+            and prediction.confidence >= self.settings.classifier.confidence_threshold
+        )
+        try:
+            async with in_transaction() as conn:
+                resident, _ = await models.Resident.get_or_create(openid=openid, using_db=conn)
+                submitter = actor or Actor.of_resident(resident)
+                transition(None, Action.SUBMIT, submitter.role)
+                grid_id = None
+                if location:
+                    grid_id = await self._grid_for(location.get("latitude"), location.get("longitude"), conn)
+                order = await models.Order.create(
+                    using_db=conn,
+                    number=await self._next_number(conn, now),
+                    resident=resident,
+                    text=text,
+                    normalized_text=normalized,
+                    photos=list(photos),
+                    latitude=(location or {}).get("latitude"),
+                    longitude=(location or {}).get("longitude"),
+                    location_label=(location or {}).get("label"),
+                    grid_id=grid_id,
+                    category=prediction.category if prediction.category in self.taxonomy.categories else None,
+                    urgency=urgency,
+                    confidence=round(float(prediction.confidence), 4),
+                    predicted_category=prediction.category,
+                    predicted_department=department_code,
+                    state=State.SUBMITTED,
+                    submitted_at=now,
+                    updated_at=now,
+                )
+                if msg_key:
+                    await models.InboundMessage.create(
+                        using_db=conn, msg_key=msg_key, openid=openid, msg_type=msg_type, order=order, received_at=now
+                    )
+                await self._event(conn, order, submitter, Action.SUBMIT, None, State.SUBMITTED, now,
+                                  data={"terms": list(prediction.terms)[:8], "confidence": order.confidence})
+                if getattr(prediction, "danger", False) or urgency == self.taxonomy.most_urgent:
+                    # 十分钟报告制: the supervisor hears of immediate danger at once.
+                    await self._notify_role(conn, order, "supervisor", "urgent_report", now, {"urgency": urgency})
+                if confident:
+                    department = await models.Department.get(code=department_code, using_db=conn)
+                    change = self._dispatch_change(order, department, prediction.category, now, auto=True)
+                    await self._write(conn, order, Actor.system("自动派单"), Action.DISPATCH, change, now,
+                                      reason=f"自动派单(置信度 {order.confidence:.2f})")
+                else:
+                    await self._notify_grid_workers(conn, order, now)
+                await order.refresh_from_db(using_db=conn)
+        except IntegrityError as exc:
+            if msg_key and await models.InboundMessage.filter(msg_key=msg_key).exists():
+                raise DuplicateMessage(msg_key) from exc
+            raise
+        return Submission(order, True, auto_dispatched=confident, prediction=prediction)
+
+    # ------------------------------------------------------------------ 派单
+    async def dispatch(
+        self, number: str, actor: Actor, department_code: str, category: str | None = None, reason: str | None = None
+    ) -> models.Order:
+        department = await models.Department.get_or_none(code=department_code, active=True)
+        if department is None:
+            raise InvalidInput(f"没有这个部门:{department_code}")
+        category = category or None
+
+        async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            chosen = category or (
+                order.predicted_category
+                if order.predicted_category and self.taxonomy.allows(order.predicted_category, department_code)
+                else self.taxonomy.default_category(department_code)
+            )
+            if chosen not in self.taxonomy.categories:
+                raise InvalidInput(f"没有这个分类:{chosen}")
+            if not self.taxonomy.allows(chosen, department_code):
+                raise InvalidInput(f"“{chosen}”类事项不能派给{department.name}")
+            change = self._dispatch_change(order, department, chosen, now, auto=False)
+            corrected = (department_code, chosen) != (order.predicted_department, order.predicted_category)
+            if corrected:
+                change.after.append(
+                    lambda c: models.Correction.create(
+                        using_db=c, order_id=order.id, text=order.text, category=chosen, department=department_code,
+                        source="redispatch", staff_id=actor.id, at=now,
+                    )
+                )
+                if order.auto_dispatched:
+                    change.fields["routing_corrected"] = True
+            change.data["corrected"] = corrected
+            return change
+
+        return await self._apply(number, actor, Action.DISPATCH, plan, reason=reason)
+
+    def _dispatch_change(
+        self, order: models.Order, department: models.Department, category: str, now: datetime, auto: bool
+    ) -> _Change:
+        change = _Change(
+            fields={
+                "department_id": department.id,
+                "category": category,
+                "dispatched_at": now,
+                "accept_deadline": self.deadlines.accept_deadline(now, order.urgency),
+                "resolve_deadline": self.deadlines.resolve_deadline(now, order.urgency),
+                "overdue": False,
+            },
+            data={"department": department.code, "category": category, "auto": auto},
+        )
+        if auto:
+            change.fields["auto_dispatched"] = True
+        change.after.append(lambda c: self._notify_department(c, order, department.id, now))
+        return change
+
+    # ------------------------------------------------------------------ 退单
+    async def return_(
+        self,
+        number: str,
+        actor: Actor,
+        reason: str,
+        suggested_category: str | None = None,
+        suggested_department: str | None = None,
+    ) -> models.Order:
+        reason = _clean_text(reason, "退单理由", 500)
+        if suggested_department and suggested_department not in self.taxonomy.departments:
+            raise InvalidInput(f"没有这个部门:{suggested_department}")
+        if suggested_category and suggested_category not in self.taxonomy.categories:
+            raise InvalidInput(f"没有这个分类:{suggested_category}")
+
+        async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            change = _Change(fields={"department_id": None, "returned_at": now, "accepted_by_id": None})
+            if suggested_department:
+                category = suggested_category or self.taxonomy.default_category(suggested_department)
+                if not self.taxonomy.allows(category, suggested_department):
+                    raise InvalidInput(f"“{category}”类事项不能派给该部门")
+                change.after.append(
+                    lambda c: models.Correction.create(
+                        using_db=c, order_id=order.id, text=order.text, category=category,
+                        department=suggested_department, source="return", staff_id=actor.id, at=now,
+                    )
+                )
+                change.data.update(suggested_department=suggested_department, suggested_category=category)
+            if order.auto_dispatched:
+                change.fields["routing_corrected"] = True
+            change.after.append(lambda c: self._notify_grid_workers(c, order, now))
+            return change
+
+        return await self._apply(number, actor, Action.RETURN, plan, reason=reason)
+
+    # ------------------------------------------------------------------ 接单
+    async def accept(self, number: str, actor: Actor) -> models.Order:
+        async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            within = order.accept_deadline is None or now <= order.accept_deadline
+            change = _Change(fields={"accepted_at": now, "accepted_by_id": actor.id})
+            if order.state == State.DISPATCHED:
+                change.fields["accepted_within_deadline"] = within
+            change.data["within_deadline"] = within
+            department = await self._department_name(order, conn)
+            change.after.append(lambda c: self._notify_resident(c, order, "accepted", now, {"department": department}))
+            return change
+
+        return await self._apply(number, actor, Action.ACCEPT, plan)
+
+    # ------------------------------------------------------------------ 办单
+    async def progress(self, number: str, actor: Actor, note: str, photos: Iterable[str] = ()) -> models.Order:
+        note = _clean_text(note, "进展说明", 1000)
+        photo_ids = [str(p) for p in photos][:9]
+
+        async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            return _Change(data={"note": note, "photos": photo_ids})
+
+        return await self._apply(number, actor, Action.PROGRESS, plan, reason=note)
+
+    async def request_extension(self, number: str, actor: Actor, days: int, reason: str) -> models.Order:
+        reason = _clean_text(reason, "延期理由", 500)
+        if not isinstance(days, int) or not 1 <= days <= 90:
+            raise InvalidInput("延期天数应在 1 到 90 天之间")
+
+        async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            change = _Change(fields={"extension_days_requested": days}, data={"days": days})
+            change.after.append(lambda c: self._notify_role(c, order, "supervisor", "extension_requested", now,
+                                                            {"days": days, "reason": reason}))
+            return change
+
+        return await self._apply(number, actor, Action.REQUEST_EXTENSION, plan, reason=reason)
+
+    async def extend(self, number: str, actor: Actor, days: int | None = None, reason: str | None = None) -> models.Order:
+        """A supervisor approves an extension: the resolve deadline moves."""
+
+        async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            granted = days if days is not None else order.extension_days_requested
+            if not granted or not 1 <= granted <= 90:
+                raise InvalidInput("没有待批准的延期申请,请写明延期天数(1–90)")
+            start = max(order.resolve_deadline or now, now) if order.overdue else (order.resolve_deadline or now)
+            new_deadline = self.deadlines.add_days(start, granted)
+            return _Change(
+                fields={"resolve_deadline": new_deadline, "extension_days_requested": None,
+                        "overdue": bool(order.accept_deadline and not order.accepted_at and order.accept_deadline < now)},
+                data={"days": granted, "resolve_deadline": new_deadline.isoformat()},
+            )
+
+        return await self._apply(number, actor, Action.EXTEND, plan, reason=reason)
+
+    async def deny_extension(self, number: str, actor: Actor, reason: str) -> models.Order:
+        reason = _clean_text(reason, "驳回理由", 500)
+
+        async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            if not order.extension_days_requested:
+                raise InvalidInput("没有待处理的延期申请")
+            return _Change(fields={"extension_days_requested": None})
+
+        return await self._apply(number, actor, Action.DENY_EXTENSION, plan, reason=reason)
+
+    async def resolve(self, number: str, actor: Actor, result: str) -> models.Order:
+        result = _clean_text(result, "办理结果", 2000)
+
+        async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            change = _Change(fields={"resolved_at": now, "result": result, "overdue": False,
+                                     "extension_days_requested": None})
+            change.after.append(lambda c: self._notify_resident(
+                c, order, "survey", now, {"result": result, "round": order.reopen_count},
+                dedup=f"survey:{order.id}:{order.reopen_count}"))
+            return change
+
+        return await self._apply(number, actor, Action.RESOLVE, plan, reason=result)
+
+    # ------------------------------------------------------------------ 验单
+    async def rate(
+        self, number: str, actor: Actor, score: int, resolved: bool | None = None, comment: str | None = None
+    ) -> models.Order:
+        if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+            raise InvalidInput("评分应为 1 到 5 之间的整数")
+        comment = (comment or "").strip()[:500] or None
+        resolved = score >= 3 if resolved is None else bool(resolved)
+
+        async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            change = _Change(fields={"rated_at": now}, data={"score": score, "resolved": resolved})
+            change.after.append(lambda c: models.Rating.create(
+                using_db=c, order_id=order.id, round=order.reopen_count, score=score, resolved=resolved,
+                comment=comment, at=now))
+            if score <= 2 or not resolved:
+                change.follow_up = self._unsatisfied_follow_up(order, comment)
+            return change
+
+        return await self._apply(number, actor, Action.RATE, plan, reason=comment)
+
+    def _unsatisfied_follow_up(self, order: models.Order, comment: str | None):
+        """重办: back to the same department, at most max_reopens times; after that the supervisor decides.
+
+        Runs in the rating's own transaction, so a rating never stands without its consequence."""
+        reason = f"群众评价不满意:{comment}" if comment else "群众评价不满意"
+        actor = Actor.system("回访重办")
+        if order.reopen_count < self.settings.survey.max_reopens:
+            return actor, Action.REOPEN, self._reopen_plan(), reason
+        reason = f"{reason}(已重办 {order.reopen_count} 次,转督办)"
+        return actor, Action.ESCALATE, self._escalate_plan(reason, MAX_ESCALATION, None), reason
+
+    async def reopen(self, number: str, actor: Actor, reason: str) -> models.Order:
+        reason = _clean_text(reason, "重办理由", 500)
+        return await self._apply(number, actor, Action.REOPEN, self._reopen_plan(), reason=reason)
+
+    def _reopen_plan(self):
+        async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            change = _Change(fields={
+                "reopen_count": order.reopen_count + 1, "reopened_at": now, "resolved_at": None, "rated_at": None,
+                "accepted_at": None, "closed_at": None, "overdue": False,
+                "accept_deadline": self.deadlines.accept_deadline(now, order.urgency),
+                "resolve_deadline": self.deadlines.resolve_deadline(now, order.urgency),
+            })
+            if order.department_id:
+                change.after.append(lambda c: self._notify_department(c, order, order.department_id, now, kind="reopened"))
+            return change
+
+        return plan
+
+    async def cancel(self, number: str, actor: Actor, reason: str | None = None) -> models.Order:
+        async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            change = _Change(fields={"closed_at": now})
+            if order.department_id:
+                change.after.append(lambda c: self._notify_department(c, order, order.department_id, now, kind="cancelled"))
+            return change
+
+        return await self._apply(number, actor, Action.CANCEL, plan, reason=reason or "群众取消")
+
+    async def close_unrated(self, number: str) -> models.Order:
+        async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            return _Change(fields={"closed_at": now})
+
+        return await self._apply(number, Actor.system("回访期满"), Action.CLOSE_UNRATED, plan,
+                                 reason=f"{self.settings.survey.window_days} 天内未评价")
+
+    # ------------------------------------------------------------------ 督单
+    async def escalate(
+        self, number: str, actor: Actor, reason: str, to_level: int | None = None, overdue: bool | None = None
+    ) -> models.Order:
+        """Raise the escalation level 村(网格) → 村委 → 乡镇 and tell the supervisor."""
+        return await self._apply(number, actor, Action.ESCALATE, self._escalate_plan(reason, to_level, overdue),
+                                 reason=reason)
+
+    def _escalate_plan(self, reason: str, to_level: int | None, overdue: bool | None):
+        async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            level = min(MAX_ESCALATION, to_level if to_level is not None else order.escalation_level + 1)
+            level = max(level, order.escalation_level)
+            change = _Change(fields={"escalation_level": level},
+                             data={"from_level": order.escalation_level, "to_level": level,
+                                   "level_name": ESCALATION_LEVELS[level]})
+            if overdue is not None:
+                change.fields["overdue"] = overdue
+            change.after.append(lambda c: self._notify_role(c, order, "supervisor", "escalated", now,
+                                                            {"level": level, "reason": reason}))
+            return change
+
+        return plan
+
+    # ------------------------------------------------------------------ additions from the resident
+    async def add_photo(self, number: str, actor: Actor, media_id: str, url: str | None = None) -> models.Order:
+        async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            photos = list(order.photos or [])
+            if len(photos) >= 9:
+                raise InvalidInput("每个工单最多 9 张照片")
+            photos.append({"media_id": media_id, "url": url, "at": now.isoformat()})
+            return _Change(fields={"photos": photos}, data={"media_id": media_id})
+
+        return await self._annotate(number, actor, "add_photo", plan)
+
+    async def set_location(self, number: str, actor: Actor, latitude: float, longitude: float,
+                           label: str | None = None) -> models.Order:
+        if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+            raise InvalidInput("位置坐标无效")
+
+        async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            grid_id = await self._grid_for(latitude, longitude, conn)
+            fields = {"latitude": latitude, "longitude": longitude, "location_label": (label or "")[:128] or None}
+            if grid_id is not None:
+                fields["grid_id"] = grid_id
+            return _Change(fields=fields, data={"grid_id": grid_id, "label": label})
+
+        return await self._annotate(number, actor, "set_location", plan)
+
+    # ------------------------------------------------------------------ machinery
+    async def get(self, number: str, actor: Actor | None = None) -> models.Order:
+        order = await models.Order.get_or_none(number=number)
+        if order is None or (actor is not None and not self.can_see(actor, order)):
+            raise NotFound(f"没有找到工单 {number}")
+        return order
+
+    @staticmethod
+    def can_see(actor: Actor, order: models.Order) -> bool:
+        """Scope: residents their own orders, departments theirs, grid workers their grids' queue."""
+        match actor.role:
+            case Role.RESIDENT:
+                return order.resident_id == actor.id
+            case Role.DEPT_STAFF:
+                return order.department_id is not None and order.department_id == actor.department_id
+            case Role.GRID_WORKER:
+                return order.grid_id is None or order.grid_id == actor.grid_id
+            case _:
+                return True
+
+    async def _apply(
+        self,
+        number: str,
+        actor: Actor,
+        action: Action,
+        plan: Callable[[models.Order, Any, datetime], Any],
+        reason: str | None = None,
+    ) -> models.Order:
+        now = self.clock.now()
+        async with in_transaction() as conn:
+            order = await models.Order.get_or_none(number=number, using_db=conn)
+            if order is None or not self.can_see(actor, order):
+                raise NotFound(f"没有找到工单 {number}")
+            from_state = State(order.state)
+            to_state = transition(from_state, action, actor.role)
+            change = await plan(order, conn, now)
+            await self._write(conn, order, actor, action, change, now, reason=reason, from_state=from_state,
+                              to_state=to_state)
+            while change.follow_up is not None:
+                next_actor, next_action, next_plan, next_reason = change.follow_up
+                change = await next_plan(order, conn, now)
+                await self._write(conn, order, next_actor, next_action, change, now, reason=next_reason)
+            await order.refresh_from_db(using_db=conn)
+        return order
+
+    async def _annotate(self, number: str, actor: Actor, action: str, plan) -> models.Order:
+        """Changes that are not transitions (a photo, a location) are still versioned and recorded."""
+        now = self.clock.now()
+        async with in_transaction() as conn:
+            order = await models.Order.get_or_none(number=number, using_db=conn)
+            if order is None or not self.can_see(actor, order):
+                raise NotFound(f"没有找到工单 {number}")
+            if State(order.state) in (State.CANCELLED, State.CLOSED_UNRATED, State.VERIFIED):
+                from orders.errors import IllegalTransition
+
+                raise IllegalTransition(order.state, action)
+            change = await plan(order, conn, now)
+            await self._write(conn, order, actor, action, change, now, from_state=State(order.state),
+                              to_state=State(order.state))
+            await order.refresh_from_db(using_db=conn)
+        return order
+
+    async def _write(
+        self,
+        conn: Any,
+        order: models.Order,
+        actor: Actor,
+        action: Action | str,
+        change: _Change,
+        now: datetime,
+        reason: str | None = None,
+        from_state: State | None = None,
+        to_state: State | None = None,
+    ) -> None:
+        from_state = from_state or State(order.state)
+        to_state = to_state or transition(from_state, action, actor.role)
+        updated = await models.Order.filter(id=order.id, version=order.version).using_db(conn).update(
+            **change.fields, state=to_state, version=order.version + 1, updated_at=now
+        )
+        if updated != 1:
+            raise Conflict(f"工单 {order.number} 刚被他人处理,请刷新后重试", number=order.number)
+        for key, value in change.fields.items():
+            setattr(order, key, value)
+        order.state, order.version = to_state, order.version + 1
+        await self._event(conn, order, actor, action, from_state, to_state, now, reason=reason, data=change.data)
+        for row in change.outbox:
+            await self._outbox(conn, order, now, **row)
+        for write in change.after:
+            await write(conn)
+
+    @staticmethod
+    async def _event(conn, order, actor: Actor, action, from_state, to_state, now, reason=None, data=None) -> None:
+        await models.OrderEvent.create(
+            using_db=conn, order_id=order.id, action=str(action), from_state=from_state, to_state=to_state,
+            actor_role=str(actor.role), actor_id=actor.id, actor_name=actor.name, reason=reason,
+            data=data or {}, at=now,
+        )
+
+    async def _outbox(self, conn, order, now, kind: str, recipient: str | None, payload: dict,
+                      dedup: str | None = None) -> None:
+        body = {"number": order.number, "state": str(order.state), "urgency": order.urgency,
+                "category": order.category, "text": order.text[:200], **payload}
+        try:
+            await models.Outbox.create(using_db=conn, kind=kind, order_id=order.id, recipient=recipient, payload=body,
+                                       dedup_key=dedup, next_attempt_at=now, created_at=now)
+        except IntegrityError:
+            if dedup is None:
+                raise
+            raise Conflict(f"工单 {order.number} 的通知已存在", number=order.number) from None
+
+    async def _notify_resident(self, conn, order, kind: str, now, payload: dict, dedup: str | None = None) -> None:
+        resident = await models.Resident.get_or_none(id=order.resident_id, using_db=conn)
+        if resident is not None:
+            await self._outbox(conn, order, now, kind=kind, recipient=resident.openid,
+                               payload={"to": "resident", **payload}, dedup=dedup)
+
+    async def _department_name(self, order, conn) -> str | None:
+        if order.department_id is None:
+            return None
+        department = await models.Department.get_or_none(id=order.department_id, using_db=conn)
+        return department.name if department else None
+
+    async def _notify_department(self, conn, order, department_id: int, now, kind: str = "dispatched") -> None:
+        department = await models.Department.get(id=department_id, using_db=conn)
+        staff = await models.Staff.filter(department_id=department_id, role=Role.DEPT_STAFF, active=True,
+                                          openid__isnull=False).using_db(conn)
+        for member in staff:
+            await self._outbox(conn, order, now, kind=f"notify_{kind}", recipient=member.openid,
+                               payload={"to": "staff", "department": department.name})
+
+    async def _notify_grid_workers(self, conn, order, now) -> None:
+        query = models.Staff.filter(role=Role.GRID_WORKER, active=True, openid__isnull=False)
+        if order.grid_id is not None:
+            workers = await query.filter(grid_id=order.grid_id).using_db(conn)
+            if not workers:
+                workers = await query.using_db(conn)
+        else:
+            workers = await query.using_db(conn)
+        for worker in workers:
+            await self._outbox(conn, order, now, kind="notify_dispatch_needed", recipient=worker.openid,
+                               payload={"to": "staff", "confidence": order.confidence})
+
+    async def _notify_role(self, conn, order, role: str, kind: str, now, payload: dict) -> None:
+        people = await models.Staff.filter(role=role, active=True, openid__isnull=False).using_db(conn)
+        for person in people:
+            await self._outbox(conn, order, now, kind=f"notify_{kind}", recipient=person.openid,
+                               payload={"to": "staff", **payload})
+
+    async def _grid_for(self, latitude: float | None, longitude: float | None, conn) -> int | None:
+        if latitude is None or longitude is None:
+            return None
+        from orders.geo import locate_grid
+
+        grids = await models.Grid.all().using_db(conn)
+        grid = locate_grid(grids, float(latitude), float(longitude))
+        return grid.id if grid else None
+
+    async def _next_number(self, conn, now: datetime) -> str:
+        """YK20261124-0001: a per-day counter, incremented atomically by an upsert."""
+        day = now.astimezone(SHANGHAI).strftime("%Y%m%d")
+        dialect = conn.capabilities.dialect
+        placeholder = "$1" if dialect == "postgres" else "?"
+        sql = (
+            f"INSERT INTO daily_counter (day, value) VALUES ({placeholder}, 1) "
+            "ON CONFLICT (day) DO UPDATE SET value = daily_counter.value + 1 RETURNING value"
+        )
+        rows = await conn.execute_query_dict(sql, [day])
+        return f"{self.settings.app.order_prefix}{day}-{int(rows[0]['value']):04d}"

@@ -1,0 +1,100 @@
+"""Backends: every integration test runs on the embedded default (SQLite + in-process store) and, when
+they answer, on PostgreSQL + Redis. With CI=true the real services are mandatory."""
+from __future__ import annotations
+
+import shutil
+from urllib.parse import urlparse
+
+import pytest
+from tortoise import Tortoise
+
+from orders import db
+from orders.store import MemoryStore, RedisStore
+from tests.support import (
+    IN_CI, POSTGRES_URL, REDIS_URL, FakeClassifier, create_postgres_database, drop_postgres_database, reachable,
+    test_settings,
+)
+
+
+def _service_up(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    return reachable(parsed.hostname or "127.0.0.1", parsed.port or default_port)
+
+
+def require_service(name: str, url: str, default_port: int) -> None:
+    if _service_up(url, default_port):
+        return
+    message = f"{name} not reachable at {url}"
+    if IN_CI:
+        pytest.fail(f"CI=true: {message} — the real-service run is mandatory in CI", pytrace=False)
+    pytest.skip(f"{message}: the PostgreSQL/Redis run is skipped on this machine")
+
+
+@pytest.fixture(scope="session")
+async def postgres_base():
+    require_service("PostgreSQL", POSTGRES_URL, 5432)
+    url = await create_postgres_database(POSTGRES_URL)
+    await db.migrate(url)
+    yield url
+    await drop_postgres_database(POSTGRES_URL, url)
+
+
+@pytest.fixture(scope="session")
+async def sqlite_template(tmp_path_factory):
+    path = tmp_path_factory.mktemp("db") / "template.sqlite3"
+    await db.migrate(f"sqlite://{path}")
+    return path
+
+
+TABLES = ["correction", "rating", "order_event", "outbox", "inbound_message", "orders", "invitation", "staff",
+          "grid", "resident", "department", "idempotency_record", "daily_counter"]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+async def database_url(backend, request, tmp_path, sqlite_template) -> str:
+    """A migrated, empty database of the current backend."""
+    if backend == "sqlite":
+        path = tmp_path / "sidan.sqlite3"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite://{path}"
+    base = request.getfixturevalue("postgres_base")
+    await Tortoise.init(config=db.tortoise_config(base))
+    conn = Tortoise.get_connection("default")
+    await conn.execute_script(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    await Tortoise.close_connections()
+    return base
+
+
+@pytest.fixture
+async def store(backend):
+    if backend == "sqlite":
+        yield MemoryStore()
+        return
+    require_service("Redis", REDIS_URL, 6379)
+    redis_store = RedisStore(REDIS_URL, prefix="sidan-test:")
+    await redis_store._redis.flushdb()
+    yield redis_store
+    await redis_store.close()
+
+
+@pytest.fixture
+def settings(database_url, backend):
+    return test_settings(database_url, REDIS_URL if backend == "postgres" else "")
+
+
+@pytest.fixture
+async def orm(database_url):
+    """Tortoise initialised on the test database for the test's duration."""
+    await db.init_db(database_url)
+    yield
+    await db.close_db()
+
+
+@pytest.fixture
+def fake_classifier() -> FakeClassifier:
+    return FakeClassifier()

@@ -1,0 +1,118 @@
+"""Test doubles and helpers shared by the suites."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orders.config import Settings, load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+POSTGRES_URL = os.environ.get("SIDAN_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("SIDAN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@dataclass(frozen=True)
+class FakePrediction:
+    category: str | None
+    department: str | None
+    urgency: str
+    confidence: float
+    terms: tuple[str, ...] = ()
+    danger: bool = False
+    label: str | None = None
+
+
+@dataclass
+class FakeClassifier:
+    """A keyword router standing in for the model where the model is not the subject of the test."""
+
+    rules: list[tuple[str, str, str, float]] = field(default_factory=lambda: [
+        ("路灯", "社会民生", "jianshe", 0.93),
+        ("低保", "社会民生", "minzheng", 0.91),
+        ("着火", "安全生产", "anjian", 0.95),
+        ("煤气", "安全生产", "anjian", 0.9),
+        ("秸秆", "生态环境", "huanbao", 0.88),
+        ("吵架", "平安建设", "sifasuo", 0.41),  # unsure: goes to the grid worker
+    ])
+    calls: int = 0
+
+    def predict(self, text: str) -> FakePrediction:
+        self.calls += 1
+        danger = any(word in text for word in ("着火", "煤气泄漏", "拿刀"))
+        for word, category, department, confidence in self.rules:
+            if word in text:
+                return FakePrediction(category, department, "急难事" if danger else "操心事", confidence, (word,), danger)
+        return FakePrediction("社会民生", "minzheng", "操心事", 0.2, (), danger)
+
+    def normalize(self, text: str) -> str:
+        return " ".join(text.split())
+
+
+def test_settings(database_url: str, redis_url: str = "", **sections: dict[str, Any]) -> Settings:
+    env = {"SIDAN_ENV": "test", "SIDAN_DATABASE_URL": database_url, "SIDAN_REDIS_URL": redis_url}
+    settings = load_settings(env=env)
+    return settings.with_overrides(**sections) if sections else settings
+
+
+def reachable(host: str, port: int, timeout: float = 0.5) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def create_postgres_database(base_url: str) -> str:
+    """A fresh database per test run, so runs never see each other's rows."""
+    import asyncpg
+
+    name = f"sidan_test_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(base_url.replace("postgres://", "postgresql://", 1))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return base_url.rsplit("/", 1)[0] + "/" + name
+
+
+async def drop_postgres_database(base_url: str, url: str) -> None:
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(base_url.replace("postgres://", "postgresql://", 1))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def running_server(app, host: str = "127.0.0.1"):
+    """Serve a Sanic app on a loopback port inside the test's event loop; yields the base URL."""
+    port = free_port()
+    server = await app.create_server(host=host, port=port, access_log=False, return_asyncio_server=True)
+    await server.startup()
+    await server.before_start()
+    await server.after_start()
+    serving = asyncio.ensure_future(server.serve_forever())
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await server.before_stop()
+        server.close()
+        await server.wait_closed()
+        await server.after_stop()
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await serving
