@@ -42,13 +42,16 @@ def create_app(
         app.ctx.store = store if store is not None else resources.start_store(settings)
         app.ctx.classifier = classifier if classifier is not None else resources.load_classifier(settings)
         app.ctx.orders = OrderService(settings, app.ctx.classifier, clock=app.ctx.clock)
+        app.ctx.wechat = resources.start_wechat_client(settings, app.ctx.store)
 
     @app.after_server_stop
     async def stop_resources(app: Sanic) -> None:
+        await app.ctx.wechat.close()
         if store is None and getattr(app.ctx, "store", None) is not None:
             await app.ctx.store.close()
         await resources.stop_database()
 
+    # doors
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:
         report = await health(request.app)

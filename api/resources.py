@@ -32,3 +32,10 @@ def load_classifier(settings: Settings):
             f"分类模型不存在: {path}\nThe routing model is missing: run `sidan classify train` (make run does it)."
         )
     return Router.load(path)
+
+
+def start_wechat_client(settings: Settings, store):
+    """The outgoing WeChat API client (base URL from SIDAN_WECHAT_API_BASE); closed at stop."""
+    from bot.wechat_api import WeChatClient
+
+    return WeChatClient(settings, store)

@@ -12,7 +12,7 @@ from orders import db
 from orders.store import MemoryStore, RedisStore
 from tests.support import (
     IN_CI, POSTGRES_URL, REDIS_URL, FakeClassifier, create_postgres_database, drop_postgres_database, reachable,
-    test_settings,
+    make_settings,
 )
 
 
@@ -56,18 +56,25 @@ def backend(request) -> str:
 
 
 @pytest.fixture
-async def database_url(backend, request, tmp_path, sqlite_template) -> str:
-    """A migrated, empty database of the current backend."""
-    if backend == "sqlite":
-        path = tmp_path / "sidan.sqlite3"
-        shutil.copy(sqlite_template, path)
-        return f"sqlite://{path}"
-    base = request.getfixturevalue("postgres_base")
-    await Tortoise.init(config=db.tortoise_config(base))
+async def sqlite_url(tmp_path, sqlite_template) -> str:
+    path = tmp_path / "sidan.sqlite3"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite://{path}"
+
+
+@pytest.fixture
+async def postgres_url(postgres_base) -> str:
+    await Tortoise.init(config=db.tortoise_config(postgres_base))
     conn = Tortoise.get_connection("default")
     await conn.execute_script(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
     await Tortoise.close_connections()
-    return base
+    return postgres_base
+
+
+@pytest.fixture
+def database_url(backend, request) -> str:
+    """A migrated, empty database of the current backend."""
+    return request.getfixturevalue("sqlite_url" if backend == "sqlite" else "postgres_url")
 
 
 @pytest.fixture
@@ -84,7 +91,7 @@ async def store(backend):
 
 @pytest.fixture
 def settings(database_url, backend):
-    return test_settings(database_url, REDIS_URL if backend == "postgres" else "")
+    return make_settings(database_url, REDIS_URL if backend == "postgres" else "")
 
 
 @pytest.fixture

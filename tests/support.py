@@ -55,7 +55,7 @@ class FakeClassifier:
         return " ".join(text.split())
 
 
-def test_settings(database_url: str, redis_url: str = "", **sections: dict[str, Any]) -> Settings:
+def make_settings(database_url: str, redis_url: str = "", **sections: dict[str, Any]) -> Settings:
     env = {"SIDAN_ENV": "test", "SIDAN_DATABASE_URL": database_url, "SIDAN_REDIS_URL": redis_url}
     settings = load_settings(env=env)
     return settings.with_overrides(**sections) if sections else settings

@@ -1,0 +1,148 @@
+"""A local fake of the WeChat HTTP API: a real HTTP server on loopback, in a thread.
+
+It records what it receives and can be told to fail, to time out, to answer expired-token errors, or to go
+down for a while (the socket closes) and come back on the same port.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from tests.support import free_port
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    query: dict[str, str]
+    body: dict[str, Any] | None
+    at: float = field(default_factory=time.time)
+
+
+class FakeWeChat:
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.received: list[Received] = []
+        self.token_issued = 0
+        self.current_token: str | None = None
+        self.codes: dict[str, str] = {}  # js_code -> openid; by default "code-<openid>" logs in as <openid>
+        self._fail_next = 0
+        self._fail_status = 500
+        self._expire_next = 0
+        self._delay_next = 0
+        self._delay_seconds = 0.0
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # ------------------------------------------------------------ control
+    def start(self) -> FakeWeChat:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def do_GET(self) -> None:
+                fake._handle(self, "GET")
+
+            def do_POST(self) -> None:
+                fake._handle(self, "POST")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Go down: connections are refused until start() again."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def fail_next(self, count: int, status: int = 500) -> None:
+        with self._lock:
+            self._fail_next, self._fail_status = count, status
+
+    def expire_token_next(self, count: int = 1) -> None:
+        with self._lock:
+            self._expire_next = count
+
+    def delay_next(self, count: int, seconds: float) -> None:
+        with self._lock:
+            self._delay_next, self._delay_seconds = count, seconds
+
+    def messages(self, path_suffix: str = "/send") -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.path.endswith(path_suffix) and r.method == "POST"]
+
+    def messages_to(self, openid: str) -> list[Received]:
+        return [r for r in self.messages() if (r.body or {}).get("touser") == openid]
+
+    # ------------------------------------------------------------ behaviour
+    def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        url = urlparse(handler.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        body = None
+        if method == "POST":
+            length = int(handler.headers.get("Content-Length") or 0)
+            raw = handler.rfile.read(length) if length else b""
+            try:
+                body = json.loads(raw.decode("utf-8")) if raw else None
+            except ValueError:
+                body = {"_raw": raw.decode("utf-8", "replace")}
+        with self._lock:
+            delay = self._delay_seconds if self._delay_next > 0 else 0.0
+            self._delay_next = max(0, self._delay_next - 1)
+            failing = self._fail_next > 0
+            self._fail_next = max(0, self._fail_next - 1)
+        if delay:
+            time.sleep(delay)
+        if failing:
+            self._reply(handler, {"errcode": -1, "errmsg": "system error"}, status=self._fail_status)
+            return
+        answer = self._answer(url.path, query, body, method)
+        self._reply(handler, answer)
+
+    def _answer(self, path: str, query: dict[str, str], body: dict | None, method: str) -> dict[str, Any]:
+        with self._lock:
+            if path == "/cgi-bin/token":
+                self.token_issued += 1
+                self.current_token = f"TOKEN-{self.token_issued}"
+                self.received.append(Received(method, path, query, body))
+                return {"access_token": self.current_token, "expires_in": 7200}
+            if path == "/sns/jscode2session":
+                self.received.append(Received(method, path, query, body))
+                code = query.get("js_code", "")
+                openid = self.codes.get(code) or (code[len("code-"):] if code.startswith("code-") else None)
+                if not openid:
+                    return {"errcode": 40029, "errmsg": "invalid code"}
+                return {"openid": openid, "session_key": "fake-session-key"}
+            if self._expire_next > 0:
+                self._expire_next -= 1
+                return {"errcode": 42001, "errmsg": "access_token expired"}
+            if query.get("access_token") != self.current_token:
+                return {"errcode": 40001, "errmsg": "invalid credential"}
+            self.received.append(Received(method, path, query, body))
+            return {"errcode": 0, "errmsg": "ok", "msgid": len(self.received)}
+
+    @staticmethod
+    def _reply(handler: BaseHTTPRequestHandler, data: dict[str, Any], status: int = 200) -> None:
+        raw = json.dumps(data, ensure_ascii=False).encode("utf-8")
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json; charset=utf-8")
+        handler.send_header("Content-Length", str(len(raw)))
+        handler.end_headers()
+        handler.wfile.write(raw)
