@@ -41,7 +41,15 @@ def is_postgres(url: str) -> bool:
     return url.startswith(("postgres://", "postgresql://"))
 
 
+def _forget_cached_queries() -> None:
+    """Tortoise caches SQL per connection *name*; a process that switches backends (the tests do) must forget it."""
+    from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+    EXECUTOR_CACHE.clear()
+
+
 async def init_db(url: str) -> None:
+    _forget_cached_queries()
     await Tortoise.init(config=tortoise_config(url))
 
 
@@ -59,6 +67,7 @@ async def migrate(url: str) -> list[str]:
         if event == "apply_done":
             applied.append(f"{app_label}.{name}")
 
+    _forget_cached_queries()
     await tortoise_migrate(config=tortoise_config(url), progress=progress)
     await Tortoise.close_connections()
     return applied
@@ -69,6 +78,7 @@ async def pending_model_changes(url: str) -> list[str]:
     from tortoise.migrations.autodetector import MigrationAutodetector
 
     config = tortoise_config(url)
+    _forget_cached_queries()
     await Tortoise.init(config=config)
     try:
         detector = MigrationAutodetector(Tortoise.apps, config["apps"])
@@ -89,6 +99,7 @@ async def make_migrations(url: str = "sqlite://:memory:") -> list[str]:
     from tortoise.migrations.autodetector import MigrationAutodetector
 
     config = tortoise_config(url)
+    _forget_cached_queries()
     await Tortoise.init(config=config)
     try:
         writers = await MigrationAutodetector(Tortoise.apps, config["apps"]).changes()

@@ -12,22 +12,6 @@ class DomainError(Exception):
         self.details = details
 
 
-class IllegalTransition(DomainError):
-    code = "illegal_transition"
-    status = 409
-
-    def __init__(self, state: str, action: str) -> None:
-        from orders.lifecycle import ACTION_LABELS, STATE_LABELS
-
-        super().__init__(
-            f"工单当前状态为“{STATE_LABELS.get(state, state)}”({state}),不能执行“{ACTION_LABELS.get(action, action)}”({action})",
-            state=state,
-            action=action,
-        )
-        self.state = state
-        self.action = action
-
-
 class NotPermitted(DomainError):
     code = "forbidden"
     status = 403
@@ -43,6 +27,24 @@ class Conflict(DomainError):
 
     code = "conflict"
     status = 409
+
+
+class IllegalTransition(Conflict):
+    """The action does not apply to the order's current state (a conflict with that state: 409)."""
+
+    code = "illegal_transition"
+
+    def __init__(self, state: str, action: str) -> None:
+        from orders.lifecycle import ACTION_LABELS, STATE_LABELS
+
+        DomainError.__init__(
+            self,
+            f"工单当前状态为“{STATE_LABELS.get(state, state)}”({state}),不能执行“{ACTION_LABELS.get(action, action)}”({action})",
+            state=state,
+            action=action,
+        )
+        self.state = state
+        self.action = action
 
 
 class NotFound(DomainError):

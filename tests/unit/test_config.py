@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import pytest
+
+from orders.config import ConfigError, check_workers, load_settings
+
+BASE = {"SIDAN_ENV": "test"}
+
+
+def test_defaults_are_the_embedded_setup():
+    settings = load_settings(env={})
+    assert settings.database.url.startswith("sqlite://")
+    assert settings.redis.url == ""
+    assert settings.app.port == 8000 and settings.app.host == "127.0.0.1"
+
+
+def test_environment_overrides_each_section_key():
+    settings = load_settings(env={
+        "SIDAN_DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
+        "SIDAN_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "SIDAN_WECHAT_TOKEN": "abc123",
+        "SIDAN_WECHAT_AES_KEY": "a" * 43,
+        "SIDAN_WECHAT_API_BASE": "http://127.0.0.1:9999/",
+        "SIDAN_APP_PORT": "8123",
+        "SIDAN_DEADLINES_WORKING_DAYS": "true",
+        "SIDAN_ENV": "test",
+    })
+    assert settings.database.url == "postgres://postgres@127.0.0.1:5432/test"
+    assert settings.redis.url == "redis://127.0.0.1:6379/0"
+    assert settings.wechat.token == "abc123" and settings.wechat.aes_key == "a" * 43
+    assert settings.wechat.api_base == "http://127.0.0.1:9999"
+    assert settings.app.port == 8123 and settings.deadlines.working_days is True
+    assert settings.app.env == "test"
+
+
+@pytest.mark.parametrize("name,value,key", [
+    ("SIDAN_APP_PORT", "eighty", "app.port"),
+    ("SIDAN_APP_PORT", "70000", "app.port"),
+    ("SIDAN_DATABASE_URL", "mysql://x", "database.url"),
+    ("SIDAN_WECHAT_AES_KEY", "short", "wechat.aes_key"),
+    ("SIDAN_CLASSIFIER_CONFIDENCE_THRESHOLD", "1.5", "classifier.confidence_threshold"),
+    ("SIDAN_DEADLINES_WORKING_DAYS", "maybe", "deadlines.working_days"),
+    ("SIDAN_ENV", "staging", "app.env"),
+])
+def test_malformed_values_fail_naming_the_key(name, value, key):
+    with pytest.raises(ConfigError) as error:
+        load_settings(env={**BASE, name: value})
+    assert key in str(error.value)
+
+
+def test_unknown_key_in_a_known_section_fails_naming_it():
+    with pytest.raises(ConfigError) as error:
+        load_settings(env={**BASE, "SIDAN_DATABASE_URLL": "sqlite://x.sqlite3"})
+    assert "database.urll" in str(error.value)
+
+
+def test_missing_key_in_the_file_fails_naming_it(tmp_path):
+    from orders.config import DEFAULT_CONFIG_PATH
+
+    text = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8").replace('url = "sqlite://var/sidan.sqlite3"\n', "")
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_settings(path, env={})
+    assert "database.url" in str(error.value)
+
+
+def test_missing_or_broken_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "nope.toml", env={})
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[app\nport = ", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(broken, env={})
+
+
+def test_production_refuses_development_secrets():
+    with pytest.raises(ConfigError) as error:
+        load_settings(env={"SIDAN_ENV": "production"})
+    assert "SIDAN_WECHAT_TOKEN" in str(error.value) or "SIDAN_AUTH_JWT_SECRET" in str(error.value)
+
+
+def test_production_starts_with_real_secrets():
+    settings = load_settings(env={
+        "SIDAN_ENV": "production",
+        "SIDAN_WECHAT_TOKEN": "realtoken",
+        "SIDAN_WECHAT_APP_SECRET": "real-app-secret",
+        "SIDAN_WECHAT_MINIAPP_SECRET": "real-miniapp-secret",
+        "SIDAN_AUTH_JWT_SECRET": "x" * 40,
+    })
+    assert settings.is_production
+
+
+def test_more_than_one_worker_needs_the_shared_store():
+    settings = load_settings(env=BASE)
+    check_workers(settings, 1)
+    with pytest.raises(ConfigError) as error:
+        check_workers(settings, 2)
+    assert "SIDAN_REDIS_URL" in str(error.value)
+    check_workers(load_settings(env={**BASE, "SIDAN_REDIS_URL": "redis://127.0.0.1:6379/0"}), 4)

@@ -1,0 +1,95 @@
+"""Every transition of the table, allowed and refused, including who may do it.
+
+The expected table below is written out by hand from DESIGN.md, independently of orders.lifecycle, so a change
+to either shows up here."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from orders.errors import Conflict, IllegalTransition, NotPermitted
+from orders.lifecycle import TRANSITIONS, Action, Role, State, actions_for, transition
+
+R, G, D, S, A, SYS = "resident", "grid_worker", "dept_staff", "supervisor", "admin", "system"
+OPEN = ["submitted", "dispatched", "accepted", "returned", "reopened"]
+
+# (from, action) -> (to or None for "unchanged", roles)
+EXPECTED = {
+    (None, "submit"): ("submitted", {R, G, S, A}),
+    ("submitted", "dispatch"): ("dispatched", {SYS, G, S, A}),
+    ("returned", "dispatch"): ("dispatched", {SYS, G, S, A}),
+    ("dispatched", "dispatch"): ("dispatched", {SYS, G, S, A}),
+    ("reopened", "dispatch"): ("dispatched", {S, A}),
+    ("dispatched", "accept"): ("accepted", {D}),
+    ("reopened", "accept"): ("accepted", {D}),
+    ("dispatched", "return_"): ("returned", {D}),
+    ("accepted", "return_"): ("returned", {D}),
+    ("reopened", "return_"): ("returned", {D}),
+    ("accepted", "progress"): (None, {D}),
+    ("accepted", "request_extension"): (None, {D}),
+    ("accepted", "extend"): (None, {S, A}),
+    ("accepted", "deny_extension"): (None, {S, A}),
+    ("accepted", "resolve"): ("resolved", {D}),
+    ("resolved", "rate"): ("verified", {R}),
+    ("resolved", "close_unrated"): ("closed_unrated", {SYS}),
+    ("verified", "reopen"): ("reopened", {SYS, S, A}),
+    ("resolved", "reopen"): ("reopened", {S, A}),
+    ("closed_unrated", "reopen"): ("reopened", {S, A}),
+    ("submitted", "cancel"): ("cancelled", {R}),
+    ("dispatched", "cancel"): ("cancelled", {R}),
+    ("returned", "cancel"): ("cancelled", {R}),
+    **{(state, "escalate"): (None, {SYS, S, A}) for state in OPEN},
+    ("verified", "escalate"): (None, {SYS, S, A}),
+}
+
+ALL_STATES = [None, *[s.value for s in State]]
+ALL_ACTIONS = [a.value for a in Action]
+ALL_ROLES = [r.value for r in Role]
+
+
+def test_the_table_is_exactly_the_specified_one():
+    actual = {
+        (None if state is None else state.value, action.value): (None if rule.to is None else rule.to.value,
+                                                                  {role.value for role in rule.roles})
+        for (state, action), rule in TRANSITIONS.items()
+    }
+    assert actual == EXPECTED
+
+
+@pytest.mark.parametrize("state,action,role", list(itertools.product(ALL_STATES, ALL_ACTIONS, ALL_ROLES)))
+def test_every_state_action_role(state, action, role):
+    expected = EXPECTED.get((state, action))
+    if expected is None:
+        with pytest.raises(IllegalTransition) as error:
+            transition(state, action, role)
+        assert error.value.state == str(state) and error.value.action == action
+        return
+    to, roles = expected
+    if role in roles:
+        assert transition(state, action, role) == State(to or state)
+    else:
+        with pytest.raises(NotPermitted):
+            transition(state, action, role)
+
+
+def test_illegal_transition_names_state_and_action_in_its_message():
+    with pytest.raises(IllegalTransition) as error:
+        transition("verified", "accept", "dept_staff")
+    assert "verified" in error.value.message and "accept" in error.value.message
+    assert "已评价" in error.value.message and "接单" in error.value.message
+    assert isinstance(error.value, Conflict) and error.value.status == 409
+
+
+def test_terminal_states_admit_nothing_but_supervisor_reopen_or_escalation():
+    for state in ("cancelled",):
+        assert actions_for(state, "supervisor") == []
+    assert actions_for("closed_unrated", "supervisor") == [Action.REOPEN]
+    assert set(actions_for("verified", "system")) == {Action.REOPEN, Action.ESCALATE}
+
+
+def test_unknown_state_or_action_is_an_error_not_a_silent_pass():
+    with pytest.raises(ValueError):
+        transition("flying", "accept", "dept_staff")
+    with pytest.raises(ValueError):
+        transition("dispatched", "teleport", "dept_staff")
