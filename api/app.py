@@ -32,6 +32,8 @@ def create_app(
     app.config.KEEP_ALIVE_TIMEOUT = 15
     app.config.REQUEST_MAX_SIZE = 8 * 1024 * 1024
     app.config.FALLBACK_ERROR_FORMAT = "json"
+    # TouchUp rewrites Sanic's shared classes for one app; tests build many apps in one process.
+    app.config.TOUCHUP = settings.app.env != "test"
     app.ctx.settings = settings
     app.ctx.clock = clock or Clock()
     install_error_handlers(app)

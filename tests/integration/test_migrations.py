@@ -1,0 +1,60 @@
+"""The models and the migrations agree, on SQLite and PostgreSQL: no pending change, and the schema the
+migrations build is the schema Tortoise would generate from the models (same tables, columns, nullability)."""
+from __future__ import annotations
+
+from tortoise import Tortoise
+
+from orders import db
+from tests.support import POSTGRES_URL, create_postgres_database, drop_postgres_database
+
+
+async def _columns(url: str) -> dict[str, set[tuple[str, bool]]]:
+    await db.init_db(url)
+    conn = Tortoise.get_connection("default")
+    try:
+        if db.is_postgres(url):
+            rows = await conn.execute_query_dict(
+                "SELECT table_name, column_name, is_nullable FROM information_schema.columns "
+                "WHERE table_schema = 'public' AND table_name <> 'tortoise_migrations'")
+            result: dict[str, set[tuple[str, bool]]] = {}
+            for row in rows:
+                result.setdefault(row["table_name"], set()).add((row["column_name"], row["is_nullable"] == "YES"))
+            return result
+        tables = await conn.execute_query_dict(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
+            "AND name <> 'tortoise_migrations'")
+        result = {}
+        for table in tables:
+            info = await conn.execute_query_dict(f'PRAGMA table_info("{table["name"]}")')
+            result[table["name"]] = {(col["name"], not col["notnull"] and not col["pk"]) for col in info}
+        return result
+    finally:
+        await db.close_db()
+
+
+
+
+async def test_no_model_change_lacks_a_migration(database_url):
+    assert await db.pending_model_changes(database_url) == []
+
+
+async def test_migrated_schema_equals_the_models_schema(database_url, backend, tmp_path):
+    migrated = await _columns(database_url)
+    generated_url = f"sqlite://{tmp_path}/generated.sqlite3"
+    if backend == "postgres":
+        generated_url = await create_postgres_database(POSTGRES_URL)
+    try:
+        await db.init_db(generated_url)
+        await Tortoise.generate_schemas()
+        await db.close_db()
+        generated = await _columns(generated_url)
+    finally:
+        if backend == "postgres":
+            await drop_postgres_database(POSTGRES_URL, generated_url)
+    assert migrated.keys() == generated.keys()
+    for table in generated:
+        assert migrated[table] == generated[table], table
+
+
+async def test_migrate_twice_applies_nothing_the_second_time(database_url):
+    assert await db.migrate(database_url) == []

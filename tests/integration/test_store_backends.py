@@ -1,0 +1,41 @@
+"""The store contract on both implementations (in-process and Redis)."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from orders.store import RedisStore, StoreUnavailable
+
+
+async def test_store_contract(store):
+    assert await store.set("dedup:1", "reply", ttl=5, only_if_absent=True)
+    assert not await store.set("dedup:1", "other", ttl=5, only_if_absent=True)
+    assert await store.get("dedup:1") == "reply"
+    assert [await store.incr("rate:o1", ttl=60) for _ in range(3)] == [1, 2, 3]
+    await store.delete("dedup:1")
+    assert await store.get("dedup:1") is None
+    assert await store.ping()
+
+
+async def test_lock_admits_one_holder_at_a_time(store):
+    inside = 0
+    peak = 0
+
+    async def hold():
+        nonlocal inside, peak
+        async with store.lock("token-refresh", ttl=5, wait=5):
+            inside += 1
+            peak = max(peak, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+
+    await asyncio.gather(*(hold() for _ in range(5)))
+    assert peak == 1
+
+
+async def test_redis_down_raises_store_unavailable():
+    store = RedisStore("redis://127.0.0.1:1/0")
+    with pytest.raises(StoreUnavailable):
+        await store.get("x")
+    await store.close()
