@@ -7,7 +7,7 @@ import logging
 from sanic import Request, Sanic
 from sanic.response import JSONResponse, json
 
-from api import resources
+from api import observability, resources
 from api.errors import install_error_handlers
 from orders.clock import Clock
 from orders.config import Settings, check_workers, load_settings
@@ -28,7 +28,7 @@ def create_app(
     """Build the app. Tests inject a classifier, a store or a clock; production loads them per worker."""
     settings = settings or load_settings()
     check_workers(settings, settings.app.workers)
-    app = Sanic(name or f"sidan{next(_app_names)}")
+    app = Sanic(name or f"sidan{next(_app_names)}", log_config=observability.log_config(settings))
     app.config.KEEP_ALIVE_TIMEOUT = 15
     app.config.REQUEST_MAX_SIZE = 8 * 1024 * 1024
     app.config.FALLBACK_ERROR_FORMAT = "json"
@@ -37,13 +37,15 @@ def create_app(
     app.ctx.settings = settings
     app.ctx.clock = clock or Clock()
     install_error_handlers(app)
+    observability.install(app)
 
     @app.before_server_start
     async def start_resources(app: Sanic) -> None:
         await resources.start_database(settings)
         app.ctx.store = store if store is not None else resources.start_store(settings)
         app.ctx.classifier = classifier if classifier is not None else resources.load_classifier(settings)
-        app.ctx.orders = OrderService(settings, app.ctx.classifier, clock=app.ctx.clock)
+        app.ctx.orders = OrderService(settings, app.ctx.classifier, clock=app.ctx.clock,
+                                      on_submit=[app.ctx.metrics.observe_submission])
         app.ctx.wechat = resources.start_wechat_client(settings, app.ctx.store)
 
     @app.after_server_stop

@@ -109,8 +109,10 @@ class OrderService:
         classifier: Classifier,
         clock: Clock | None = None,
         taxonomy: Taxonomy | None = None,
+        on_submit: Iterable[Callable[[models.Order, Any], None]] = (),
     ) -> None:
         self.settings = settings
+        self.on_submit = list(on_submit)  # observers (metrics); called after the transaction commits
         self.classifier = classifier
         self.clock = clock or Clock()
         self.taxonomy = taxonomy or load_taxonomy()
@@ -190,6 +192,8 @@ class OrderService:
             if msg_key and await models.InboundMessage.filter(msg_key=msg_key).exists():
                 raise DuplicateMessage(msg_key) from exc
             raise
+        for observe in self.on_submit:
+            observe(order, prediction)
         return Submission(order, True, auto_dispatched=confident, prediction=prediction)
 
     # ------------------------------------------------------------------ 派单
