@@ -1,0 +1,112 @@
+"""登录: wx.login code → openid → staff (bound by invitation) or resident → access and refresh tokens."""
+from __future__ import annotations
+
+from sanic import Request
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from api.auth import (
+    EVERYONE, actor_from_claims, decode, identity_from_code, issue_tokens, require, spend_refresh_token, subject_of,
+)
+from api.v1 import present, schemas
+from api.v1.docs import doc
+from api.v1.http import parse_body, respond, routes
+from orders import models
+from orders.errors import Conflict, DomainError
+from orders.services import Actor
+
+TAG = "认证"
+INVITATION_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud over the phone
+
+
+class InvitationInvalid(DomainError):
+    code = "invitation_invalid"
+    status = 422
+
+
+def normalize_invitation(code: str) -> str:
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+async def profile_of(actor: Actor) -> schemas.Profile:
+    department = await models.Department.get_or_none(id=actor.department_id) if actor.department_id else None
+    grid = await models.Grid.get_or_none(id=actor.grid_id) if actor.grid_id else None
+    return present.profile(actor, department, grid)
+
+
+async def tokens_for(request: Request, subject: models.Staff | models.Resident) -> schemas.Tokens:
+    actor = Actor.of_staff(subject) if isinstance(subject, models.Staff) else Actor.of_resident(subject)
+    tokens = issue_tokens(request.app.ctx.settings, subject)  # wall-clock time: JWTs are checked against it
+    return schemas.Tokens(**tokens, profile=await profile_of(actor))
+
+
+async def resident_for(openid: str, unionid: str | None) -> models.Resident:
+    """The resident behind a mini-program login. The official account knows the same person under another
+    openid; the unionid (when WeChat gives one) is what links the two, so their reports show up here."""
+    if unionid:
+        linked = await models.Resident.filter(unionid=unionid).order_by("id").first()
+        if linked is not None:
+            return linked
+    try:
+        resident, created = await models.Resident.get_or_create(openid=openid, defaults={"unionid": unionid})
+    except IntegrityError:  # the same resident's first two logins at once: the other created the row
+        resident, created = await models.Resident.get(openid=openid), False
+    if unionid and not created and resident.unionid != unionid:
+        await models.Resident.filter(id=resident.id).update(unionid=unionid)
+    return resident
+
+
+@routes.post("/auth/login")
+@doc("微信登录", tag=TAG, body=schemas.LoginBody, response=schemas.Tokens, secured=False,
+     description="工作人员(已绑定微信)得到其角色的凭证,其他人以群众身份登录。")
+async def login(request: Request):
+    body = parse_body(request, schemas.LoginBody)
+    openid, unionid = await identity_from_code(request, body.code)
+    staff = await models.Staff.get_or_none(openid=openid, active=True)
+    subject = staff if staff is not None else await resident_for(openid, unionid)
+    return respond(await tokens_for(request, subject))
+
+
+@routes.post("/auth/refresh")
+@doc("刷新登录凭证", tag=TAG, body=schemas.RefreshBody, response=schemas.Tokens, secured=False,
+     description="每个刷新凭证只能使用一次。")
+async def refresh(request: Request):
+    body = parse_body(request, schemas.RefreshBody)
+    claims = decode(request.app.ctx.settings, body.refresh_token, "refresh")
+    actor = await actor_from_claims(claims)  # a deactivated account cannot refresh
+    await spend_refresh_token(request, claims)
+    return respond(await tokens_for(request, await subject_of(actor)))
+
+
+@routes.post("/auth/bind")
+@doc("工作人员绑定微信", tag=TAG, body=schemas.BindBody, response=schemas.Tokens, secured=False,
+     description="用管理员发放的一次性邀请码,把当前微信绑定到工作人员账号。")
+async def bind(request: Request):
+    body = parse_body(request, schemas.BindBody)
+    openid, _ = await identity_from_code(request, body.code)
+    now = request.app.ctx.clock.now()
+    async with in_transaction() as conn:
+        invitation = await models.Invitation.get_or_none(code=normalize_invitation(body.invitation), using_db=conn)
+        if invitation is None or invitation.used_at is not None or invitation.expires_at <= now:
+            raise InvitationInvalid("邀请码无效、已使用或已过期,请联系管理员重新发放")
+        staff = await models.Staff.get(id=invitation.staff_id, using_db=conn)
+        if not staff.active:
+            raise InvitationInvalid("该工作人员账号已停用,请联系管理员")
+        # Used once: the conditional update lets exactly one of two simultaneous binds through.
+        if not await models.Invitation.filter(id=invitation.id, used_at__isnull=True).using_db(conn).update(used_at=now):
+            raise InvitationInvalid("邀请码已被使用")
+        holder = await models.Staff.filter(openid=openid).exclude(id=staff.id).using_db(conn).first()
+        if holder is not None and holder.active:
+            raise Conflict(f"这个微信已绑定工作人员“{holder.name}”,请先由管理员停用原账号")
+        if holder is not None:
+            await models.Staff.filter(id=holder.id).using_db(conn).update(openid=None)  # a retired account
+        await models.Staff.filter(id=staff.id).using_db(conn).update(openid=openid)
+        staff.openid = openid
+    return respond(await tokens_for(request, staff))
+
+
+@routes.get("/me")
+@doc("当前用户", tag=TAG, response=schemas.Profile)
+@require(*EVERYONE)
+async def me(request: Request):
+    return respond(await profile_of(request.ctx.actor))

@@ -1,0 +1,199 @@
+"""工单: lists and detail for everyone in scope; 派单 接单 办单 退单 延期 办结 for staff; 评价 取消 for residents.
+
+Each action calls one use case of OrderService (which holds every rule and the scope) and answers with the
+order's detail as it now stands.
+"""
+from __future__ import annotations
+
+from sanic import Request
+
+from api.auth import EVERYONE, STAFF_ROLES, require
+from api.v1 import present, schemas
+from api.v1.docs import doc
+from api.v1.http import idempotent, order_number, parse_body, parse_query, respond, routes
+from orders import queries
+from orders.errors import InvalidInput, NotFound
+from orders.lifecycle import Role, State
+from orders.queries import OrderFilters
+from orders.services import Actor
+
+TAG = "工单"
+RESIDENT_TAG = "群众"
+DISPATCHERS = (Role.GRID_WORKER, Role.SUPERVISOR, Role.ADMIN)
+SUPERVISORS = (Role.SUPERVISOR, Role.ADMIN)
+
+
+def parse_states(raw: str | None) -> tuple[State, ...]:
+    if not raw:
+        return ()
+    states = []
+    for name in (part.strip() for part in raw.split(",")):
+        if not name:
+            continue
+        try:
+            states.append(State(name))
+        except ValueError:
+            raise InvalidInput(f"查询参数有误:state 没有“{name[:20]}”这种状态", field="state") from None
+    return tuple(states)
+
+
+async def detail_response(request: Request, number: str, status: int = 200):
+    """The order after an action. The actor may have just moved it out of their scope (退单), so it is read
+    without the scope filter: they acted on it a moment ago."""
+    actor: Actor = request.ctx.actor
+    try:
+        detail = await queries.order_detail(actor, number)
+    except NotFound:
+        detail = await queries.order_detail(Actor.system(), number)
+    return respond(present.order_detail(detail, actor), status=status)
+
+
+# ---------------------------------------------------------------------------------------------- reading
+@routes.get("/orders")
+@doc("工单列表", tag=TAG, query=schemas.OrderListQuery, response=schemas.OrderPage,
+     description="按状态、分类、部门、网格、逾期、日期、关键词筛选;新的在前;用 next_cursor 翻页。")
+@require(*STAFF_ROLES)
+async def order_list(request: Request):
+    query = parse_query(request, schemas.OrderListQuery)
+    filters = OrderFilters(states=parse_states(query.state), category=query.category, department=query.department,
+                           grid=query.grid, overdue=query.overdue, since=query.since, until=query.until, text=query.q)
+    page = await queries.list_orders(request.ctx.actor, filters, cursor=query.cursor, limit=query.limit)
+    return respond(present.order_page(page.orders, page.next_cursor, request.ctx.actor))
+
+
+@routes.get("/dispatch-queue")
+@doc("待派单队列", tag=TAG, query=schemas.PageQuery, response=schemas.OrderPage,
+     description="等待人工派单的工单(分类不确定或被退回),先到的在前。网格员只看到本网格和未定位的工单。")
+@require(*DISPATCHERS)
+async def dispatch_queue(request: Request):
+    query = parse_query(request, schemas.PageQuery)
+    page = await queries.dispatch_queue(request.ctx.actor, cursor=query.cursor, limit=query.limit)
+    return respond(present.order_page(page.orders, page.next_cursor, request.ctx.actor))
+
+
+@routes.get("/my/orders")
+@doc("我的工单", tag=RESIDENT_TAG, query=schemas.PageQuery, response=schemas.OrderPage)
+@require(Role.RESIDENT)
+async def my_orders(request: Request):
+    query = parse_query(request, schemas.PageQuery)
+    page = await queries.list_orders(request.ctx.actor, cursor=query.cursor, limit=query.limit)
+    return respond(present.order_page(page.orders, page.next_cursor, request.ctx.actor))
+
+
+@routes.get("/orders/<number:str>")
+@doc("工单详情", tag=TAG, response=schemas.OrderDetailOut, description="含完整的处理过程、照片和评价。")
+@require(*EVERYONE)
+async def order_detail(request: Request, number: str):
+    detail = await queries.order_detail(request.ctx.actor, order_number(number))
+    return respond(present.order_detail(detail, request.ctx.actor))
+
+
+# ---------------------------------------------------------------------------------------------- staff actions
+@routes.post("/orders/<number:str>/dispatch")
+@doc("派单 / 改派", tag=TAG, body=schemas.DispatchBody, response=schemas.OrderDetailOut, idempotent=True,
+     description="与自动分类不同的分类或部门会记为纠正样本,用于下次训练分类模型。")
+@require(*DISPATCHERS)
+@idempotent
+async def dispatch(request: Request, number: str):
+    body = parse_body(request, schemas.DispatchBody)
+    await request.app.ctx.orders.dispatch(order_number(number), request.ctx.actor, body.department,
+                                          category=body.category, reason=body.reason)
+    return await detail_response(request, number)
+
+
+@routes.post("/orders/<number:str>/accept")
+@doc("接单", tag=TAG, response=schemas.OrderDetailOut, idempotent=True,
+     description="两人同时接单时只有一人成功,另一人得到 409。")
+@require(Role.DEPT_STAFF)
+@idempotent
+async def accept(request: Request, number: str):
+    await request.app.ctx.orders.accept(order_number(number), request.ctx.actor)
+    return await detail_response(request, number)
+
+
+@routes.post("/orders/<number:str>/progress")
+@doc("办理进展", tag=TAG, body=schemas.ProgressBody, response=schemas.OrderDetailOut, idempotent=True)
+@require(Role.DEPT_STAFF)
+@idempotent
+async def progress(request: Request, number: str):
+    body = parse_body(request, schemas.ProgressBody)
+    await request.app.ctx.orders.progress(order_number(number), request.ctx.actor, body.note, photos=body.photos)
+    return await detail_response(request, number)
+
+
+@routes.post("/orders/<number:str>/extension")
+@doc("申请延期", tag=TAG, body=schemas.ExtensionRequestBody, response=schemas.OrderDetailOut, idempotent=True)
+@require(Role.DEPT_STAFF)
+@idempotent
+async def request_extension(request: Request, number: str):
+    body = parse_body(request, schemas.ExtensionRequestBody)
+    await request.app.ctx.orders.request_extension(order_number(number), request.ctx.actor, body.days, body.reason)
+    return await detail_response(request, number)
+
+
+@routes.post("/orders/<number:str>/extension/approve")
+@doc("批准延期", tag=TAG, body=schemas.ExtensionApproveBody, response=schemas.OrderDetailOut, idempotent=True)
+@require(*SUPERVISORS)
+@idempotent
+async def approve_extension(request: Request, number: str):
+    body = parse_body(request, schemas.ExtensionApproveBody)
+    await request.app.ctx.orders.extend(order_number(number), request.ctx.actor, days=body.days, reason=body.reason)
+    return await detail_response(request, number)
+
+
+@routes.post("/orders/<number:str>/extension/deny")
+@doc("驳回延期", tag=TAG, body=schemas.ExtensionDenyBody, response=schemas.OrderDetailOut, idempotent=True)
+@require(*SUPERVISORS)
+@idempotent
+async def deny_extension(request: Request, number: str):
+    body = parse_body(request, schemas.ExtensionDenyBody)
+    await request.app.ctx.orders.deny_extension(order_number(number), request.ctx.actor, body.reason)
+    return await detail_response(request, number)
+
+
+@routes.post("/orders/<number:str>/return")
+@doc("退单", tag=TAG, body=schemas.ReturnBody, response=schemas.OrderDetailOut, idempotent=True,
+     description="派错部门时退回派单人,须写明理由;可建议正确的部门。")
+@require(Role.DEPT_STAFF)
+@idempotent
+async def return_order(request: Request, number: str):
+    body = parse_body(request, schemas.ReturnBody)
+    await request.app.ctx.orders.return_(order_number(number), request.ctx.actor, body.reason,
+                                         suggested_category=body.suggested_category,
+                                         suggested_department=body.suggested_department)
+    return await detail_response(request, number)
+
+
+@routes.post("/orders/<number:str>/resolve")
+@doc("办结", tag=TAG, body=schemas.ResolveBody, response=schemas.OrderDetailOut, idempotent=True,
+     description="须写明办理结果;办结后向群众推送回访评价。")
+@require(Role.DEPT_STAFF)
+@idempotent
+async def resolve(request: Request, number: str):
+    body = parse_body(request, schemas.ResolveBody)
+    await request.app.ctx.orders.resolve(order_number(number), request.ctx.actor, body.result)
+    return await detail_response(request, number)
+
+
+# ---------------------------------------------------------------------------------------------- residents
+@routes.post("/orders/<number:str>/rate")
+@doc("评价(验单)", tag=RESIDENT_TAG, body=schemas.RateBody, response=schemas.OrderDetailOut, idempotent=True,
+     description="1–5 分;2 分及以下或“未解决”会让工单重办。")
+@require(Role.RESIDENT)
+@idempotent
+async def rate(request: Request, number: str):
+    body = parse_body(request, schemas.RateBody)
+    await request.app.ctx.orders.rate(order_number(number), request.ctx.actor, body.score, resolved=body.resolved,
+                                      comment=body.comment)
+    return await detail_response(request, number)
+
+
+@routes.post("/orders/<number:str>/cancel")
+@doc("取消工单", tag=RESIDENT_TAG, body=schemas.CancelBody, response=schemas.OrderDetailOut, idempotent=True,
+     description="部门接单前可以取消。")
+@require(Role.RESIDENT)
+@idempotent
+async def cancel(request: Request, number: str):
+    body = parse_body(request, schemas.CancelBody)
+    await request.app.ctx.orders.cancel(order_number(number), request.ctx.actor, reason=body.reason)
+    return await detail_response(request, number)

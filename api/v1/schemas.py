@@ -1,0 +1,329 @@
+"""Request bodies and response shapes of /api/v1 as pydantic models.
+
+Bodies are validated with these models; responses are built with them too, so the OpenAPI document generated
+from them is the shape the server really sends.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+STAFF_ROLES = ("grid_worker", "dept_staff", "supervisor", "admin")
+ORDER_NUMBER_PATTERN = r"^[A-Z]{1,6}\d{8}-\d{4,6}$"
+
+
+def _storable(value: str) -> str:
+    # NUL and lone surrogates cannot be stored (PostgreSQL refuses them): refuse them here, clearly.
+    if "\x00" in value:
+        raise ValueError("包含无效字符")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("包含无效字符") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# ---------------------------------------------------------------------------------------------- bodies
+class LoginBody(Body):
+    code: Text = Field(min_length=1, max_length=128, description="wx.login 得到的 code")
+
+
+class RefreshBody(Body):
+    refresh_token: Text = Field(min_length=1, max_length=2048)
+
+
+class BindBody(Body):
+    code: Text = Field(min_length=1, max_length=128, description="wx.login 得到的 code")
+    invitation: Text = Field(min_length=4, max_length=32, description="管理员发放的一次性邀请码")
+
+
+class DispatchBody(Body):
+    department: Text = Field(min_length=1, max_length=32, description="部门代码,如 jianshe")
+    category: Text | None = Field(None, max_length=16, description="分类(五事共治),不填按部门默认")
+    reason: Text | None = Field(None, max_length=500)
+
+
+class AcceptBody(Body):
+    pass
+
+
+class ProgressBody(Body):
+    note: Text = Field(min_length=1, max_length=1000)
+    photos: list[Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_storable)]] = Field(
+        default_factory=list, max_length=9, description="小程序上传后的图片 media_id")
+
+
+class ExtensionRequestBody(Body):
+    days: int = Field(ge=1, le=90)
+    reason: Text = Field(min_length=1, max_length=500)
+
+
+class ExtensionApproveBody(Body):
+    days: int | None = Field(None, ge=1, le=90, description="不填则按申请的天数批准")
+    reason: Text | None = Field(None, max_length=500)
+
+
+class ExtensionDenyBody(Body):
+    reason: Text = Field(min_length=1, max_length=500)
+
+
+class ReturnBody(Body):
+    reason: Text = Field(min_length=1, max_length=500)
+    suggested_department: Text | None = Field(None, max_length=32)
+    suggested_category: Text | None = Field(None, max_length=16)
+
+
+class ResolveBody(Body):
+    result: Text = Field(min_length=1, max_length=2000)
+
+
+class RateBody(Body):
+    score: int = Field(ge=1, le=5)
+    resolved: bool | None = Field(None, description="问题是否解决;不填时 3 分及以上算解决")
+    comment: Text | None = Field(None, max_length=500)
+
+
+class CancelBody(Body):
+    reason: Text | None = Field(None, max_length=500)
+
+
+class InvitationBody(Body):
+    """Either staff_id (an existing member, e.g. a new phone) or the new member's name and role."""
+
+    staff_id: int | None = Field(None, ge=1, le=2_147_483_647)
+    name: Text | None = Field(None, min_length=1, max_length=32)
+    role: Literal["grid_worker", "dept_staff", "supervisor", "admin"] | None = None
+    department: Text | None = Field(None, max_length=32, description="部门代码(dept_staff 必填)")
+    grid: Text | None = Field(None, max_length=32, description="网格代码(grid_worker 必填)")
+    expires_hours: int = Field(72, ge=1, le=720)
+
+
+class StaffUpdateBody(Body):
+    active: bool
+
+
+# ---------------------------------------------------------------------------------------------- query strings
+class Query(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)  # unknown parameters are ignored
+
+
+class OrderListQuery(Query):
+    state: Text | None = Field(None, max_length=200, description="状态,多个用逗号分隔")
+    category: Text | None = Field(None, max_length=16)
+    department: Text | None = Field(None, max_length=32)
+    grid: Text | None = Field(None, max_length=32)
+    overdue: bool | None = None
+    since: date | None = Field(None, description="提交日期起(含),YYYY-MM-DD")
+    until: date | None = Field(None, description="提交日期止(含),YYYY-MM-DD")
+    q: Text | None = Field(None, max_length=100)
+    cursor: Text | None = Field(None, max_length=64)
+    limit: int = Field(20, ge=1, le=100)
+
+
+class PageQuery(Query):
+    cursor: Text | None = Field(None, max_length=64)
+    limit: int = Field(20, ge=1, le=100)
+
+
+class StaffListQuery(Query):
+    role: Literal["grid_worker", "dept_staff", "supervisor", "admin"] | None = None
+    department: Text | None = Field(None, max_length=32)
+    active: bool | None = None
+
+
+# ---------------------------------------------------------------------------------------------- responses
+class ErrorDetail(BaseModel):
+    code: str = Field(description="给程序用的稳定代码")
+    message: str = Field(description="给人看的中文说明")
+    details: dict[str, Any] | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Ref(BaseModel):
+    code: str
+    name: str
+
+
+class Profile(BaseModel):
+    role: str
+    role_label: str
+    name: str
+    department: Ref | None = None
+    grid: Ref | None = None
+
+
+class Tokens(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str
+    expires_in: int
+    role: str
+    profile: Profile
+
+
+class OrderSummary(BaseModel):
+    number: str
+    state: str
+    state_label: str
+    excerpt: str
+    category: str | None
+    urgency: str
+    department: Ref | None
+    grid: Ref | None
+    overdue: bool
+    escalation_level: int
+    auto_dispatched: bool
+    extension_days_requested: int | None
+    submitted_at: datetime
+    dispatched_at: datetime | None
+    accept_deadline: datetime | None
+    resolve_deadline: datetime | None
+    accepted_at: datetime | None
+    resolved_at: datetime | None
+
+
+class OrderPage(BaseModel):
+    items: list[OrderSummary]
+    next_cursor: str | None = Field(description="下一页的 cursor;没有更多时为 null")
+
+
+class Location(BaseModel):
+    latitude: float | None
+    longitude: float | None
+    label: str | None
+
+
+class Photo(BaseModel):
+    media_id: str
+    url: str | None = None
+    at: str | None = None
+
+
+class Person(BaseModel):
+    role: str
+    role_label: str
+    name: str
+    phone: str | None = Field(None, description="已打码的手机号")
+
+
+class TimelineEntry(BaseModel):
+    action: str
+    action_label: str
+    from_state: str | None
+    to_state: str
+    actor: Person
+    reason: str | None
+    data: dict[str, Any]
+    at: datetime
+
+
+class RatingOut(BaseModel):
+    round: int
+    score: int
+    resolved: bool
+    comment: str | None
+    at: datetime
+
+
+class Routing(BaseModel):
+    predicted_category: str | None
+    predicted_department: str | None
+    confidence: float | None
+    corrected: bool
+
+
+class OrderDetailOut(OrderSummary):
+    text: str
+    location: Location | None
+    photos: list[Photo]
+    progress_photos: list[str]
+    result: str | None
+    reopen_count: int
+    accepted_by: Person | None
+    resident: Person | None = Field(None, description="仅工作人员可见")
+    routing: Routing | None = Field(None, description="仅工作人员可见")
+    timeline: list[TimelineEntry]
+    ratings: list[RatingOut]
+    actions: list[str] = Field(description="当前用户此刻可以执行的操作")
+
+
+class DepartmentOut(BaseModel):
+    code: str
+    name: str
+    duties: list[str]
+    active: bool
+
+
+class DepartmentList(BaseModel):
+    items: list[DepartmentOut]
+
+
+class GridFeature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: dict[str, Any] | None
+    properties: dict[str, Any]
+
+
+class GridCollection(BaseModel):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[GridFeature]
+
+
+class CategoryOut(BaseModel):
+    name: str
+    departments: list[str]
+
+
+class UrgencyOut(BaseModel):
+    name: str
+    motto: str
+    accept_hours: float
+    resolve_days: float
+
+
+class TaxonomyOut(BaseModel):
+    categories: list[CategoryOut]
+    departments: list[DepartmentOut]
+    urgencies: list[UrgencyOut]
+    confidence_threshold: float
+
+
+class StaffOut(BaseModel):
+    id: int
+    name: str
+    role: str
+    role_label: str
+    department: Ref | None
+    grid: Ref | None
+    phone: str | None
+    active: bool
+    bound: bool = Field(description="是否已绑定微信")
+
+
+class StaffList(BaseModel):
+    items: list[StaffOut]
+
+
+class InvitationOut(BaseModel):
+    code: str
+    staff: StaffOut
+    expires_at: datetime
+    used_at: datetime | None
+    created_at: datetime
+
+
+class InvitationList(BaseModel):
+    items: list[InvitationOut]

@@ -1,0 +1,150 @@
+"""The read side: order lists with filters and cursor pagination, the dispatch queue, one order's detail.
+
+Scope mirrors OrderService.can_see, but as a database filter, so a page never loads rows its reader may not
+see. Pagination is keyset on the primary key (newest first for lists, oldest first for the queue): a page is
+one indexed query, whatever the table's size, and rows arriving meanwhile never shift a page.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+
+from orders import models
+from orders.clock import SHANGHAI
+from orders.errors import InvalidInput, NotFound
+from orders.lifecycle import Role, State
+from orders.services import Actor, OrderService
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+QUEUE_STATES = (State.SUBMITTED, State.RETURNED)  # waiting for a person to route them (派单)
+_CURSOR_PREFIX = "o1:"
+
+
+@dataclass(frozen=True)
+class OrderFilters:
+    states: tuple[State, ...] = ()
+    category: str | None = None
+    department: str | None = None  # department code
+    grid: str | None = None  # grid code
+    overdue: bool | None = None
+    since: date | None = None  # submitted on or after this local (Shanghai) day
+    until: date | None = None  # submitted on or before this local day
+    text: str | None = None  # in the request text or the order number
+    resident_id: int | None = None
+
+
+@dataclass
+class OrderPage:
+    orders: list[models.Order]
+    next_cursor: str | None
+
+
+@dataclass
+class OrderDetail:
+    order: models.Order
+    events: list[models.OrderEvent] = field(default_factory=list)
+    ratings: list[models.Rating] = field(default_factory=list)
+
+
+def encode_cursor(order_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{order_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raw = ""
+    value = raw[len(_CURSOR_PREFIX):] if raw.startswith(_CURSOR_PREFIX) else ""
+    if not value.isdigit() or len(value) > 12:
+        raise InvalidInput("翻页参数 cursor 无效,请从第一页重新加载", field="cursor")
+    return int(value)
+
+
+def scoped(actor: Actor) -> QuerySet[models.Order]:
+    """The orders `actor` may see, as a query (the same rule as OrderService.can_see)."""
+    query = models.Order.all()
+    match actor.role:
+        case Role.RESIDENT:
+            return query.filter(resident_id=actor.id)
+        case Role.DEPT_STAFF:
+            if actor.department_id is None:
+                return query.filter(id__lt=0)  # staff without a department see nothing
+            return query.filter(department_id=actor.department_id)
+        case Role.GRID_WORKER:
+            if actor.grid_id is None:
+                return query.filter(grid_id__isnull=True)
+            return query.filter(Q(grid_id__isnull=True) | Q(grid_id=actor.grid_id))
+        case _:
+            return query
+
+
+def _local_day_start(day: date) -> datetime:
+    # In UTC: SQLite compares the stored timestamps as text, so the bound must be written the way they are.
+    return datetime.combine(day, time.min, tzinfo=SHANGHAI).astimezone(timezone.utc)
+
+
+def _filtered(query: QuerySet[models.Order], filters: OrderFilters) -> QuerySet[models.Order]:
+    if filters.states:
+        query = query.filter(state__in=[str(state) for state in filters.states])
+    if filters.category:
+        query = query.filter(category=filters.category)
+    if filters.department:
+        query = query.filter(department__code=filters.department)
+    if filters.grid:
+        query = query.filter(grid__code=filters.grid)
+    if filters.overdue is not None:
+        query = query.filter(overdue=filters.overdue)
+    if filters.since:
+        query = query.filter(submitted_at__gte=_local_day_start(filters.since))
+    if filters.until:
+        query = query.filter(submitted_at__lt=_local_day_start(filters.until + timedelta(days=1)))
+    if filters.text:
+        query = query.filter(Q(text__icontains=filters.text) | Q(number__icontains=filters.text))
+    if filters.resident_id is not None:
+        query = query.filter(resident_id=filters.resident_id)
+    return query
+
+
+async def list_orders(
+    actor: Actor,
+    filters: OrderFilters = OrderFilters(),
+    *,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    oldest_first: bool = False,
+) -> OrderPage:
+    if filters.since and filters.until and filters.since > filters.until:
+        raise InvalidInput("开始日期不能晚于结束日期", field="since")
+    limit = max(1, min(limit, MAX_LIMIT))
+    query = _filtered(scoped(actor), filters)
+    if cursor:
+        after = decode_cursor(cursor)
+        query = query.filter(id__gt=after) if oldest_first else query.filter(id__lt=after)
+    rows = await query.order_by("id" if oldest_first else "-id").limit(limit + 1).select_related("department", "grid")
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return OrderPage(rows, encode_cursor(rows[-1].id) if more and rows else None)
+
+
+async def dispatch_queue(actor: Actor, *, cursor: str | None = None, limit: int = DEFAULT_LIMIT) -> OrderPage:
+    """Orders waiting for a person to route them, oldest first: a grid worker's are their grid's and the
+    ungridded ones; supervisors and admins see the whole township's."""
+    return await list_orders(actor, OrderFilters(states=QUEUE_STATES), cursor=cursor, limit=limit,
+                             oldest_first=True)
+
+
+async def order_detail(actor: Actor, number: str) -> OrderDetail:
+    order = await models.Order.get_or_none(number=number).select_related(
+        "department", "grid", "accepted_by", "resident")
+    if order is None or not OrderService.can_see(actor, order):
+        raise NotFound(f"没有找到工单 {number}")
+    events = await models.OrderEvent.filter(order_id=order.id).order_by("id")
+    ratings = await models.Rating.filter(order_id=order.id).order_by("round")
+    return OrderDetail(order, list(events), list(ratings))

@@ -1,0 +1,64 @@
+"""The OpenAPI document and Swagger UI on a running server, and what sanic-ext must not add to other routes."""
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.api_harness import serve_api
+
+
+@pytest.fixture
+async def api(sqlite_url, fake_classifier):
+    from orders.store import MemoryStore
+    from tests.support import make_settings
+
+    async with serve_api(make_settings(sqlite_url), MemoryStore(), fake_classifier) as api:
+        yield api
+
+
+async def test_the_document_describes_every_operation_well_enough_to_call_it(api):
+    response = await api.client.get("/docs/openapi.json")
+    assert response.status_code == 200
+    spec = response.json()
+    assert spec["openapi"].startswith("3.0")
+    assert spec["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer",
+                                                               "bearerFormat": "JWT"}
+    operations = [(path, method, op) for path, ops in spec["paths"].items()
+                  if path.startswith("/api/v1/") and not path.startswith("/api/v1/stats/")  # another helper's
+                  for method, op in ops.items()]
+    assert len(operations) >= 25
+    for path, method, op in operations:
+        public = path.startswith("/api/v1/auth/")
+        assert (op.get("security") == [{"bearer": []}]) != public, (path, method)
+        assert op["responses"]["default"]["content"]["application/json"]["schema"]["properties"]["error"]
+        success = next(code for code in op["responses"] if code != "default")
+        assert op["responses"][success]["content"]["application/json"]["schema"]["type"] == "object"
+        for name in [part[1:-1] for part in path.split("/") if part.startswith("{")]:
+            assert any(p["name"] == name and p["in"] == "path" and p["required"] for p in op["parameters"])
+        if method in ("post", "patch") and not path.endswith("/accept"):
+            body = op["requestBody"]
+            assert body["required"] is True
+            assert body["content"]["application/json"]["schema"]["type"] == "object", (path, method)
+    progress = spec["paths"]["/api/v1/orders/{number}/progress"]["post"]
+    schema = progress["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["required"] == ["note"] and schema["properties"]["photos"]["maxItems"] == 9
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in progress["parameters"])
+    assert {p["name"] for p in spec["paths"]["/api/v1/orders"]["get"]["parameters"]} >= {
+        "state", "category", "department", "grid", "overdue", "since", "until", "q", "cursor", "limit"}
+
+
+async def test_swagger_ui_is_served_at_docs(api):
+    response = await api.client.get("/docs")
+    assert response.status_code == 200 and "swagger" in response.text.lower()
+    assert "openapi.json" in (await api.client.get("/docs/swagger-config")).text or "openapi.json" in response.text
+
+
+async def test_sanic_ext_adds_no_cors_no_automatic_methods(api):
+    options = await api.client.options("/api/v1/orders")
+    assert options.status_code == 405
+    assert "access-control-allow-origin" not in {k.lower() for k in options.headers}
+    head = await api.client.head("/api/v1/orders")
+    assert head.status_code == 405
+    answer = await api.client.get("/api/v1/orders", headers={"Origin": "https://evil.example"})
+    assert answer.status_code == 401
+    assert "access-control-allow-origin" not in {k.lower() for k in answer.headers}
+    assert (await api.client.request("TRACE", "/healthz")).status_code == 405
