@@ -1,0 +1,223 @@
+"""Outbox rows → WeChat messages: the Sender the outbox dispatcher uses.
+
+Each outbox kind becomes a short, warm Chinese message. The channel follows WeChat's rules:
+- a resident who wrote to us in the last 48 hours gets a customer-service message (plain text);
+- outside that window, a template message (the survey template links to the mini-program survey page);
+- staff get a mini-program subscribe message that opens the order.
+WeChat's answers are translated into the dispatcher's terms: the channel is down (retry, the batch waits), this
+message failed (retry), or it can never be delivered (dead at once, the supervisor is alerted).
+"""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.wechat_api import WeChatAPIError, WeChatClient, WeChatUnavailable
+from orders.clock import Clock, local
+from orders.config import Settings
+from orders.dispatcher import ChannelDown, DeliveryError, Undeliverable
+
+# WeChat lets us answer freely for 48 hours after the resident's last message; keep a margin for clock skew.
+SERVICE_WINDOW = timedelta(hours=48) - timedelta(minutes=5)
+OUT_OF_WINDOW_ERRCODES = {45015, 45047}  # response out of time limit / too many replies: use a template
+PERMANENT_ERRCODES = {
+    40003,  # invalid openid
+    40036,  # invalid template size
+    40037,  # invalid template_id
+    43004,  # the user does not follow the account
+    43101,  # the user refused subscribe messages
+    47003,  # template argument invalid
+}
+SUMMARY_CHARS = 30
+THING_CHARS = 20  # subscribe messages: a "thing" value holds at most 20 characters
+
+SURVEY_PAGE = "pages/survey/index?number={number}"
+ORDER_PAGE = "pages/orders/detail?number={number}"
+
+KIND_LABELS = {
+    "accepted": "接单告知",
+    "survey": "办结回访",
+    "survey_reminder": "回访提醒",
+    "notify_dispatched": "新工单",
+    "notify_reopened": "重办工单",
+    "notify_cancelled": "工单取消",
+    "notify_dispatch_needed": "待派单",
+    "notify_urgent_report": "急难事报告",
+    "notify_escalated": "督办升级",
+    "notify_extension_requested": "延期申请",
+    "notify_delivery_failed": "消息未送达",
+}
+
+
+class UnknownKind(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Rendered:
+    title: str  # a few words: the subscribe/template headline
+    text: str  # the whole message, as a customer-service text
+    remark: str  # what to do next, for the template's last line
+
+
+def clip(text: str | None, limit: int) -> str:
+    cleaned = " ".join(str(text or "").split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+def render(kind: str, payload: dict[str, Any]) -> Rendered:
+    """The message for one outbox row (pure; every kind the use cases write has a text)."""
+    number = payload.get("number") or "(无编号)"
+    summary = clip(payload.get("text"), SUMMARY_CHARS)
+    quoted = f"“{summary}”" if summary else ""
+    department = payload.get("department") or "相关部门"
+    match kind:
+        case "accepted":
+            text = f"您好!您反映的{quoted}(工单 {number})已由{department}接单,我们会抓紧办理,有进展会告诉您。"
+            return Rendered("您的诉求已接单", text, "有进展会及时告诉您")
+        case "survey":
+            result = clip(payload.get("result"), 200) or "已办理完毕"
+            ask = "请给这次办理打个分:直接回复 1–5(5 分最满意),可以附一句意见,例如“5 很满意”;问题没解决请回复“未解决”。"
+            text = f"您好!您反映的{quoted}(工单 {number})已办结。\n办理结果:{result}\n{ask}谢谢您!"
+            return Rendered("您的诉求已办结,请评价", text, "回复 1–5 分评价,没解决请回复“未解决”")
+        case "survey_reminder":
+            text = (f"您好!工单 {number}{quoted}办结一天了,还没收到您的评价。回复 1–5 分就好(5 分最满意);"
+                    "没解决请回复“未解决”,我们会重新办理。")
+            return Rendered("还差您的一个评价", text, "回复 1–5 分评价,没解决请回复“未解决”")
+        case "notify_dispatched":
+            label = "·".join(part for part in (payload.get("category"), payload.get("urgency")) if part)
+            text = f"【新工单】{number}({label})\n{quoted}\n请尽快接单(一小时介入)。"
+            return Rendered("新工单待接单", text, "请在一小时内接单")
+        case "notify_reopened":
+            reason = clip(payload.get("reason"), 100) or "群众评价不满意"
+            text = f"【重办】{number} 已退回{department}重新办理。\n{reason}\n原诉求:{quoted}"
+            return Rendered("群众不满意,请重办", text, "请重新办理并及时办结")
+        case "notify_cancelled":
+            text = f"【已取消】工单 {number}{quoted}已由群众取消,无需再办理。"
+            return Rendered("工单已取消", text, "无需再办理")
+        case "notify_dispatch_needed":
+            confidence = payload.get("confidence")
+            sure = f"(置信度 {float(confidence):.0%})" if isinstance(confidence, int | float) else ""
+            text = f"【待派单】{number} 系统拿不准该派给哪个部门{sure},请您看一下并派单:\n{quoted}"
+            return Rendered("有工单等您派单", text, "请确认分类和部门后派单")
+        case "notify_urgent_report":
+            text = f"【急难事·十分钟报告】{number}\n{quoted}\n请立即关注并调度处置。"
+            return Rendered("急难事,请立即处置", text, "十分钟报告制:请立即关注")
+        case "notify_escalated":
+            level_name = payload.get("level_name") or "乡镇"
+            reason = clip(payload.get("reason"), 80)
+            if payload.get("from_level") == payload.get("level"):
+                text = f"【逾期督办】工单 {number} {reason}。当前督办层级:{level_name}。\n{quoted}"
+                return Rendered("工单逾期,请督办", text, f"督办层级:{level_name}")
+            text = f"【督办升级】工单 {number} 已升级至{level_name}督办:{reason}。\n{quoted}"
+            return Rendered(f"工单升级至{level_name}", text, "请跟进督办")
+        case "notify_extension_requested":
+            days = payload.get("days")
+            reason = clip(payload.get("reason"), 80)
+            text = f"【延期申请】工单 {number} 申请延期 {days} 天:{reason}。请在小程序中审批。"
+            return Rendered("延期申请待审批", text, "请在小程序中审批")
+        case "notify_delivery_failed":
+            what = KIND_LABELS.get(str(payload.get("failed_kind")), "通知")
+            who = "群众" if payload.get("failed_to") == "resident" else "工作人员"
+            text = (f"【消息未送达】工单 {number} 的“{what}”消息发送 {payload.get('attempts')} 次仍未送达,"
+                    f"请电话联系{who}。")
+            return Rendered("消息未送达,请电话联系", text, f"请电话联系{who}")
+    raise UnknownKind(f"no message text for outbox kind {kind!r}")
+
+
+@dataclass(frozen=True)
+class Contact:
+    last_message_at: datetime | None
+    subscribed: bool = True
+
+
+async def resident_contact(openid: str) -> Contact | None:
+    from orders.models import Resident
+
+    resident = await Resident.get_or_none(openid=openid)
+    return None if resident is None else Contact(resident.last_message_at, resident.subscribed)
+
+
+def in_service_window(last_message_at: datetime | None, now: datetime) -> bool:
+    return last_message_at is not None and now - last_message_at < SERVICE_WINDOW
+
+
+class Notifier:
+    """The outbox Sender: render, choose the channel, send, translate WeChat's answer."""
+
+    def __init__(
+        self,
+        client: WeChatClient,
+        settings: Settings,
+        clock: Clock | None = None,
+        contact: Callable[[str], Awaitable[Contact | None]] = resident_contact,
+    ) -> None:
+        self.client = client
+        self.wechat = settings.wechat
+        self.clock = clock or Clock()
+        self.contact = contact
+
+    async def send(self, message: Any) -> None:
+        payload = dict(message.payload or {})
+        if not message.recipient:
+            raise Undeliverable("no recipient")
+        try:
+            rendered = render(message.kind, payload)
+        except UnknownKind as exc:
+            raise Undeliverable(str(exc)) from None
+        try:
+            if payload.get("to") == "staff":
+                await self._subscribe(message.recipient, message.kind, payload, rendered)
+            else:
+                await self._to_resident(message.recipient, message.kind, payload, rendered)
+        except WeChatUnavailable as exc:
+            raise ChannelDown(str(exc)) from exc
+        except WeChatAPIError as exc:
+            if exc.errcode in PERMANENT_ERRCODES:
+                raise Undeliverable(str(exc)) from exc
+            raise DeliveryError(str(exc)) from exc
+
+    async def _to_resident(self, openid: str, kind: str, payload: dict, rendered: Rendered) -> None:
+        contact = await self.contact(openid)
+        if contact is not None and in_service_window(contact.last_message_at, self.clock.now()):
+            try:
+                await self.client.send_text(openid, rendered.text)
+                return
+            except WeChatAPIError as exc:
+                if exc.errcode not in OUT_OF_WINDOW_ERRCODES:
+                    raise
+        if contact is not None and not contact.subscribed:
+            raise Undeliverable("the resident no longer follows the official account and the 48-hour window is over")
+        await self._template(openid, kind, payload, rendered)
+
+    async def _template(self, openid: str, kind: str, payload: dict, rendered: Rendered) -> None:
+        number = str(payload.get("number") or "")
+        survey = kind in ("survey", "survey_reminder")
+        data = {
+            "first": rendered.title,
+            "keyword1": number,
+            "keyword2": clip(payload.get("result") if survey else payload.get("text"), 60) or "—",
+            "keyword3": self._now_text(),
+            "remark": rendered.remark,
+        }
+        page = (SURVEY_PAGE if survey else ORDER_PAGE).format(number=number)
+        await self.client.send_template(
+            openid, self.wechat.survey_template_id if survey else self.wechat.notify_template_id, data,
+            miniprogram={"appid": self.wechat.miniapp_appid, "pagepath": page},
+        )
+
+    async def _subscribe(self, openid: str, kind: str, payload: dict, rendered: Rendered) -> None:
+        number = str(payload.get("number") or "")
+        data = {
+            "character_string1": number[:32] or "-",
+            "thing2": clip(rendered.title, THING_CHARS),
+            "thing3": clip(payload.get("text"), THING_CHARS) or "-",
+            "time4": self._now_text(),
+        }
+        await self.client.send_subscribe(openid, self.wechat.notify_template_id, data,
+                                         page=ORDER_PAGE.format(number=number))
+
+    def _now_text(self) -> str:
+        return local(self.clock.now()).strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,184 @@
+"""The notifier without a network: each outbox kind's text, the channel chosen, WeChat's answers translated."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+
+from bot.notifier import (
+    KIND_LABELS, THING_CHARS, Contact, Notifier, UnknownKind, clip, in_service_window, render,
+)
+from bot.wechat_api import WeChatAPIError, WeChatUnavailable
+from orders.clock import SHANGHAI, FrozenClock
+from orders.dispatcher import ChannelDown, DeliveryError, Undeliverable
+from tests.support import make_settings
+
+NOW = datetime(2026, 11, 24, 15, 0, tzinfo=SHANGHAI)
+BASE = {"number": "YK20261124-0007", "state": "dispatched", "urgency": "操心事", "category": "社会民生",
+        "text": "村口的路灯坏了一个星期了,晚上走路看不见,老人小孩都怕摔"}
+
+EXAMPLES = {
+    "accepted": {"to": "resident", "department": "村镇建设办"},
+    "survey": {"to": "resident", "result": "已更换灯泡,恢复照明", "round": 0},
+    "survey_reminder": {"to": "resident", "result": "已更换灯泡", "round": 0},
+    "notify_dispatched": {"to": "staff", "department": "村镇建设办"},
+    "notify_reopened": {"to": "staff", "department": "村镇建设办", "reason": "群众评价不满意:灯还是不亮"},
+    "notify_cancelled": {"to": "staff", "department": "村镇建设办"},
+    "notify_dispatch_needed": {"to": "staff", "confidence": 0.41},
+    "notify_urgent_report": {"to": "staff", "urgency": "急难事"},
+    "notify_escalated": {"to": "staff", "level": 1, "from_level": 0, "level_name": "村委",
+                         "reason": "超过接单时限(11-24 10:00)仍未接单", "overdue": True},
+    "notify_extension_requested": {"to": "staff", "days": 3, "reason": "等配件"},
+    "notify_delivery_failed": {"to": "staff", "failed_kind": "survey", "failed_to": "resident", "attempts": 8},
+}
+
+
+def test_every_kind_the_use_cases_write_has_a_text_with_the_order_number():
+    assert set(EXAMPLES) == set(KIND_LABELS)
+    for kind, extra in EXAMPLES.items():
+        rendered = render(kind, {**BASE, **extra})
+        assert "YK20261124-0007" in rendered.text, kind
+        assert rendered.title and rendered.remark and len(rendered.text) < 400, kind
+
+
+def test_the_survey_carries_the_result_and_says_how_to_answer():
+    text = render("survey", {**BASE, **EXAMPLES["survey"]}).text
+    assert "已办结" in text and "已更换灯泡,恢复照明" in text
+    assert "1–5" in text and "5 很满意" in text and "未解决" in text
+
+
+def test_texts_to_residents_are_warm_and_quote_a_short_summary():
+    text = render("accepted", {**BASE, **EXAMPLES["accepted"]}).text
+    assert text.startswith("您好") and "村镇建设办" in text and f"“{BASE['text']}”" in text
+    long = render("accepted", {**BASE, "text": "路灯" * 40, "department": "村镇建设办"}).text
+    assert f"“{'路灯' * 14}路…”" in long  # at most 30 characters of the request
+
+
+def test_escalation_and_overdue_read_differently():
+    step = render("notify_escalated", {**BASE, **EXAMPLES["notify_escalated"]}).text
+    assert "已升级至村委督办" in step and "接单时限" in step
+    marked = render("notify_escalated", {**BASE, "level": 2, "from_level": 2, "level_name": "乡镇",
+                                         "reason": "已逾期:超过调解时限", "overdue": True}).text
+    assert marked.startswith("【逾期督办】") and "乡镇" in marked
+
+
+def test_an_alert_names_what_failed_and_asks_for_a_phone_call():
+    text = render("notify_delivery_failed", {**BASE, **EXAMPLES["notify_delivery_failed"]}).text
+    assert "办结回访" in text and "8 次" in text and "电话联系群众" in text
+
+
+def test_an_unknown_kind_is_refused():
+    with pytest.raises(UnknownKind):
+        render("notify_something_new", BASE)
+
+
+def test_clip_keeps_short_text_and_marks_cut_text():
+    assert clip("路灯 坏了\n", 10) == "路灯 坏了"
+    assert clip("一二三四五六七八九十", 5) == "一二三四…" and clip(None, 5) == ""
+
+
+def test_the_48_hour_window():
+    assert in_service_window(NOW - timedelta(hours=47), NOW)
+    assert not in_service_window(NOW - timedelta(hours=48), NOW)
+    assert not in_service_window(None, NOW)
+
+
+# ---------------------------------------------------------------- channels
+class FakeClient:
+    def __init__(self, errors: list[Exception] | None = None) -> None:
+        self.calls: list[tuple[str, tuple, dict]] = []
+        self.errors = list(errors or [])
+
+    async def _call(self, name, *args, **kwargs):
+        self.calls.append((name, args, kwargs))
+        if self.errors:
+            raise self.errors.pop(0)
+        return {"errcode": 0}
+
+    async def send_text(self, *args, **kwargs):
+        return await self._call("text", *args, **kwargs)
+
+    async def send_template(self, *args, **kwargs):
+        return await self._call("template", *args, **kwargs)
+
+    async def send_subscribe(self, *args, **kwargs):
+        return await self._call("subscribe", *args, **kwargs)
+
+
+def notifier(client: FakeClient, contact: Contact | None) -> Notifier:
+    async def lookup(openid: str) -> Contact | None:
+        return contact
+
+    return Notifier(client, make_settings("sqlite://:memory:"), FrozenClock(NOW), contact=lookup)
+
+
+def message(kind: str, recipient: str = "oResident1") -> SimpleNamespace:
+    return SimpleNamespace(kind=kind, recipient=recipient, payload={**BASE, **EXAMPLES[kind]})
+
+
+async def test_a_resident_who_wrote_recently_gets_a_customer_service_text():
+    client = FakeClient()
+    await notifier(client, Contact(NOW - timedelta(hours=3))).send(message("survey"))
+    [(name, args, _)] = client.calls
+    assert name == "text" and args[0] == "oResident1" and "YK20261124-0007" in args[1]
+
+
+async def test_outside_the_window_the_survey_is_a_template_that_opens_the_survey_page():
+    client = FakeClient()
+    await notifier(client, Contact(NOW - timedelta(days=5))).send(message("survey"))
+    [(name, args, kwargs)] = client.calls
+    assert name == "template" and args[0] == "oResident1" and args[1] == "SURVEY_TEMPLATE"
+    assert args[2]["keyword1"] == "YK20261124-0007" and "已更换灯泡" in args[2]["keyword2"]
+    assert kwargs["miniprogram"]["pagepath"] == "pages/survey/index?number=YK20261124-0007"
+
+
+async def test_other_resident_notices_use_the_notify_template():
+    client = FakeClient()
+    await notifier(client, None).send(message("accepted"))
+    [(name, args, _)] = client.calls
+    assert name == "template" and args[1] == "NOTIFY_TEMPLATE"
+
+
+async def test_when_wechat_says_the_window_closed_the_template_follows_at_once():
+    client = FakeClient([WeChatAPIError(45015, "response out of time limit")])
+    await notifier(client, Contact(NOW - timedelta(hours=1))).send(message("survey"))
+    assert [name for name, _, _ in client.calls] == ["text", "template"]
+
+
+async def test_staff_get_a_subscribe_message_within_its_field_limits():
+    client = FakeClient()
+    await notifier(client, None).send(message("notify_dispatched", "demo-dept_staff-jianshe"))
+    [(name, args, kwargs)] = client.calls
+    assert name == "subscribe" and args[0] == "demo-dept_staff-jianshe"
+    data = args[2]
+    assert data["character_string1"] == "YK20261124-0007"
+    assert all(len(data[key]) <= THING_CHARS for key in ("thing2", "thing3"))
+    assert data["time4"] == "2026-11-24 15:00"  # Shanghai time
+    assert kwargs["page"] == "pages/orders/detail?number=YK20261124-0007"
+
+
+async def test_wechat_answers_become_the_dispatchers_terms():
+    with pytest.raises(ChannelDown):
+        await notifier(FakeClient([WeChatUnavailable("HTTP 502")]), None).send(message("accepted"))
+    with pytest.raises(Undeliverable):
+        await notifier(FakeClient([WeChatAPIError(43004, "require subscribe")]), None).send(message("accepted"))
+    with pytest.raises(DeliveryError) as retry:
+        await notifier(FakeClient([WeChatAPIError(45009, "api freq out of limit")]), None).send(message("accepted"))
+    assert not isinstance(retry.value, (ChannelDown, Undeliverable))
+
+
+async def test_an_unfollowed_resident_outside_the_window_is_undeliverable_without_a_call():
+    client = FakeClient()
+    with pytest.raises(Undeliverable):
+        await notifier(client, Contact(None, subscribed=False)).send(message("survey"))
+    assert client.calls == []
+
+
+async def test_a_row_without_recipient_or_with_an_unknown_kind_is_undeliverable():
+    client = FakeClient()
+    with pytest.raises(Undeliverable):
+        await notifier(client, None).send(SimpleNamespace(kind="survey", recipient=None, payload=BASE))
+    with pytest.raises(Undeliverable):
+        await notifier(client, None).send(SimpleNamespace(kind="nope", recipient="o1", payload=BASE))
+    assert client.calls == []
