@@ -27,7 +27,7 @@ migrate: install
 	$(BIN)/sidan migrate
 
 demo-data: migrate
-	$(BIN)/sidan demo-data
+	$(BIN)/sidan demo-data --orders 300 --if-empty
 
 run: install model demo-data
 	$(BIN)/sidan serve

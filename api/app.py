@@ -55,7 +55,34 @@ def create_app(
             await app.ctx.store.close()
         await resources.stop_database()
 
+    # background: the outbox dispatcher and the deadline sweep in this worker (settings.app.run_background_tasks)
+    @app.after_server_start
+    async def start_background(app: Sanic) -> None:
+        app.ctx.background = None
+        if settings.app.run_background_tasks:
+            from bot.notifier import Notifier
+            from orders.background import BackgroundTasks
+
+            sender = Notifier(app.ctx.wechat, settings, clock=app.ctx.clock)
+            tasks = BackgroundTasks.for_service(app.ctx.orders, sender, app.ctx.store)
+            if not settings.sends_wechat:
+                log.warning("development WeChat credentials: outgoing messages stay in the outbox, unsent")
+                tasks.dispatcher = None
+            app.ctx.background = tasks.start()
+
+    @app.before_server_stop
+    async def stop_background(app: Sanic) -> None:
+        if getattr(app.ctx, "background", None) is not None:
+            await app.ctx.background.stop()  # before the database closes: claims are handed back
+
     # doors
+    from api.v1 import register as register_api
+    register_api(app)
+    from bot.web import register as register_bot
+    register_bot(app)
+    from api.stats import register as register_stats
+    register_stats(app)
+
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:
         report = await health(request.app)

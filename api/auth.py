@@ -9,20 +9,47 @@ from typing import Any
 
 import jwt
 from sanic import Request
-from sanic.exceptions import Forbidden, Unauthorized
 
 from orders import models
 from orders.config import Settings
+from orders.errors import DomainError
 from orders.lifecycle import Role
 from orders.services import Actor
+from orders.store import StoreUnavailable
 
 ALGORITHM = "HS256"
 ISSUER = "sidan"
 
 
-class AuthError(Unauthorized):
+ROLE_NAMES = {Role.RESIDENT: "群众", Role.GRID_WORKER: "网格员", Role.DEPT_STAFF: "部门工作人员",
+              Role.SUPERVISOR: "督办员", Role.ADMIN: "管理员"}
+STAFF_ROLES = (Role.GRID_WORKER, Role.DEPT_STAFF, Role.SUPERVISOR, Role.ADMIN)
+EVERYONE = (Role.RESIDENT, *STAFF_ROLES)
+
+
+class AuthError(DomainError):
+    """401, with a message that says why (expired, invalid, deactivated)."""
+
+    code = "unauthorized"
+    status = 401
+
     def __init__(self, message: str = "登录已失效,请重新登录") -> None:
         super().__init__(message)
+
+
+class RoleRefused(DomainError):
+    code = "forbidden"
+    status = 403
+
+
+class LoginFailed(DomainError):
+    code = "wechat_login_failed"
+    status = 401
+
+
+class WeChatDown(DomainError):
+    code = "wechat_unavailable"
+    status = 503
 
 
 def _encode(settings: Settings, claims: dict[str, Any], lifetime: timedelta, now: datetime | None = None) -> str:
@@ -83,6 +110,45 @@ async def actor_from_claims(claims: dict[str, Any]) -> Actor:
     raise AuthError("登录凭证无效")
 
 
+async def subject_of(actor: Actor) -> models.Staff | models.Resident:
+    """The database row behind an authenticated actor (to issue its next tokens)."""
+    if actor.role == Role.RESIDENT:
+        return await models.Resident.get(id=actor.id)
+    return await models.Staff.get(id=actor.id)
+
+
+async def spend_refresh_token(request: Request, claims: dict[str, Any]) -> None:
+    """A refresh token works once: a stolen copy used after its owner refreshed is refused."""
+    ttl = max(1, int(claims["exp"]) - int(datetime.now(timezone.utc).timestamp()))
+    try:
+        fresh = await request.app.ctx.store.set(f"auth:refresh-spent:{claims.get('jti')}", "1", ttl=ttl,
+                                                only_if_absent=True)
+    except StoreUnavailable:
+        return  # the store is down: an expiring refresh token is still bounded by its own lifetime
+    if not fresh:
+        raise AuthError("刷新凭证已使用过,请重新登录")
+
+
+async def identity_from_code(request: Request, code: str) -> tuple[str, str | None]:
+    """wx.login's code → the caller's (openid, unionid), through WeChat's jscode2session."""
+    from bot.wechat_api import WeChatAPIError, WeChatUnavailable
+
+    try:
+        session = await request.app.ctx.wechat.jscode2session(code)
+    except WeChatAPIError:
+        raise LoginFailed("微信登录失败,请关闭小程序后重新打开") from None
+    except WeChatUnavailable:
+        raise WeChatDown("微信服务暂时不可用,请稍后再试") from None
+    openid, unionid = str(session.get("openid", "")), session.get("unionid")
+    if not _identifier(openid):
+        raise LoginFailed("微信登录返回的身份无效,请重新打开小程序")
+    return openid, str(unionid) if unionid and _identifier(str(unionid)) else None
+
+
+def _identifier(value: str) -> bool:
+    return 1 <= len(value) <= 64 and value.isprintable()
+
+
 def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -105,7 +171,7 @@ def require(*roles: Role | str):
         async def wrapper(request: Request, *args, **kwargs):
             actor = await authenticate(request)
             if actor.role not in admitted:
-                raise Forbidden("没有权限执行此操作")
+                raise RoleRefused(f"{ROLE_NAMES.get(actor.role, actor.role)}没有权限执行此操作")
             request.ctx.actor = actor
             return await handler(request, *args, **kwargs)
 

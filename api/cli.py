@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import sys
 from functools import partial
+from pathlib import Path
 
 from orders.config import ConfigError, check_workers, load_settings
 
@@ -66,9 +67,13 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
         try:
             counts = await load_demo_data()
             if args.orders:
+                from orders import models
                 from orders.demo_history import generate_history
 
-                counts["orders"] = await generate_history(settings, args.orders, seed=args.seed)
+                if args.if_empty and await models.Order.exists():
+                    counts["orders"] = 0  # `make run` twice keeps the history it made the first time
+                else:
+                    counts["orders"] = await generate_history(settings, args.orders, seed=args.seed)
             return counts
         finally:
             await db.close_db()
@@ -76,6 +81,54 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     counts = asyncio.run(run())
     print("demo data: " + ", ".join(f"{k} +{v}" for k, v in counts.items()))
     return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """The outbox dispatcher and the deadline sweep without the web server (until SIGTERM/SIGINT)."""
+    import signal
+
+    from api import resources
+    from bot.notifier import Notifier
+    from orders import db
+    from orders.background import BackgroundTasks
+    from orders.services import OrderService
+
+    settings = _settings()
+    if not settings.sends_wechat:
+        raise SystemExit("sidan worker 需要真实的微信凭据 / needs real WeChat credentials: set SIDAN_WECHAT_APP_SECRET "
+                         "(with the development secret nothing may be sent)")
+
+    class NoClassifier:  # the worker never submits orders
+        def predict(self, text: str):
+            raise RuntimeError("sidan worker does not classify requests")
+
+    async def run() -> int:
+        await db.init_db(settings.database.url)
+        store = resources.start_store(settings)
+        wechat = resources.start_wechat_client(settings, store)
+        service = OrderService(settings, NoClassifier())
+        tasks = BackgroundTasks.for_service(service, Notifier(wechat, settings), store)
+        try:
+            if args.once:
+                sweep = await tasks.sweeper.run_once()
+                sent = await tasks.dispatcher.run_until_idle()
+                print(f"sweep: {sweep}\noutbox: {sent}")
+                return 0
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, tasks.request_stop)
+            print(f"sidan worker {tasks.dispatcher.name}: outbox every {tasks.dispatcher.poll_seconds}s, "
+                  f"sweep every {tasks.sweeper.interval}s (Ctrl-C to stop)", file=sys.stderr)
+            tasks.start()
+            await tasks.wait()
+            await tasks.stop()
+            return 0
+        finally:
+            await wechat.close()
+            await store.close()
+            await db.close_db()
+
+    return asyncio.run(run())
 
 
 def _corrections(settings) -> list[tuple[str, str, str]]:
@@ -108,6 +161,104 @@ def cmd_classify(args: argparse.Namespace, rest: list[str]) -> int:
     return classify_main(rest, extra_examples=extra)
 
 
+def _width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _table(rows: list[list[str]]) -> str:
+    """A plain text table that lines up Chinese (two columns a character) and digits."""
+    widths = [max(_width(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(str(cell) + " " * (widths[i] - _width(str(cell))) for i, cell in enumerate(row)).rstrip()
+                     for row in rows)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """The statistics in the terminal: 三率 with numerator/denominator, counts, times; --by for a breakdown."""
+    from orders import db
+    from orders.errors import DomainError
+    from orders.stats import COUNT_LABELS, DIMENSION_LABELS, RATE_DEFINITIONS, Filters, Stats
+
+    settings = _settings()
+    if args.definitions:
+        for name, (label, numerator, denominator) in RATE_DEFINITIONS.items():
+            print(f"{label}({name}) = {numerator} ÷ {denominator}")
+        return 0
+
+    async def run() -> str:
+        await db.init_db(settings.database.url)
+        try:
+            stats = Stats(settings.app.timezone)
+            period = stats.period(args.period)
+            filters = Filters(args.category, args.department, args.grid, args.urgency)
+            if args.xlsx or args.csv:
+                from api.stats import build_summary_csv, build_workbook
+
+                if args.xlsx:
+                    Path(args.xlsx).write_bytes(await build_workbook(stats, period, settings.app.township))
+                if args.csv:
+                    Path(args.csv).write_bytes(await build_summary_csv(stats, period))
+            span = period.to_dict()
+            title = f"{settings.app.township} 四单统计 · {period.label}({span['start']} 至 {span['end']})"
+            if args.by:
+                groups = await stats.figures(period, filters, by=args.by)
+                rows = [[DIMENSION_LABELS[args.by], "受理", "在办", "超期", "响应率", "办结率", "解决率", "满意率"]]
+                rows += [[g.label, g.counts["received"], g.counts["open"], g.counts["overdue"]]
+                         + [g.rates[name].display for name in ("response", "completion", "resolution", "satisfaction")]
+                         for g in groups]
+                return title + "\n" + _table(rows)
+            whole = await stats.summary(period, filters)
+            rows = [["指标", "比率", "分子", "分母"]]
+            rows += [[RATE_DEFINITIONS[name][0], rate.display, rate.numerator, rate.denominator]
+                     for name, rate in whole.rates.items()]
+            counts = " · ".join(f"{COUNT_LABELS[name]} {value}" for name, value in whole.counts.items())
+            times = " · ".join(f"{label} 中位数 {whole.durations[key].to_dict()['median_display']}"
+                               f" / P90 {whole.durations[key].to_dict()['p90_display']}"
+                               for key, label in (("accept", "接单"), ("resolve", "办结")))
+            return f"{title}\n{_table(rows)}\n\n{counts}\n{times}"
+        finally:
+            await db.close_db()
+
+    try:
+        print(asyncio.run(run()))
+    except DomainError as exc:
+        print(f"错误: {exc.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_dashboard_link(args: argparse.Namespace) -> int:
+    """A signed, expiring link to /dashboard for the demo supervisor (or --openid of another supervisor)."""
+    from api.auth import dashboard_token
+    from api.stats import dashboard_url
+    from orders import db, models
+
+    settings = _settings()
+    if args.hours is not None and not 1 <= args.hours <= 24 * 31:
+        print("错误: --hours 应在 1 到 744 之间", file=sys.stderr)
+        return 2
+
+    async def run():
+        await db.init_db(settings.database.url)
+        try:
+            return await models.Staff.get_or_none(openid=args.openid, active=True)
+        finally:
+            await db.close_db()
+
+    staff = asyncio.run(run())
+    if staff is None:
+        print(f"错误: 没有在职的工作人员 {args.openid}(演示数据: 先运行 sidan demo-data)", file=sys.stderr)
+        return 2
+    if staff.role not in ("supervisor", "admin"):
+        print(f"错误: {args.openid}({staff.name})不是督办员或管理员,不能看一屏总览", file=sys.stderr)
+        return 2
+    hours = args.hours or settings.auth.dashboard_link_hours
+    print(dashboard_url(settings, dashboard_token(settings, staff, hours), args.base))
+    print(f"({staff.name},{hours} 小时内有效)", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sidan", description="四单: 点单·派单·接单·验单")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -118,9 +269,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("makemigrations", help="write migrations for model changes (developers)")
     demo = sub.add_parser("demo-data", help="load demo departments, grids and staff (and orders with --orders N)")
-    demo.add_argument("--orders", type=int, default=0)
+    demo.add_argument("--orders", type=int, default=0, help="also generate N orders with months of history")
+    demo.add_argument("--if-empty", action="store_true", help="generate orders only when there are none yet")
     demo.add_argument("--seed", type=int, default=20261124)
+    worker = sub.add_parser("worker", help="run the outbox dispatcher and the deadline sweep without the web server")
+    worker.add_argument("--once", action="store_true", help="one sweep, deliver what is due, then exit")
+    stats = sub.add_parser("stats", help="响应率·办结率·解决率·满意率 for a period (a table)")
+    stats.add_argument("--period", default="30d", help="30d, month, last-month, 2026-03, 2026-03-01..2026-03-31, …")
+    stats.add_argument("--by", choices=["category", "department", "grid", "urgency", "day", "week", "month"])
+    stats.add_argument("--category")
+    stats.add_argument("--department", help="department code, e.g. jianshe")
+    stats.add_argument("--grid", help="grid code, e.g. XJB-01")
+    stats.add_argument("--urgency")
+    stats.add_argument("--xlsx", help="also write the report workbook to this file")
+    stats.add_argument("--csv", help="also write the summary CSV to this file")
+    stats.add_argument("--definitions", action="store_true", help="print how each rate is computed")
+    link = sub.add_parser("dashboard-link", help="print a signed, expiring link to the dashboard")
+    link.add_argument("--hours", type=int)
+    link.add_argument("--openid", default="demo-supervisor")
+    link.add_argument("--base", help="public base URL, e.g. https://sidan.example.gov.cn")
     sub.add_parser("classify", help="train / evaluate / predict (sidan classify --help)", add_help=False)
+    sub.add_parser("chat", help="talk to a running server as a WeChat resident (sidan chat --help)", add_help=False)
     return parser
 
 
@@ -128,12 +297,19 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["classify"]:
         return cmd_classify(argparse.Namespace(), argv[1:])
+    if argv[:1] == ["chat"]:
+        from bot.chat import main as chat_main
+
+        return chat_main(argv[1:])
     args = build_parser().parse_args(argv)
     handlers = {
         "serve": cmd_serve,
         "migrate": cmd_migrate,
         "makemigrations": cmd_makemigrations,
         "demo-data": cmd_demo_data,
+        "worker": cmd_worker,
+        "stats": cmd_stats,
+        "dashboard-link": cmd_dashboard_link,
     }
     return handlers[args.command](args) or 0
 

@@ -18,7 +18,8 @@ class FrozenClock(Clock):
     def __init__(self, start: datetime) -> None:
         if start.tzinfo is None:
             raise ValueError("FrozenClock needs an aware datetime")
-        self._now = start
+        # Always UTC, as the real clock: SQLite compares stored timestamps as text.
+        self._now = start.astimezone(timezone.utc)
 
     def now(self) -> datetime:
         return self._now
@@ -28,7 +29,7 @@ class FrozenClock(Clock):
         return self._now
 
     def set(self, moment: datetime) -> None:
-        self._now = moment
+        self._now = moment.astimezone(timezone.utc)
 
 
 def local(moment: datetime) -> datetime:

@@ -155,6 +155,12 @@ class Settings(_Section):
     def is_production(self) -> bool:
         return self.app.env == "production"
 
+    @property
+    def sends_wechat(self) -> bool:
+        """Outgoing WeChat calls need real credentials: with the development secret nothing is sent (the outbox
+        keeps the messages), so a demo never calls out."""
+        return self.wechat.app_secret != DEV_SECRETS[("wechat", "app_secret")] or self.app.env == "test"
+
     def model_path(self) -> Path:
         path = Path(self.classifier.model_path)
         return path if path.is_absolute() else REPO_ROOT / path

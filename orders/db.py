@@ -50,7 +50,9 @@ def _forget_cached_queries() -> None:
 
 async def init_db(url: str) -> None:
     _forget_cached_queries()
-    await Tortoise.init(config=tortoise_config(url))
+    # Sanic starts the database in a listener; request tasks do not inherit that task's context, so the
+    # connections must be reachable process-wide (Tortoise 1.x keeps them per context otherwise).
+    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
 
 
 async def close_db() -> None:

@@ -147,6 +147,8 @@ class Rating(Model):
     class Meta:
         table = "rating"
         unique_together = (("order", "round"),)
+        # The statistics find a window's ratings by time (a rating follows its order's submission).
+        indexes = (("at",),)
 
 
 class Outbox(Model):
@@ -160,7 +162,10 @@ class Outbox(Model):
     dedup_key = fields.CharField(max_length=128, unique=True, null=True)
     status = fields.CharField(max_length=8, default="pending", db_index=True)  # pending | sent | dead
     attempts = fields.IntField(default=0)
+    # Due when pending and next_attempt_at has passed. A dispatcher's claim sets claimed_by and moves
+    # next_attempt_at to the end of its lease, so a crashed dispatcher's rows become due again by themselves.
     next_attempt_at = fields.DatetimeField(db_index=True)
+    claimed_by = fields.CharField(max_length=64, null=True)
     last_error = fields.TextField(null=True)
     created_at = fields.DatetimeField()
     sent_at = fields.DatetimeField(null=True)

@@ -240,7 +240,8 @@ class OrderService:
                 "category": category,
                 "dispatched_at": now,
                 "accept_deadline": self.deadlines.accept_deadline(now, order.urgency),
-                "resolve_deadline": self.deadlines.resolve_deadline(now, order.urgency),
+                "resolve_deadline": self.deadlines.resolve_deadline(
+                    now, order.urgency, dispute=self.deadlines.is_dispute(category, department.code)),
                 "overdue": False,
             },
             data={"department": department.code, "category": category, "auto": auto},
@@ -293,6 +294,9 @@ class OrderService:
             if order.state == State.DISPATCHED:
                 change.fields["accepted_within_deadline"] = within
             change.data["within_deadline"] = within
+            if order.overdue and (order.resolve_deadline is None or now <= order.resolve_deadline):
+                # Overdue only for want of acceptance: accepting ends it (the escalation level stays).
+                change.fields["overdue"] = False
             department = await self._department_name(order, conn)
             change.after.append(lambda c: self._notify_resident(c, order, "accepted", now, {"department": department}))
             return change
@@ -389,24 +393,28 @@ class OrderService:
         reason = f"群众评价不满意:{comment}" if comment else "群众评价不满意"
         actor = Actor.system("回访重办")
         if order.reopen_count < self.settings.survey.max_reopens:
-            return actor, Action.REOPEN, self._reopen_plan(), reason
+            return actor, Action.REOPEN, self._reopen_plan(reason), reason
         reason = f"{reason}(已重办 {order.reopen_count} 次,转督办)"
         return actor, Action.ESCALATE, self._escalate_plan(reason, MAX_ESCALATION, None), reason
 
     async def reopen(self, number: str, actor: Actor, reason: str) -> models.Order:
         reason = _clean_text(reason, "重办理由", 500)
-        return await self._apply(number, actor, Action.REOPEN, self._reopen_plan(), reason=reason)
+        return await self._apply(number, actor, Action.REOPEN, self._reopen_plan(reason), reason=reason)
 
-    def _reopen_plan(self):
+    def _reopen_plan(self, reason: str | None = None):
         async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            department = (await models.Department.get_or_none(id=order.department_id, using_db=conn)
+                          if order.department_id else None)
+            dispute = self.deadlines.is_dispute(order.category, department.code if department else None)
             change = _Change(fields={
                 "reopen_count": order.reopen_count + 1, "reopened_at": now, "resolved_at": None, "rated_at": None,
                 "accepted_at": None, "closed_at": None, "overdue": False,
                 "accept_deadline": self.deadlines.accept_deadline(now, order.urgency),
-                "resolve_deadline": self.deadlines.resolve_deadline(now, order.urgency),
+                "resolve_deadline": self.deadlines.resolve_deadline(now, order.urgency, dispute=dispute),
             })
             if order.department_id:
-                change.after.append(lambda c: self._notify_department(c, order, order.department_id, now, kind="reopened"))
+                change.after.append(lambda c: self._notify_department(c, order, order.department_id, now, kind="reopened",
+                                                                      extra={"reason": reason}))
             return change
 
         return plan
@@ -429,26 +437,57 @@ class OrderService:
 
     # ------------------------------------------------------------------ 督单
     async def escalate(
-        self, number: str, actor: Actor, reason: str, to_level: int | None = None, overdue: bool | None = None
+        self, number: str, actor: Actor, reason: str, to_level: int | None = None, overdue: bool | None = None,
+        expect_level: int | None = None,
     ) -> models.Order:
-        """Raise the escalation level 村(网格) → 村委 → 乡镇 and tell the supervisor."""
-        return await self._apply(number, actor, Action.ESCALATE, self._escalate_plan(reason, to_level, overdue),
-                                 reason=reason)
+        """Raise the escalation level 村(网格) → 村委 → 乡镇 and tell the supervisor (and the village at 村委).
 
-    def _escalate_plan(self, reason: str, to_level: int | None, overdue: bool | None):
+        expect_level makes the step conditional (the periodic sweep, run by several workers): it is refused with
+        Conflict when the order is no longer at that level, or, when only marking it overdue, already overdue."""
+        return await self._apply(number, actor, Action.ESCALATE,
+                                 self._escalate_plan(reason, to_level, overdue, expect_level), reason=reason)
+
+    def _escalate_plan(self, reason: str, to_level: int | None, overdue: bool | None,
+                       expect_level: int | None = None):
         async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            if expect_level is not None:
+                only_marking = to_level == expect_level
+                if order.escalation_level != expect_level or (only_marking and order.overdue == bool(overdue)):
+                    raise Conflict(f"工单 {order.number} 已被督办,无需重复升级", number=order.number)
+            from_level = order.escalation_level
             level = min(MAX_ESCALATION, to_level if to_level is not None else order.escalation_level + 1)
             level = max(level, order.escalation_level)
             change = _Change(fields={"escalation_level": level},
-                             data={"from_level": order.escalation_level, "to_level": level,
+                             data={"from_level": from_level, "to_level": level,
                                    "level_name": ESCALATION_LEVELS[level]})
             if overdue is not None:
                 change.fields["overdue"] = overdue
-            change.after.append(lambda c: self._notify_role(c, order, "supervisor", "escalated", now,
-                                                            {"level": level, "reason": reason}))
+            notice = {"level": level, "from_level": from_level, "level_name": ESCALATION_LEVELS[level],
+                      "reason": reason, "overdue": bool(overdue if overdue is not None else order.overdue)}
+            change.after.append(lambda c: self._notify_role(c, order, "supervisor", "escalated", now, notice))
+            if level == 1 and from_level < 1 and order.grid_id is not None:
+                # 村委 is reached through the village's grid worker.
+                change.after.append(lambda c: self._notify_grid(c, order, "escalated", now, notice))
             return change
 
         return plan
+
+    # ------------------------------------------------------------------ 回访提醒
+    async def remind_survey(self, number: str) -> models.Order:
+        """The 24-hour survey reminder: at most once per resolution (its dedup key), recorded on the timeline."""
+
+        async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            if order.state != State.RESOLVED:
+                from orders.errors import IllegalTransition
+
+                raise IllegalTransition(order.state, "survey_reminder")
+            change = _Change(data={"round": order.reopen_count})
+            change.after.append(lambda c: self._notify_resident(
+                c, order, "survey_reminder", now, {"result": order.result, "round": order.reopen_count},
+                dedup=f"survey-reminder:{order.id}:{order.reopen_count}"))
+            return change
+
+        return await self._annotate(number, Actor.system("回访提醒"), "survey_reminder", plan)
 
     # ------------------------------------------------------------------ additions from the resident
     async def add_photo(self, number: str, actor: Actor, media_id: str, url: str | None = None) -> models.Order:
@@ -597,13 +636,14 @@ class OrderService:
         department = await models.Department.get_or_none(id=order.department_id, using_db=conn)
         return department.name if department else None
 
-    async def _notify_department(self, conn, order, department_id: int, now, kind: str = "dispatched") -> None:
+    async def _notify_department(self, conn, order, department_id: int, now, kind: str = "dispatched",
+                                 extra: dict | None = None) -> None:
         department = await models.Department.get(id=department_id, using_db=conn)
         staff = await models.Staff.filter(department_id=department_id, role=Role.DEPT_STAFF, active=True,
                                           openid__isnull=False).using_db(conn)
         for member in staff:
             await self._outbox(conn, order, now, kind=f"notify_{kind}", recipient=member.openid,
-                               payload={"to": "staff", "department": department.name})
+                               payload={"to": "staff", "department": department.name, **(extra or {})})
 
     async def _notify_grid_workers(self, conn, order, now) -> None:
         query = models.Staff.filter(role=Role.GRID_WORKER, active=True, openid__isnull=False)
@@ -616,6 +656,13 @@ class OrderService:
         for worker in workers:
             await self._outbox(conn, order, now, kind="notify_dispatch_needed", recipient=worker.openid,
                                payload={"to": "staff", "confidence": order.confidence})
+
+    async def _notify_grid(self, conn, order, kind: str, now, payload: dict) -> None:
+        workers = await models.Staff.filter(role=Role.GRID_WORKER, active=True, openid__isnull=False,
+                                            grid_id=order.grid_id).using_db(conn)
+        for worker in workers:
+            await self._outbox(conn, order, now, kind=f"notify_{kind}", recipient=worker.openid,
+                               payload={"to": "staff", **payload})
 
     async def _notify_role(self, conn, order, role: str, kind: str, now, payload: dict) -> None:
         people = await models.Staff.filter(role=role, active=True, openid__isnull=False).using_db(conn)

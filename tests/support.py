@@ -56,7 +56,9 @@ class FakeClassifier:
 
 
 def make_settings(database_url: str, redis_url: str = "", **sections: dict[str, Any]) -> Settings:
-    env = {"SIDAN_ENV": "test", "SIDAN_DATABASE_URL": database_url, "SIDAN_REDIS_URL": redis_url}
+    # Background loops (outbox, sweep) only where a test asks for them: they would reach for WeChat.
+    env = {"SIDAN_ENV": "test", "SIDAN_DATABASE_URL": database_url, "SIDAN_REDIS_URL": redis_url,
+           "SIDAN_APP_RUN_BACKGROUND_TASKS": "false"}
     settings = load_settings(env=env)
     return settings.with_overrides(**sections) if sections else settings
 
