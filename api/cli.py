@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from functools import partial
 from pathlib import Path
@@ -18,6 +19,11 @@ def _settings():
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # With uvloop, connections that arrive while a worker starts and are dropped by the client leave the worker
+    # answering nothing afterwards (seen with sanic 25.12 + uvloop 0.23); asyncio's own loop does not. WeChat
+    # sends traffic during restarts, so correctness wins over uvloop's speed. Set before Sanic is imported; its
+    # workers inherit it.
+    os.environ.setdefault("SANIC_USE_UVLOOP", "false")
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
@@ -35,7 +41,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     loader = AppLoader(factory=partial(create_app, settings, name="sidan"))
     app = loader.load()
     app.prepare(host=host, port=port, workers=workers, access_log=False, single_process=workers == 1)
-    Sanic.serve(primary=app, app_loader=loader)
+    if workers == 1:
+        Sanic.serve_single(primary=app)
+    else:
+        Sanic.serve(primary=app, app_loader=loader)
     return 0
 
 
