@@ -515,8 +515,9 @@ class OrderService:
         return await self._annotate(number, actor, "set_location", plan)
 
     # ------------------------------------------------------------------ machinery
-    async def get(self, number: str, actor: Actor | None = None) -> models.Order:
-        order = await models.Order.get_or_none(number=number)
+    async def get(self, number: str, actor: Actor | None = None, conn: Any = None) -> models.Order:
+        """The order, if `actor` may see it; otherwise NotFound, so numbers outside one's scope cannot be probed."""
+        order = await models.Order.get_or_none(number=number, using_db=conn)
         if order is None or (actor is not None and not self.can_see(actor, order)):
             raise NotFound(f"没有找到工单 {number}")
         return order
@@ -544,9 +545,7 @@ class OrderService:
     ) -> models.Order:
         now = self.clock.now()
         async with in_transaction() as conn:
-            order = await models.Order.get_or_none(number=number, using_db=conn)
-            if order is None or not self.can_see(actor, order):
-                raise NotFound(f"没有找到工单 {number}")
+            order = await self.get(number, actor, conn)
             from_state = State(order.state)
             to_state = transition(from_state, action, actor.role)
             change = await plan(order, conn, now)
@@ -563,9 +562,7 @@ class OrderService:
         """Changes that are not transitions (a photo, a location) are still versioned and recorded."""
         now = self.clock.now()
         async with in_transaction() as conn:
-            order = await models.Order.get_or_none(number=number, using_db=conn)
-            if order is None or not self.can_see(actor, order):
-                raise NotFound(f"没有找到工单 {number}")
+            order = await self.get(number, actor, conn)
             if State(order.state) in (State.CANCELLED, State.CLOSED_UNRATED, State.VERIFIED):
                 from orders.errors import IllegalTransition
 
