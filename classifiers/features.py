@@ -18,8 +18,9 @@ loop per character.
 """
 from __future__ import annotations
 
-import math
 from collections import Counter
+from bisect import bisect_left
+from itertools import accumulate, repeat
 
 import numpy as np
 import scipy.sparse as sp
@@ -208,111 +209,121 @@ class Featurizer:
         raise IndexError(col)
 
     # -- transforming new documents
-    def _raw(self, doc: Doc):
-        lo, hi = self.char_ngrams
-        return (
-            doc.words,
-            char_gram_ids(doc.chars, lo, hi),
-            _head_words(doc.words, self.head_chars),
-            char_gram_ids(doc.chars[: self.head_chars], lo, hi),
-        )
-
-    # A short text is faster in plain Python (dictionary lookups of char-gram strings), a long one with numpy
-    # (integer char-gram ids, searchsorted); both compute exactly the same row.
-    SHORT = 200
+    # Vectorised over the whole batch: Python only maps each text's words to vocabulary indices (map(dict.get),
+    # a C loop); the character n-grams of all texts are integer ids computed from one array of code points,
+    # looked up with searchsorted, and counting, tf-idf and the per-block L2 norms are numpy operations on the
+    # batch. The head blocks are the words and n-grams that lie inside the first head_chars characters.
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state.pop("_char_vocab", None)
+        state.pop("_lookup", None)
         return state
 
-    def _char_vocabs(self) -> list[dict[str, int]]:
-        vocabs = self.__dict__.get("_char_vocab")
-        if vocabs is None:
-            names = self.names_
-            vocabs = [{names[j]: j for j in cols.tolist()} for cols in self.char_cols_]
-            self._char_vocab = vocabs
-        return vocabs
+    def _word_lookup(self) -> tuple[dict[str, int], np.ndarray]:
+        """Word -> index, and per word block the column of each index (-1: not in that block's vocabulary;
+        the extra last slot is where an unknown word, index -1, lands)."""
+        cached = self.__dict__.get("_lookup")
+        if cached is None:
+            index: dict[str, int] = {}
+            for vocab in self.word_vocab_:
+                for w in vocab:
+                    index.setdefault(w, len(index))
+            cols = np.full((2, len(index) + 1), -1, dtype=np.int64)
+            for b, vocab in enumerate(self.word_vocab_):
+                for w, j in vocab.items():
+                    cols[b, index[w]] = j
+            cached = self._lookup = (index, cols)
+        return cached
 
-    def _row(self, doc: Doc) -> tuple[np.ndarray, np.ndarray]:
-        if len(doc.chars) <= self.SHORT:
-            return self._row_short(doc)
-        return self._row_long(doc)
+    def _word_entries(self, docs) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(document, column) of each known word occurrence, for the word block and the head word block."""
+        index, columns = self._word_lookup()
+        get = index.get
+        head_chars = self.head_chars
+        ids: list[list[int]] = [[], []]
+        lengths: list[list[int]] = [[], []]
+        for doc in docs:
+            doc_ids = list(map(get, doc.words, repeat(-1)))
+            ids[0] += doc_ids
+            lengths[0].append(len(doc_ids))
+            if len(doc.chars) > head_chars:  # the words that start inside the head (as _head_words)
+                starts = list(accumulate(map(len, doc.words), initial=0))
+                doc_ids = doc_ids[: min(len(doc_ids), bisect_left(starts, head_chars))]
+            ids[1] += doc_ids
+            lengths[1].append(len(doc_ids))
+        out = []
+        for b in range(2):
+            cols = columns[b][np.asarray(ids[b], dtype=np.int64)]
+            doc_of = np.repeat(np.arange(len(lengths[b]), dtype=np.int64), lengths[b])
+            known = cols >= 0
+            out.append((doc_of[known], cols[known]))
+        return out
 
-    def _row_short(self, doc: Doc) -> tuple[np.ndarray, np.ndarray]:
+    def _char_entries(self, docs) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(document, column) of each known char-gram occurrence, for the char block and the head char block."""
         lo, hi = self.char_ngrams
-        idf = self.idf_
-        char_vocabs = self._char_vocabs()
-        chars, head = doc.chars, doc.chars[: self.head_chars]
-        cols: list[int] = []
-        vals: list[float] = []
-        log, sqrt = math.log, math.sqrt
-        for b in range(4):
-            if b == 0:
-                feats, vocab = doc.words, self.word_vocab_[0]
-            elif b == 2:
-                feats, vocab = _head_words(doc.words, self.head_chars), self.word_vocab_[1]
-            else:
-                text = chars if b == 1 else head
-                feats = [text[i:i + n] for n in range(lo, hi + 1) for i in range(len(text) - n + 1)]
-                vocab = char_vocabs[b // 2]
-            if not feats:
+        lengths = np.fromiter((len(d.chars) for d in docs), dtype=np.int64, count=len(docs))
+        # all texts in one array of code points, each followed by a 0 that no n-gram may span
+        joined = "\0".join(d.chars for d in docs) + "\0"
+        codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.int64)
+        doc_of = np.repeat(np.arange(len(docs), dtype=np.int64), lengths + 1)
+        pos = np.arange(len(codes), dtype=np.int64) - np.repeat(np.cumsum(lengths + 1) - (lengths + 1), lengths + 1)
+        zero = codes == 0
+        ids, spans_zero = codes, zero
+        gram_ids, gram_docs, gram_ends = [], [], []
+        for n in range(1, hi + 1):
+            if n > 1:
+                ids = (ids[:-1] << _BITS) | codes[n - 1:]
+                spans_zero = spans_zero[:-1] | zero[n - 1:]
+            if n >= lo:
+                keep = ~spans_zero
+                gram_ids.append(ids[keep])
+                gram_docs.append(doc_of[: len(ids)][keep])
+                gram_ends.append(pos[: len(ids)][keep] + n)
+        gram_ids, gram_docs, gram_ends = (np.concatenate(a) for a in (gram_ids, gram_docs, gram_ends))
+        out = []
+        for b, rows in enumerate((slice(None), gram_ends <= self.head_chars)):
+            g_ids, g_docs = gram_ids[rows], gram_docs[rows]
+            keys = self.char_keys_[b]
+            if not len(keys):
+                out.append((g_docs[:0], g_ids[:0]))
                 continue
-            hits = sorted((vocab[f], c) for f, c in Counter(feats).items() if f in vocab)
-            if not hits:
-                continue
-            block = [(1.0 + log(c)) * idf[j] for j, c in hits]
-            norm = sqrt(sum(v * v for v in block))
-            cols.extend(j for j, _ in hits)
-            vals.extend(v / norm for v in block)
-        return np.asarray(cols, dtype=np.int64), np.asarray(vals, dtype=np.float64)
+            at = np.searchsorted(keys, g_ids)
+            at[at == len(keys)] = 0
+            known = keys[at] == g_ids
+            out.append((g_docs[known], self.char_cols_[b][at[known]]))
+        return out
 
-    def _row_long(self, doc: Doc) -> tuple[np.ndarray, np.ndarray]:
-        cols_out: list[np.ndarray] = []
-        vals_out: list[np.ndarray] = []
-        idf = self.idf_
-        for b, feats in enumerate(self._raw(doc)):
-            if len(feats) == 0:
-                continue
-            if b in (0, 2):
-                vocab = self.word_vocab_[b // 2]
-                hits = [(vocab[f], c) for f, c in Counter(feats).items() if f in vocab]
-                if not hits:
-                    continue
-                hits.sort()
-                cols = np.fromiter((j for j, _ in hits), dtype=np.int64, count=len(hits))
-                tf = np.fromiter((c for _, c in hits), dtype=np.float64, count=len(hits))
-            else:
-                keys = self.char_keys_[b // 2]
-                if not len(keys):
-                    continue
-                pos = np.searchsorted(keys, feats)
-                pos[pos == len(keys)] = 0
-                pos = pos[keys[pos] == feats]
-                if not len(pos):
-                    continue
-                pos, tf = np.unique(pos, return_counts=True)
-                cols = self.char_cols_[b // 2][pos]
-                tf = tf.astype(np.float64)
-            vals = (1.0 + np.log(tf)) * idf[cols]
-            vals /= np.sqrt(np.dot(vals, vals))
-            cols_out.append(cols)
-            vals_out.append(vals)
-        if not cols_out:
-            return np.zeros(0, dtype=np.int64), np.zeros(0)
-        return np.concatenate(cols_out), np.concatenate(vals_out)
+    def _entries(self, docs) -> tuple[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """Per block (w, c, hw, hc): (document, column, tf-idf value) of docs' known features, sorted by
+        document and column."""
+        docs = docs if isinstance(docs, (list, tuple)) else list(docs)
+        n = len(docs)
+        (w, hw), (c, hc) = self._word_entries(docs), self._char_entries(docs)
+        width = max(self.n_features, 1)
+        blocks = []
+        for doc_of, cols in (w, c, hw, hc):
+            keys, tf = np.unique(doc_of * width + cols, return_counts=True)
+            doc_of, cols = keys // width, keys % width
+            values = (1.0 + np.log(tf)) * self.idf_[cols]
+            norms = np.sqrt(np.bincount(doc_of, weights=values * values, minlength=n))
+            values /= norms[doc_of]
+            blocks.append((doc_of, cols, values))
+        return n, blocks
 
     def transform(self, docs) -> sp.csr_matrix:
-        rows = [self._row(doc) for doc in docs]
-        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-        indptr[1:] = np.cumsum([len(c) for c, _ in rows])
-        indices = np.concatenate([c for c, _ in rows]) if rows else np.zeros(0, dtype=np.int64)
-        data = np.concatenate([v for _, v in rows]) if rows else np.zeros(0)
-        return sp.csr_matrix((data, indices, indptr), shape=(len(rows), self.n_features))
+        n, blocks = self._entries(docs)
+        doc_of, columns, values = (np.concatenate(parts) for parts in zip(*blocks))
+        # stable by document: within a row the blocks follow each other, so the columns come out sorted
+        order = np.argsort(doc_of, kind="stable")
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(doc_of, minlength=n), out=indptr[1:])
+        return sp.csr_matrix((values[order], columns[order], indptr), shape=(n, self.n_features))
 
     def transform_one(self, doc: Doc) -> tuple[np.ndarray, np.ndarray]:
         """(columns, values) of one document, without building a sparse matrix."""
-        return self._row(doc)
+        _, blocks = self._entries([doc])
+        return np.concatenate([b[1] for b in blocks]), np.concatenate([b[2] for b in blocks])
 
     def fit_transform(self, docs) -> sp.csr_matrix:
         docs = list(docs)

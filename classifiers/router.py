@@ -21,6 +21,7 @@ import logging
 import os
 import pickle
 import platform
+import re
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -30,9 +31,9 @@ from typing import Iterable
 import numpy as np
 
 from classifiers.features import Featurizer
-from classifiers.model import LinearModel
+from classifiers.model import LinearModel, softmax
 from classifiers.taxonomy import Taxonomy, load_taxonomy
-from classifiers.text import REPO_ROOT, analyze, find_danger, normalize, tokenizer
+from classifiers.text import JIEBA_HMM, REPO_ROOT, analyze, find_danger, normalize, tokenizer
 
 log = logging.getLogger("sidan.classifiers")
 
@@ -107,6 +108,7 @@ class Router:
         self.version: str = artifact["version"]
         self.metrics: dict = artifact.get("metrics", {})
         self.featurizer: Featurizer = artifact["featurizer"]
+        self._hmm: bool = bool(artifact.get("analyzer", {}).get("jieba_hmm", True))  # as it was trained
         self.models: dict[str, LinearModel] = artifact["models"]
         if taxonomy is None:
             try:
@@ -123,11 +125,17 @@ class Router:
             pairs = frozenset(tuple(p) for p in snap.get("pairs", ()))
             self.most_urgent = snap.get("most_urgent", "急难事")
         tokenizer()  # jieba's dictionary is loaded here, at worker start, not in the first request
-        self._readable = np.fromiter((_readable(name) is not None for name in self.featurizer.names_), dtype=bool,
-                                     count=len(self.featurizer.names_))
+        # every readable feature name gets a term id (ids in the names' sorted order, for stable ties)
+        self._term_names = sorted({n for n in self.featurizer.names_ if _readable(n) is not None})
+        term_id = {n: i for i, n in enumerate(self._term_names)}
+        self._term_of = np.fromiter((term_id.get(n, -1) for n in self.featurizer.names_), dtype=np.int64,
+                                    count=len(self.featurizer.names_))
+        words = sorted({w for w in self.danger_words if w}, key=len, reverse=True)
+        self._danger = re.compile("|".join(map(re.escape, words))) if words else None
         # all targets' coefficients in one matrix: one gather and one product per single prediction
         names = list(self.models)
         self._stack = np.ascontiguousarray(np.vstack([self.models[k].coef for k in names]))
+        self._stack_t = np.ascontiguousarray(self._stack.T)  # X @ this: no copy of a transposed view per call
         self._stack_b = np.concatenate([self.models[k].intercept for k in names])
         bounds = np.cumsum([0] + [len(self.models[k].classes) for k in names])
         self._slices = {k: (int(bounds[i]), int(bounds[i + 1]), self.models[k].temperature) for i, k in enumerate(names)}
@@ -150,13 +158,13 @@ class Router:
         return write_artifact(self.artifact, path)
 
     # ------------------------------------------------------------------ prediction
+    # One code path for one text and for many: features of the whole batch, one sparse product for every
+    # target's scores, the joint decision and the explaining terms as array operations; Python only builds
+    # the answers. Only the batch's texts are tokenised one by one (jieba).
     def predict(self, text: str) -> Prediction:
         """Never raises: an unusable text (empty, garbage) gets confidence 0 and goes to a person."""
         try:
-            norm = normalize(text)
-            danger = bool(find_danger(norm, self.danger_words))
-            cols, vals = self.featurizer.transform_one(analyze(norm, normalized=True))
-            return self._decide(cols, vals, danger)
+            return self._predict_batch([text])[0]
         except Exception:  # noqa: BLE001 - a prediction must never break order intake
             log.exception("classifier failed on a text of %d characters", len(text) if isinstance(text, str) else -1)
             return self._fallback(text)
@@ -164,28 +172,42 @@ class Router:
     def predict_many(self, texts: Iterable[str]) -> list[Prediction]:
         texts = list(texts)
         try:
-            norms = [normalize(t) for t in texts]
-            docs = [analyze(n, normalized=True) for n in norms]
-            X = self.featurizer.transform(docs)
-        except Exception:  # noqa: BLE001
+            return self._predict_batch(texts)
+        except Exception:  # noqa: BLE001 - one bad text must not cost the others their answer
             return [self.predict(t) for t in texts]
-        probas = {name: m.proba(X) for name, m in self.models.items()}
-        decided = self._decide_batch(probas) if self.kind == "routing" else None
+
+    def _predict_batch(self, texts: list) -> list[Prediction]:
+        norms = [normalize(t) for t in texts]
+        X = self.featurizer.transform([analyze(n, normalized=True, hmm=self._hmm) for n in norms])
+        scores = np.asarray(X @ self._stack_t) + self._stack_b
+        probas = {}
+        for name, (lo, hi, temperature) in self._slices.items():
+            probas[name] = softmax(scores[:, lo:hi] / temperature)
+        empty = np.diff(X.indptr) == 0
+        danger = [self._danger.search(n.lower()) is not None for n in norms] if self._danger else [False] * len(norms)
         out = []
-        indptr, indices, data = X.indptr, X.indices, X.data
-        for i, norm in enumerate(norms):
-            try:
-                lo, hi = indptr[i], indptr[i + 1]
-                danger = bool(find_danger(norm, self.danger_words))
-                row = {k: p[i] for k, p in probas.items()}
-                if decided is not None:
-                    out.append(self._routing_prediction(indices[lo:hi], data[lo:hi], danger, row,
-                                                        *(d[i] for d in decided)))
-                else:
-                    out.append(self._decide(indices[lo:hi], data[lo:hi], danger, row))
-            except Exception:  # noqa: BLE001
-                log.exception("classifier failed on a batch item")
-                out.append(self._fallback(texts[i]))
+        if self.kind == "generic":
+            k = probas["label"].argmax(axis=1)
+            confidence = np.where(empty, 0.0, probas["label"][np.arange(len(k)), k])
+            terms = self._terms(X, [self._slices["label"][0] + k])
+            classes = self.models["label"].classes
+            for i in range(len(texts)):
+                urgency = self.most_urgent if danger[i] else DEFAULT_URGENCY
+                out.append(Prediction(None, None, urgency, float(confidence[i]), terms[i], label=classes[k[i]],
+                                      danger=danger[i]))
+            return out
+        ci, dj, confidence = self._decide_batch(probas)
+        confidence = np.where(empty, 0.0, confidence)
+        terms = self._terms(X, [self._slices["category"][0] + ci, self._slices["department"][0] + dj])
+        categories, departments = self.models["category"].classes, self.models["department"].classes
+        if "urgency" in self.models:
+            urgencies = [self.models["urgency"].classes[u] for u in probas["urgency"].argmax(axis=1)]
+        else:
+            urgencies = [DEFAULT_URGENCY] * len(texts)
+        for i in range(len(texts)):
+            out.append(Prediction(categories[ci[i]], departments[dj[i]],
+                                  self.most_urgent if danger[i] else urgencies[i],
+                                  float(confidence[i]), terms[i], danger=danger[i]))
         return out
 
     def _decide_batch(self, probas: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -214,63 +236,37 @@ class Router:
             return Prediction(None, None, urgency, 0.0, (), label="", danger=danger)
         return Prediction(None, None, urgency, 0.0, (), danger=danger)
 
-    def _decide(self, cols, vals, danger: bool, probas: dict | None = None) -> Prediction:
-        cols = np.asarray(cols, dtype=np.int64)
-        vals = np.asarray(vals, dtype=np.float64)
-        empty = len(cols) == 0
-        if probas is None:
-            scores = self._stack[:, cols] @ vals + self._stack_b
-            probas = {}
-            for name, (lo, hi, temperature) in self._slices.items():
-                z = scores[lo:hi] / temperature
-                e = np.exp(z - z.max())
-                probas[name] = e / e.sum()
-
-        if self.kind == "generic":
-            m = self.models["label"]
-            p = probas["label"]
-            k = int(np.argmax(p))
-            terms = self._terms(cols, m.contributions(cols, vals, k)) if not empty else ()
-            urgency = self.most_urgent if danger else DEFAULT_URGENCY
-            return Prediction(None, None, urgency, 0.0 if empty else float(p[k]), terms, label=m.classes[k],
-                              danger=danger)
-
-        (ci,), (dj,), (conf,) = self._decide_batch({k: probas[k][None, :] for k in ("category", "department")})
-        return self._routing_prediction(cols, vals, danger, probas, ci, dj, conf)
-
-    def _routing_prediction(self, cols, vals, danger: bool, probas: dict, i: int, j: int, conf: float) -> Prediction:
-        cm, dm = self.models["category"], self.models["department"]
-        i, j = int(i), int(j)
-        empty = len(cols) == 0
-        confidence = 0.0 if empty else float(conf)
-        if "urgency" in self.models:
-            urgency = self.models["urgency"].classes[int(np.argmax(probas["urgency"]))]
-        else:
-            urgency = DEFAULT_URGENCY
-        if danger:
-            urgency = self.most_urgent
-        terms: tuple[str, ...] = ()
-        if not empty:
-            terms = self._terms(cols, cm.contributions(cols, vals, i) + dm.contributions(cols, vals, j))
-        return Prediction(cm.classes[i], dm.classes[j], urgency, confidence, terms, danger=danger)
-
-    def _terms(self, cols: np.ndarray, contrib: np.ndarray, n: int = TOP_TERMS) -> tuple[str, ...]:
-        keep = (contrib > 0) & self._readable[cols]
-        if not keep.any():
-            return ()
-        names = self.featurizer.names_
-        agg: dict[str, float] = {}
-        for c, v in zip(cols[keep].tolist(), contrib[keep].tolist()):
-            name = names[c]
-            agg[name] = agg.get(name, 0.0) + v  # the same string as a word, a char-gram, in the head: one term
-        chosen: list[str] = []
-        for name, _ in sorted(agg.items(), key=lambda kv: (-kv[1], kv[0])):
-            if any(name in other for other in chosen):
-                continue
-            chosen.append(name)
-            if len(chosen) == n:
-                break
-        return tuple(chosen)
+    def _terms(self, X, chosen: list[np.ndarray], n: int = TOP_TERMS) -> list[tuple[str, ...]]:
+        """Per row of X, the readable terms that pushed hardest towards the chosen classes (rows of the
+        coefficient stack, one array per target): coefficient × feature value summed over the targets and over
+        the features that read the same (a word, its char-gram, in the head), best first, none contained in a
+        better one."""
+        rows = len(X.indptr) - 1
+        row_of = np.repeat(np.arange(rows), np.diff(X.indptr))
+        cols = X.indices
+        weight = sum(self._stack[c[row_of], cols] for c in chosen) * X.data
+        term = self._term_of[cols]
+        keep = (weight > 0) & (term >= 0)
+        n_terms = max(len(self._term_names), 1)
+        keys, inverse = np.unique(row_of[keep] * n_terms + term[keep], return_inverse=True)
+        totals = np.bincount(inverse.ravel(), weights=weight[keep], minlength=len(keys))
+        row, term = keys // n_terms, keys % n_terms
+        order = np.lexsort((term, -totals, row))  # by row, then strongest first, ties by the term's text
+        row, term = row[order], term[order]
+        bounds = np.searchsorted(row, np.arange(rows + 1)).tolist()
+        names = self._term_names
+        out = []
+        for r in range(rows):
+            picked: list[str] = []
+            for t in term[bounds[r]:bounds[r + 1]].tolist():
+                name = names[t]
+                if any(name in other for other in picked):
+                    continue
+                picked.append(name)
+                if len(picked) == n:
+                    break
+            out.append(tuple(picked))
+        return out
 
 
 # ---------------------------------------------------------------------------- the artifact file
@@ -286,6 +282,7 @@ def make_artifact(kind: str, featurizer: Featurizer, models: dict[str, LinearMod
         "metrics": metrics,
         "corpus_hash": corpus_hash,
         "libraries": library_versions(),
+        "analyzer": {"jieba_hmm": JIEBA_HMM},
         "taxonomy": {
             "pairs": sorted(taxonomy.pairs) if taxonomy else [],
             "danger_words": list(taxonomy.danger_words) if taxonomy else [],

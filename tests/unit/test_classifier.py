@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from classifiers import load_taxonomy, normalize
 from classifiers.cli import main
@@ -110,6 +112,36 @@ def test_featurizer_batch_bags_and_single_row_agree():
     # each of the four blocks is L2-normalised on its own
     assert np.isclose(np.dot(vals, vals), 4.0)
     assert fz.transform_one(analyze(""))[0].size == 0
+
+
+_TRAIN_TEXTS = ["路灯坏了好几天", "低保怎么申请嘛", "河里有人电鱼", "路灯不亮了快来修", "燃气泄漏了快来",
+                "村里的河有人电鱼 路灯也坏了 低保的事情还没人管 燃气的味道很大 快来看看吧 谢谢 abc 123"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    texts=st.lists(st.text(alphabet="路灯坏了低保申请河里有人电鱼燃气泄漏快来 ab0,。", max_size=150), min_size=1,
+                   max_size=6),
+    head_chars=st.integers(1, 60),
+    char_ngrams=st.sampled_from([(1, 1), (1, 2), (1, 3), (2, 2), (2, 3), (3, 3)]),
+)
+def test_prediction_features_equal_the_training_features(texts, head_chars, char_ngrams):
+    """transform() (vectorised, used by every prediction) computes exactly the rows that training computed for
+    the same texts (bags), whatever the lengths, the head size and the n-gram range."""
+    docs = [analyze(t) for t in _TRAIN_TEXTS + texts]
+    fz = Featurizer(char_ngrams, head_chars=head_chars)
+    bags = fz.bags(docs)
+    fz.fit_bags(bags, np.arange(len(_TRAIN_TEXTS)))
+    new = np.arange(len(_TRAIN_TEXTS), len(docs))
+    expected = fz.transform_bags(bags, new).toarray()
+    X = fz.transform(docs[len(_TRAIN_TEXTS):])
+    assert X.has_sorted_indices
+    assert np.allclose(X.toarray(), expected)
+    for i, doc in enumerate(docs[len(_TRAIN_TEXTS):]):
+        cols, vals = fz.transform_one(doc)
+        row = np.zeros(fz.n_features)
+        row[cols] = vals
+        assert np.allclose(row, expected[i])
 
 
 def test_temperature_scaling_calibrates_overconfident_scores():

@@ -69,6 +69,30 @@ def test_other_library_versions_warn(model_path, tmp_path):
         Router.load(old)
 
 
+def test_a_model_tokenises_as_it_was_trained(router, model_path, tmp_path, monkeypatch):
+    """New models are trained without jieba's HMM and say so; a file from before the setting was recorded was
+    trained with it, and keeps getting it."""
+    import classifiers.router as router_module
+    from classifiers.text import analyze
+
+    assert analyze("楼道应急灯全坏了", hmm=True).words != analyze("楼道应急灯全坏了", hmm=False).words
+    assert router.artifact["analyzer"] == {"jieba_hmm": False}
+    art = pickle.loads(model_path.read_bytes())
+    del art["analyzer"]
+    old = tmp_path / "old.pkl"
+    old.write_bytes(pickle.dumps(art))
+    used = []
+
+    def spy(text, *, normalized=False, hmm):
+        used.append(hmm)
+        return analyze(text, normalized=normalized, hmm=hmm)
+
+    monkeypatch.setattr(router_module, "analyze", spy)
+    router.predict("楼道应急灯全坏了")
+    Router.load(old).predict("楼道应急灯全坏了")
+    assert used == [False, True]
+
+
 # ---------------------------------------------------------------------------- predictions
 TWINS = [
     ("村口的路燈壞了好幾天了，晚上黑漆漆的", "村口的路灯坏了好几天了，晚上黑漆漆的"),
