@@ -109,7 +109,6 @@ class Held:
 class Outcome:
     reply: str | None
     order_id: int | None = None
-    recorded_by_submit: bool = False  # submit() wrote the InboundMessage row itself
     used_held: bool = False  # the held photos/location went into an order: forget them after commit
 
 
@@ -185,9 +184,10 @@ class Conversation:
             return dialog.busy_reply(), False
 
     async def _answer_once(self, inbound: Inbound, use_store: bool) -> str | None:
-        earlier = await models.InboundMessage.get_or_none(msg_key=inbound.key)
-        if earlier is not None:
-            return earlier.reply
+        if not use_store:  # with the store, the claim already told a first delivery; the row's constraint backs it
+            earlier = await models.InboundMessage.get_or_none(msg_key=inbound.key)
+            if earlier is not None:
+                return earlier.reply
         if use_store and await self._rate_limited(inbound.openid):
             return dialog.rate_limited_reply()
         async with self._one_at_a_time(inbound.openid, use_store):
@@ -206,21 +206,14 @@ class Conversation:
 
     async def _handle_in_transaction(self, inbound: Inbound, held: Held) -> Outcome:
         now = self.clock.now()
-        async with in_transaction():
-            resident, _ = await models.Resident.get_or_create(openid=inbound.openid)
-            changes: dict[str, Any] = {"last_message_at": now}  # WeChat's 48-hour customer-service window
-            if inbound.event in ("subscribe", "subscribe_scan"):
-                changes["subscribed"] = True
-            elif inbound.event == "unsubscribe":
-                changes["subscribed"] = False
-            await models.Resident.filter(id=resident.id).update(**changes)
+        subscribed = {"subscribe": True, "subscribe_scan": True, "unsubscribe": False}.get(inbound.event or "")
+        async with in_transaction() as conn:
+            resident = await self.orders.resident_seen(inbound.openid, now, conn, subscribed=subscribed)
             outcome = await self._handle(inbound, resident, held)
-            if outcome.recorded_by_submit:
-                await models.InboundMessage.filter(msg_key=inbound.key).update(reply=outcome.reply)
-            else:
-                await models.InboundMessage.create(msg_key=inbound.key, openid=inbound.openid,
-                                                   msg_type=inbound.msg_type, order_id=outcome.order_id,
-                                                   reply=outcome.reply, received_at=now)
+            # last in the transaction: a second delivery that got this far fails on the unique key, and rolls back
+            await models.InboundMessage.create(msg_key=inbound.key, openid=inbound.openid, msg_type=inbound.msg_type,
+                                               order_id=outcome.order_id, reply=outcome.reply, received_at=now,
+                                               using_db=conn)
         return outcome
 
     async def _rate_limited(self, openid: str) -> bool:
@@ -313,7 +306,7 @@ class Conversation:
         intent = dialog.understand(text, prefix=self.prefix, pending_survey=bool(pending))
         match intent.kind:
             case Kind.NEW_REQUEST:
-                return await self._submit(inbound, text, held)
+                return await self._submit(inbound, text, held, resident)
             case Kind.GREETING:
                 return Outcome(dialog.greeting_reply())
             case Kind.THANKS if pending:  # "修好了,谢谢" while a survey waits: ask for the score
@@ -338,29 +331,27 @@ class Conversation:
                 return await self._supplement(intent.number, resident, actor, held)
         return Outcome(dialog.unclear_reply())
 
-    async def _submit(self, inbound: Inbound, text: str, held: Held) -> Outcome:
+    async def _submit(self, inbound: Inbound, text: str, held: Held, resident: models.Resident) -> Outcome:
         try:
             submission = await self.orders.submit(
-                openid=inbound.openid, text=text, photos=held.photos, location=held.location, msg_key=inbound.key,
-                msg_type=inbound.msg_type,
+                openid=inbound.openid, text=text, photos=held.photos, location=held.location, resident=resident,
             )
         except InvalidInput as exc:
             return Outcome(dialog.invalid_input_reply(exc.message))
         order = submission.order
         taxonomy = self.orders.taxonomy
         urgency = taxonomy.urgencies.get(order.urgency) or taxonomy.urgencies["操心事"]
-        department = await models.Department.get_or_none(id=order.department_id) if order.department_id else None
         reply = dialog.submitted_reply(Submitted(
             number=order.number,
             category=order.category,
-            department=department.name if department else None,
+            department=submission.department_name,
             deadline=order.resolve_deadline,
             accept_hours=urgency.accept_hours,
             urgent=order.urgency == taxonomy.most_urgent or bool(getattr(submission.prediction, "danger", False)),
             photos=len(order.photos or []),
             located=order.latitude is not None,
         ))
-        return Outcome(reply, order.id, recorded_by_submit=True, used_held=bool(held))
+        return Outcome(reply, order.id, used_held=bool(held))
 
     async def _pending_surveys(self, resident: models.Resident) -> list[str]:
         """Orders waiting for this resident's rating, most recently resolved first."""

@@ -8,6 +8,7 @@ Outbox rows in that same transaction. The bot and the API call these; no busines
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,7 @@ from orders.taxonomy import Taxonomy, load_taxonomy
 log = logging.getLogger("sidan.orders")
 
 MAX_TEXT = 2000
+DEPARTMENT_CACHE_SECONDS = 60.0
 MAX_ESCALATION = 2
 
 
@@ -74,6 +76,7 @@ class Submission:
     created: bool
     auto_dispatched: bool = False
     prediction: Any = None
+    department_name: str | None = None  # where it was dispatched (None: waits for a grid worker)
 
 
 class DuplicateMessage(Exception):
@@ -117,6 +120,7 @@ class OrderService:
         self.clock = clock or Clock()
         self.taxonomy = taxonomy or load_taxonomy()
         self.deadlines = DeadlinePolicy(settings, self.taxonomy)
+        self._departments: tuple[float, dict[str, models.Department], dict[int, models.Department]] | None = None
 
     # ------------------------------------------------------------------ 点单
     async def submit(
@@ -129,8 +133,14 @@ class OrderService:
         msg_key: str | None = None,
         msg_type: str = "text",
         actor: Actor | None = None,
+        resident: models.Resident | None = None,
     ) -> Submission:
-        """A resident's request becomes an order; confident routing dispatches it at once."""
+        """A resident's request becomes an order; confident routing dispatches it at once.
+
+        The hot path of intake (every WeChat report): the order is written once, already in its final state
+        (submitted, or dispatched when the routing is confident), with one event per transition — the same rows
+        as submitting and then dispatching, in fewer statements. `resident`: the caller's row for openid, when
+        it has just read or written it in the surrounding transaction."""
         text = _clean_text(text)
         prediction = self.classifier.predict(text)
         normalized = getattr(self.classifier, "normalize", lambda t: t)(text)
@@ -143,16 +153,17 @@ class OrderService:
             and self.taxonomy.allows(prediction.category, department_code)
             and prediction.confidence >= self.settings.classifier.confidence_threshold
         )
+        department = None
         try:
             async with in_transaction() as conn:
-                resident, _ = await models.Resident.get_or_create(openid=openid, using_db=conn)
+                if resident is None or resident.openid != openid:
+                    resident, _ = await models.Resident.get_or_create(openid=openid, using_db=conn)
                 submitter = actor or Actor.of_resident(resident)
                 transition(None, Action.SUBMIT, submitter.role)
                 grid_id = None
                 if location:
                     grid_id = await self._grid_for(location.get("latitude"), location.get("longitude"), conn)
-                order = await models.Order.create(
-                    using_db=conn,
+                order = models.Order(
                     number=await self._next_number(conn, now),
                     resident=resident,
                     text=text,
@@ -171,30 +182,79 @@ class OrderService:
                     submitted_at=now,
                     updated_at=now,
                 )
+                events = [(submitter, Action.SUBMIT, None, State.SUBMITTED, None,
+                           {"terms": list(prediction.terms)[:8], "confidence": order.confidence})]
+                change = None
+                if confident:
+                    department = await self._department(conn, code=department_code)
+                    confident = department is not None
+                if confident:
+                    system = Actor.system("自动派单")
+                    to_state = transition(State.SUBMITTED, Action.DISPATCH, system.role)
+                    change = self._dispatch_change(order, department, prediction.category, now, auto=True)
+                    for key, value in change.fields.items():
+                        setattr(order, key, value)
+                    order.state, order.version = to_state, order.version + 1
+                    events.append((system, Action.DISPATCH, State.SUBMITTED, to_state,
+                                   f"自动派单(置信度 {order.confidence:.2f})", change.data))
+                await order.save(using_db=conn)
+                await models.OrderEvent.bulk_create(
+                    [self._event_row(order, who, action, before, after, now, reason, data)
+                     for who, action, before, after, reason, data in events], using_db=conn)
                 if msg_key:
                     await models.InboundMessage.create(
                         using_db=conn, msg_key=msg_key, openid=openid, msg_type=msg_type, order=order, received_at=now
                     )
-                await self._event(conn, order, submitter, Action.SUBMIT, None, State.SUBMITTED, now,
-                                  data={"terms": list(prediction.terms)[:8], "confidence": order.confidence})
                 if getattr(prediction, "danger", False) or urgency == self.taxonomy.most_urgent:
                     # 十分钟报告制: the supervisor hears of immediate danger at once.
                     await self._notify_role(conn, order, "supervisor", "urgent_report", now, {"urgency": urgency})
-                if confident:
-                    department = await models.Department.get(code=department_code, using_db=conn)
-                    change = self._dispatch_change(order, department, prediction.category, now, auto=True)
-                    await self._write(conn, order, Actor.system("自动派单"), Action.DISPATCH, change, now,
-                                      reason=f"自动派单(置信度 {order.confidence:.2f})")
+                if change is not None:
+                    for row in change.outbox:
+                        await self._outbox(conn, order, now, **row)
+                    for write in change.after:
+                        await write(conn)
                 else:
                     await self._notify_grid_workers(conn, order, now)
-                await order.refresh_from_db(using_db=conn)
         except IntegrityError as exc:
             if msg_key and await models.InboundMessage.filter(msg_key=msg_key).exists():
                 raise DuplicateMessage(msg_key) from exc
             raise
         for observe in self.on_submit:
             observe(order, prediction)
-        return Submission(order, True, auto_dispatched=confident, prediction=prediction)
+        return Submission(order, True, auto_dispatched=confident, prediction=prediction,
+                          department_name=department.name if department is not None else None)
+
+    async def resident_seen(self, openid: str, now: datetime, conn: Any,
+                            subscribed: bool | None = None) -> models.Resident:
+        """The resident behind an openid, created on first contact, with the time of their latest message (WeChat's
+        48-hour customer-service window) and, on a (un)subscribe event, the subscription: one statement."""
+        fields = models.Resident._meta.fields_map
+        at = fields["last_message_at"].to_db_value(now, models.Resident)
+        created = fields["created_at"].to_db_value(now, models.Resident)
+        mark = (lambda i: f"${i}") if conn.capabilities.dialect == "postgres" else (lambda i: "?")
+        update = "last_message_at = excluded.last_message_at"
+        if subscribed is not None:
+            update += ", subscribed = excluded.subscribed"
+        sql = (
+            f"INSERT INTO resident (openid, subscribed, last_message_at, created_at) "
+            f"VALUES ({mark(1)}, {mark(2)}, {mark(3)}, {mark(4)}) "
+            f"ON CONFLICT (openid) DO UPDATE SET {update} RETURNING id, subscribed"
+        )
+        rows = await conn.execute_query_dict(sql, [openid, True if subscribed is None else subscribed, at, created])
+        return models.Resident._init_from_db(id=rows[0]["id"], openid=openid, subscribed=bool(rows[0]["subscribed"]),
+                                             last_message_at=now)
+
+    async def _department(self, conn: Any, *, code: str | None = None, id: int | None = None) -> models.Department | None:
+        """A department by code or id, from a copy of the table this worker reloads every DEPARTMENT_CACHE_SECONDS
+        (and at once when asked for one it does not know): automatic dispatch reads it for every report.
+        A renamed or deactivated department is seen by every worker within that time."""
+        cache = self._departments
+        stale = cache is None or time.monotonic() - cache[0] > DEPARTMENT_CACHE_SECONDS
+        if not stale and (code in cache[1] if code is not None else id in cache[2]):
+            return cache[1][code] if code is not None else cache[2][id]
+        rows = await models.Department.all().using_db(conn)
+        self._departments = (time.monotonic(), {d.code: d for d in rows}, {d.id: d for d in rows})
+        return self._departments[1].get(code) if code is not None else self._departments[2].get(id)
 
     # ------------------------------------------------------------------ 派单
     async def dispatch(
@@ -602,12 +662,16 @@ class OrderService:
             await write(conn)
 
     @staticmethod
-    async def _event(conn, order, actor: Actor, action, from_state, to_state, now, reason=None, data=None) -> None:
-        await models.OrderEvent.create(
-            using_db=conn, order_id=order.id, action=str(action), from_state=from_state, to_state=to_state,
+    def _event_row(order, actor: Actor, action, from_state, to_state, now, reason=None, data=None) -> models.OrderEvent:
+        return models.OrderEvent(
+            order_id=order.id, action=str(action), from_state=from_state, to_state=to_state,
             actor_role=str(actor.role), actor_id=actor.id, actor_name=actor.name, reason=reason,
             data=data or {}, at=now,
         )
+
+    @classmethod
+    async def _event(cls, conn, order, actor: Actor, action, from_state, to_state, now, reason=None, data=None) -> None:
+        await cls._event_row(order, actor, action, from_state, to_state, now, reason, data).save(using_db=conn)
 
     async def _outbox(self, conn, order, now, kind: str, recipient: str | None, payload: dict,
                       dedup: str | None = None) -> None:
@@ -630,17 +694,18 @@ class OrderService:
     async def _department_name(self, order, conn) -> str | None:
         if order.department_id is None:
             return None
-        department = await models.Department.get_or_none(id=order.department_id, using_db=conn)
+        department = await self._department(conn, id=order.department_id)
         return department.name if department else None
 
     async def _notify_department(self, conn, order, department_id: int, now, kind: str = "dispatched",
                                  extra: dict | None = None) -> None:
-        department = await models.Department.get(id=department_id, using_db=conn)
+        department = await self._department(conn, id=department_id)
         staff = await models.Staff.filter(department_id=department_id, role=Role.DEPT_STAFF, active=True,
                                           openid__isnull=False).using_db(conn)
         for member in staff:
             await self._outbox(conn, order, now, kind=f"notify_{kind}", recipient=member.openid,
-                               payload={"to": "staff", "department": department.name, **(extra or {})})
+                               payload={"to": "staff", "department": department.name if department else None,
+                                        **(extra or {})})
 
     async def _notify_grid_workers(self, conn, order, now) -> None:
         query = models.Staff.filter(role=Role.GRID_WORKER, active=True, openid__isnull=False)
