@@ -12,6 +12,13 @@ log = logging.getLogger("sidan.resources")
 
 async def start_database(settings: Settings) -> None:
     await db.init_db(settings.database.url)
+    # Open the connection now, not in the first request: Tortoise (1.1.9) takes its SQLite lock and then connects
+    # lazily inside the same `async with`; a request cancelled during that connect (its client gave up, as
+    # requests queued while a worker starts do) leaves the lock taken for good and every later query waits.
+    try:
+        await db.ping()
+    except Exception as exc:  # noqa: BLE001 - a database that is down at start is reported by /healthz
+        log.warning("database not reachable at start (%s): /healthz reports it until it answers", type(exc).__name__)
 
 
 async def stop_database() -> None:
