@@ -228,7 +228,7 @@ class OrderService:
                             subscribed: bool | None = None) -> models.Resident:
         """The resident behind an openid, created on first contact, with the time of their latest message (WeChat's
         48-hour customer-service window) and, on a (un)subscribe event, the subscription: one statement."""
-        fields = models.Resident._meta.fields_map
+        fields, columns = models.Resident._meta.fields_map, models.Resident._meta.fields_db_projection
         at = fields["last_message_at"].to_db_value(now, models.Resident)
         created = fields["created_at"].to_db_value(now, models.Resident)
         mark = (lambda i: f"${i}") if conn.capabilities.dialect == "postgres" else (lambda i: "?")
@@ -238,11 +238,13 @@ class OrderService:
         sql = (
             f"INSERT INTO resident (openid, subscribed, last_message_at, created_at) "
             f"VALUES ({mark(1)}, {mark(2)}, {mark(3)}, {mark(4)}) "
-            f"ON CONFLICT (openid) DO UPDATE SET {update} RETURNING id, subscribed"
+            f"ON CONFLICT (openid) DO UPDATE SET {update} "
+            f"RETURNING {', '.join(columns.values())}"
         )
         rows = await conn.execute_query_dict(sql, [openid, True if subscribed is None else subscribed, at, created])
-        return models.Resident._init_from_db(id=rows[0]["id"], openid=openid, subscribed=bool(rows[0]["subscribed"]),
-                                             last_message_at=now)
+        return models.Resident._init_from_db(**{
+            name: fields[name].to_python_value(rows[0][column]) for name, column in columns.items()
+        })
 
     async def _department(self, conn: Any, *, code: str | None = None, id: int | None = None) -> models.Department | None:
         """A department by code or id, from a copy of the table this worker reloads every DEPARTMENT_CACHE_SECONDS

@@ -189,3 +189,34 @@ async def test_return_frees_the_order_and_records_the_suggestion(service):
     assert (correction.department, correction.source) == ("anjian", "return")
     event = await models.OrderEvent.filter(order_id=order.id, action="return_").first()
     assert event.reason == "这是供电公司的线路" and event.actor_name == clerk.name
+
+
+async def test_resident_seen_creates_once_and_keeps_the_latest_contact(service):
+    from datetime import datetime, timedelta, timezone
+
+    from tortoise.transactions import in_transaction
+
+    first = datetime(2026, 11, 24, 8, 0, tzinfo=timezone.utc)
+    async with in_transaction() as conn:
+        created = await service.resident_seen("o_seen", first, conn)
+    async with in_transaction() as conn:
+        again = await service.resident_seen("o_seen", first + timedelta(hours=1), conn, subscribed=False)
+    async with in_transaction() as conn:
+        later = await service.resident_seen("o_seen", first + timedelta(hours=2), conn)
+    assert created.id == again.id == later.id and created.openid == "o_seen" and created.subscribed
+    assert (again.subscribed, later.subscribed) == (False, False)  # a plain message does not resubscribe
+    assert later.created_at == first and later.last_message_at == first + timedelta(hours=2) and later.unionid is None
+    stored = await models.Resident.get(openid="o_seen")
+    assert (stored.subscribed, stored.last_message_at, stored.created_at) == (False, first + timedelta(hours=2), first)
+    assert await models.Resident.filter(openid="o_seen").count() == 1
+
+
+@pytest.mark.parametrize("text", ["村口的路灯坏了一个星期了", "嗯嗯"])
+async def test_the_submitted_order_is_what_the_database_holds(service, text):
+    """submit() writes the order once, in its final state, and does not read it back: the object it returns
+    must equal the stored row, field by field."""
+    order = (await service.submit(openid="oResident0001", text=text)).order
+    stored = await models.Order.get(id=order.id)
+    for name in models.Order._meta.fields_db_projection:
+        assert getattr(order, name) == getattr(stored, name), name
+    assert stored.version == (1 if stored.state == "dispatched" else 0)
