@@ -51,25 +51,12 @@ QUICK_SPACE = SearchSpace(char_ngrams=((1, 2),), cnb_alpha=(0.03,), svm=((0.1, 1
 @dataclass
 class LinearModel:
     classes: tuple[str, ...]
-    coef: np.ndarray  # (n_classes, n_features)
+    # (n_classes, n_features), centred over the classes: coefficient × feature value is the feature's push towards
+    # a class relative to the others (the terms that explain a prediction)
+    coef: np.ndarray
     intercept: np.ndarray  # (n_classes,)
     temperature: float = 1.0
     params: dict = field(default_factory=dict)
-
-    def scores(self, X: sp.csr_matrix) -> np.ndarray:
-        return np.asarray(X @ self.coef.T) + self.intercept
-
-    def proba(self, X: sp.csr_matrix) -> np.ndarray:
-        return softmax(self.scores(X) / self.temperature)
-
-    def proba_row(self, indices: np.ndarray, data: np.ndarray) -> np.ndarray:
-        s = self.coef[:, indices] @ data + self.intercept
-        return softmax(s[None, :] / self.temperature)[0]
-
-    def contributions(self, indices: np.ndarray, data: np.ndarray, k: int) -> np.ndarray:
-        """Per feature of the row, coefficient × value for class k (coefficients are centred over the classes,
-        so this is the feature's push towards k relative to the other classes)."""
-        return self.coef[k, indices] * data
 
 
 def softmax(s: np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ import numpy as np
 from classifiers.features import Featurizer
 from classifiers.model import LinearModel, softmax
 from classifiers.taxonomy import Taxonomy, load_taxonomy
-from classifiers.text import JIEBA_HMM, REPO_ROOT, analyze, find_danger, normalize, tokenizer
+from classifiers.text import JIEBA_HMM, REPO_ROOT, analyze, normalize, tokenizer
 
 log = logging.getLogger("sidan.classifiers")
 
@@ -132,7 +132,7 @@ class Router:
                                     count=len(self.featurizer.names_))
         words = sorted({w for w in self.danger_words if w}, key=len, reverse=True)
         self._danger = re.compile("|".join(map(re.escape, words))) if words else None
-        # all targets' coefficients in one matrix: one gather and one product per single prediction
+        # all targets' coefficients in one matrix: one sparse product scores every target; its rows give the terms
         names = list(self.models)
         self._stack = np.ascontiguousarray(np.vstack([self.models[k].coef for k in names]))
         self._stack_t = np.ascontiguousarray(self._stack.T)  # X @ this: no copy of a transposed view per call
@@ -184,7 +184,7 @@ class Router:
         for name, (lo, hi, temperature) in self._slices.items():
             probas[name] = softmax(scores[:, lo:hi] / temperature)
         empty = np.diff(X.indptr) == 0
-        danger = [self._danger.search(n.lower()) is not None for n in norms] if self._danger else [False] * len(norms)
+        danger = [self._is_dangerous(n) for n in norms]
         out = []
         if self.kind == "generic":
             k = probas["label"].argmax(axis=1)
@@ -228,13 +228,17 @@ class Router:
 
     def _fallback(self, text) -> Prediction:
         try:
-            danger = bool(find_danger(normalize(text), self.danger_words))
+            danger = self._is_dangerous(normalize(text))
         except Exception:  # noqa: BLE001
             danger = False
         urgency = self.most_urgent if danger else DEFAULT_URGENCY
         if self.kind == "generic":
             return Prediction(None, None, urgency, 0.0, (), label="", danger=danger)
         return Prediction(None, None, urgency, 0.0, (), danger=danger)
+
+    def _is_dangerous(self, normalized: str) -> bool:
+        """A danger word of the taxonomy occurs in the (normalised) text (as classifiers.text.find_danger)."""
+        return self._danger is not None and self._danger.search(normalized.lower()) is not None
 
     def _terms(self, X, chosen: list[np.ndarray], n: int = TOP_TERMS) -> list[tuple[str, ...]]:
         """Per row of X, the readable terms that pushed hardest towards the chosen classes (rows of the
