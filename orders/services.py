@@ -23,6 +23,7 @@ from orders.config import Settings
 from orders.deadlines import DeadlinePolicy
 from orders.errors import Conflict, InvalidInput, NotFound
 from orders.lifecycle import ESCALATION_LEVELS, Action, Role, State, transition
+from orders.sql import Sql
 from orders.taxonomy import Taxonomy, load_taxonomy
 
 log = logging.getLogger("sidan.orders")
@@ -192,9 +193,7 @@ class OrderService:
                     system = Actor.system("自动派单")
                     to_state = transition(State.SUBMITTED, Action.DISPATCH, system.role)
                     change = self._dispatch_change(order, department, prediction.category, now, auto=True)
-                    for key, value in change.fields.items():
-                        setattr(order, key, value)
-                    order.state, order.version = to_state, order.version + 1
+                    self._take(order, change, to_state)
                     events.append((system, Action.DISPATCH, State.SUBMITTED, to_state,
                                    f"自动派单(置信度 {order.confidence:.2f})", change.data))
                 await order.save(using_db=conn)
@@ -209,10 +208,7 @@ class OrderService:
                     # 十分钟报告制: the supervisor hears of immediate danger at once.
                     await self._notify_role(conn, order, "supervisor", "urgent_report", now, {"urgency": urgency})
                 if change is not None:
-                    for row in change.outbox:
-                        await self._outbox(conn, order, now, **row)
-                    for write in change.after:
-                        await write(conn)
+                    await self._consequences(conn, order, change, now)
                 else:
                     await self._notify_grid_workers(conn, order, now)
         except IntegrityError as exc:
@@ -231,17 +227,16 @@ class OrderService:
         fields, columns = models.Resident._meta.fields_map, models.Resident._meta.fields_db_projection
         at = fields["last_message_at"].to_db_value(now, models.Resident)
         created = fields["created_at"].to_db_value(now, models.Resident)
-        mark = (lambda i: f"${i}") if conn.capabilities.dialect == "postgres" else (lambda i: "?")
         update = "last_message_at = excluded.last_message_at"
         if subscribed is not None:
             update += ", subscribed = excluded.subscribed"
+        q = Sql(conn.capabilities.dialect)
+        values = q.in_list([openid, True if subscribed is None else subscribed, at, created])
         sql = (
-            f"INSERT INTO resident (openid, subscribed, last_message_at, created_at) "
-            f"VALUES ({mark(1)}, {mark(2)}, {mark(3)}, {mark(4)}) "
-            f"ON CONFLICT (openid) DO UPDATE SET {update} "
-            f"RETURNING {', '.join(columns.values())}"
+            f"INSERT INTO resident (openid, subscribed, last_message_at, created_at) VALUES {values} "
+            f"ON CONFLICT (openid) DO UPDATE SET {update} RETURNING {', '.join(columns.values())}"
         )
-        rows = await conn.execute_query_dict(sql, [openid, True if subscribed is None else subscribed, at, created])
+        rows = await conn.execute_query_dict(sql, q.values)
         return models.Resident._init_from_db(**{
             name: fields[name].to_python_value(rows[0][column]) for name, column in columns.items()
         })
@@ -250,13 +245,12 @@ class OrderService:
         """A department by code or id, from a copy of the table this worker reloads every DEPARTMENT_CACHE_SECONDS
         (and at once when asked for one it does not know): automatic dispatch reads it for every report.
         A renamed or deactivated department is seen by every worker within that time."""
+        index, key = (1, code) if code is not None else (2, id)
         cache = self._departments
-        stale = cache is None or time.monotonic() - cache[0] > DEPARTMENT_CACHE_SECONDS
-        if not stale and (code in cache[1] if code is not None else id in cache[2]):
-            return cache[1][code] if code is not None else cache[2][id]
-        rows = await models.Department.all().using_db(conn)
-        self._departments = (time.monotonic(), {d.code: d for d in rows}, {d.id: d for d in rows})
-        return self._departments[1].get(code) if code is not None else self._departments[2].get(id)
+        if cache is None or time.monotonic() - cache[0] > DEPARTMENT_CACHE_SECONDS or key not in cache[index]:
+            rows = await models.Department.all().using_db(conn)
+            cache = self._departments = (time.monotonic(), {d.code: d for d in rows}, {d.id: d for d in rows})
+        return cache[index].get(key)
 
     # ------------------------------------------------------------------ 派单
     async def dispatch(
@@ -654,10 +648,19 @@ class OrderService:
         )
         if updated != 1:
             raise Conflict(f"工单 {order.number} 刚被他人处理,请刷新后重试", number=order.number)
+        self._take(order, change, to_state)
+        await self._event(conn, order, actor, action, from_state, to_state, now, reason=reason, data=change.data)
+        await self._consequences(conn, order, change, now)
+
+    @staticmethod
+    def _take(order: models.Order, change: _Change, to_state: State) -> None:
+        """The in-memory order after a change written to its row (one version further)."""
         for key, value in change.fields.items():
             setattr(order, key, value)
         order.state, order.version = to_state, order.version + 1
-        await self._event(conn, order, actor, action, from_state, to_state, now, reason=reason, data=change.data)
+
+    async def _consequences(self, conn: Any, order: models.Order, change: _Change, now: datetime) -> None:
+        """A change's outbox rows and further writes, in the same transaction."""
         for row in change.outbox:
             await self._outbox(conn, order, now, **row)
         for write in change.after:
@@ -746,11 +749,10 @@ class OrderService:
     async def _next_number(self, conn, now: datetime) -> str:
         """YK20261124-0001: a per-day counter, incremented atomically by an upsert."""
         day = now.astimezone(SHANGHAI).strftime("%Y%m%d")
-        dialect = conn.capabilities.dialect
-        placeholder = "$1" if dialect == "postgres" else "?"
+        q = Sql(conn.capabilities.dialect)
         sql = (
-            f"INSERT INTO daily_counter (day, value) VALUES ({placeholder}, 1) "
+            f"INSERT INTO daily_counter (day, value) VALUES ({q.param(day)}, 1) "
             "ON CONFLICT (day) DO UPDATE SET value = daily_counter.value + 1 RETURNING value"
         )
-        rows = await conn.execute_query_dict(sql, [day])
+        rows = await conn.execute_query_dict(sql, q.values)
         return f"{self.settings.app.order_prefix}{day}-{int(rows[0]['value']):04d}"

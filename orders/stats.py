@@ -37,6 +37,7 @@ from tortoise import connections
 from orders.clock import Clock
 from orders.errors import InvalidInput
 from orders.lifecycle import OPEN_STATES, STATE_LABELS
+from orders.sql import Sql
 from orders.taxonomy import load_taxonomy
 
 MAX_PERIOD_DAYS = 3660
@@ -233,29 +234,6 @@ class Filters:
         return {key: value for key, value in self.__dict__.items() if value}
 
 
-# ---------------------------------------------------------------------------------------------- SQL
-class _Sql:
-    """Builds one statement with the dialect's placeholders ($1 for PostgreSQL, ? for SQLite)."""
-
-    def __init__(self, dialect: str) -> None:
-        self.dialect = dialect
-        self.values: list[Any] = []
-
-    def param(self, value: Any) -> str:
-        if isinstance(value, datetime) and self.dialect == "sqlite":
-            value = value.astimezone(timezone.utc).isoformat(sep=" ")
-        self.values.append(value)
-        return f"${len(self.values)}" if self.dialect == "postgres" else "?"
-
-    def time(self, value: datetime) -> str:
-        """A moment to compare with a timestamp column wrapped in Stats._t."""
-        placeholder = self.param(value)
-        return f"julianday({placeholder})" if self.dialect == "sqlite" else placeholder
-
-    def in_list(self, values: Iterable[Any]) -> str:
-        return "(" + ", ".join(self.param(value) for value in values) + ")"
-
-
 class Stats:
     """The statistics queries. One instance per process is fine: it holds no state but its settings."""
 
@@ -328,7 +306,7 @@ class Stats:
             return f"ROUND(EXTRACT(EPOCH FROM ({later} - {earlier})))"
         return f"ROUND((julianday({later}) - julianday({earlier})) * 86400)"
 
-    async def _where(self, q: _Sql, period: Period, filters: Filters) -> str:
+    async def _where(self, q: Sql, period: Period, filters: Filters) -> str:
         submitted = self._t("o.submitted_at")
         clauses = [f"{submitted} >= {q.time(period.start_at)}", f"{submitted} < {q.time(period.end_at)}"]
         taxonomy = load_taxonomy()
@@ -353,7 +331,7 @@ class Stats:
             clauses.append(f"o.grid_id = {q.param(rows[0]['id'])}")
         return " AND ".join(clauses)
 
-    def _overdue_sql(self, q: _Sql, now: datetime) -> str:
+    def _overdue_sql(self, q: Sql, now: datetime) -> str:
         """Open and late: the one definition the count and the overdue list share."""
         return (f"(o.state IN {q.in_list(_OPEN)} AND (o.overdue OR {self._t('o.resolve_deadline')} < {q.time(now)}"
                 f" OR (o.state = 'dispatched' AND {self._t('o.accept_deadline')} < {q.time(now)})))")
@@ -416,7 +394,7 @@ class Stats:
 
     async def _order_counts(self, period: Period, filters: Filters, by: str | None,
                             durations: bool = True) -> dict[Any, dict[str, Any]]:
-        q = _Sql(self.dialect)  # "?" placeholders are positional: parameters are added in the text's order
+        q = Sql(self.dialect)  # "?" placeholders are positional: parameters are added in the text's order
         now = self.clock.now()
         key = self._key_sql(by)
         with_percentiles = durations and self.dialect == "postgres"
@@ -464,7 +442,7 @@ class Stats:
         return {_key(row["k"], by): row for row in await self._rows(sql, q.values)}
 
     async def _rating_counts(self, period: Period, filters: Filters, by: str | None) -> dict[Any, dict[str, Any]]:
-        q = _Sql(self.dialect)
+        q = Sql(self.dialect)
         key = self._key_sql(by)
         where = await self._where(q, period, filters)
         # nth = 1: an order's latest rating (highest round), numbered in the same pass over the joined rows.
@@ -485,7 +463,7 @@ class Stats:
         """
         return {_key(row["k"], by): row for row in await self._rows(sql, q.values)}
 
-    def _duration(self, q: _Sql, what: str, as_interval: bool = False) -> tuple[str, str]:
+    def _duration(self, q: Sql, what: str, as_interval: bool = False) -> tuple[str, str]:
         """(seconds, condition): the duration's SQL and when an order has one. as_interval (PostgreSQL):
         the interval itself, cheaper to sort; rounding to seconds after ranking gives the same value."""
         if what == "accept":
@@ -513,7 +491,7 @@ class Stats:
 
     async def _spread(self, period: Period, filters: Filters, by: str | None, what: str) -> dict[Any, Spread]:
         """SQLite: nearest-rank median and p90 per group, ranked by a window function inside the database."""
-        q = _Sql(self.dialect)
+        q = Sql(self.dialect)
         key = self._key_sql(by)
         where = await self._where(q, period, filters)
         seconds, present = self._duration(q, what)
@@ -567,7 +545,7 @@ class Stats:
 
     async def overdue(self, limit: int = 50) -> list[dict[str, Any]]:
         """Open orders past a deadline, the longest overdue first (not limited to a period: it is now)."""
-        q = _Sql(self.dialect)
+        q = Sql(self.dialect)
         now = self.clock.now()
         sql = f"""
             SELECT o.id, o.number, o.category, o.urgency, o.state, o.escalation_level, o.submitted_at,
@@ -582,7 +560,7 @@ class Stats:
 
     async def feed(self, after_id: int = 0, limit: int = 20) -> list[dict[str, Any]]:
         """The newest orders (after `after_id` when polling), newest first."""
-        q = _Sql(self.dialect)
+        q = Sql(self.dialect)
         sql = f"""
             SELECT o.id, o.number, o.category, o.urgency, o.state, o.escalation_level, o.submitted_at,
                    o.accept_deadline, o.resolve_deadline, d.name AS department, g.name AS grid, o.text
@@ -623,7 +601,7 @@ class Stats:
         """The period's orders in id order, a batch at a time (keyset paging: memory stays flat)."""
         last_id = 0
         while True:
-            q = _Sql(self.dialect)
+            q = Sql(self.dialect)
             where = await self._where(q, period, Filters())
             sql = f"""
                 SELECT o.id, o.number, o.submitted_at, o.category, o.urgency, o.state, d.name AS department,
