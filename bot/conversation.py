@@ -25,12 +25,13 @@ from wechatpy.messages import BaseMessage
 
 from bot import dialog
 from bot.dialog import Intent, Kind, OrderView, Submitted
+from bot.intake import GroupCommit
 from orders import models
 from orders.clock import Clock
 from orders.config import Settings
 from orders.errors import Conflict, DomainError, IllegalTransition, InvalidInput, NotFound
 from orders.lifecycle import ACTION_LABELS, OPEN_STATES, State
-from orders.services import Actor, DuplicateMessage, OrderService
+from orders.services import Actor, DuplicateMessage, OrderService, Report, Submission
 from orders.store import LockNotAcquired, Store, StoreUnavailable
 
 log = logging.getLogger("sidan.bot")
@@ -112,6 +113,15 @@ class Outcome:
     used_held: bool = False  # the held photos/location went into an order: forget them after commit
 
 
+@dataclass
+class _NewReport:
+    """A message that is a new request whatever else the resident has going on: it goes to the intake batch."""
+
+    inbound: Inbound
+    held: Held
+    report: Report
+
+
 class Conversation:
     def __init__(self, settings: Settings, orders: OrderService, store: Store, clock: Clock) -> None:
         self.settings = settings
@@ -119,6 +129,7 @@ class Conversation:
         self.store = store
         self.clock = clock
         self.prefix = settings.app.order_prefix
+        self.intake = GroupCommit(self._write_reports, self._write_report)
 
     # ------------------------------------------------------------------ dedup
     async def reply_to(self, inbound: Inbound) -> str | None:
@@ -193,7 +204,11 @@ class Conversation:
         async with self._one_at_a_time(inbound.openid, use_store):
             held = await self._peek_held(inbound.openid) if use_store else Held()
             try:
-                outcome = await self._handle_in_transaction(inbound, held)
+                new_report = self._new_report(inbound, held)
+                if new_report is not None:
+                    outcome = await self.intake.submit(new_report, key=inbound.openid)
+                else:
+                    outcome = await self._handle_in_transaction(inbound, held)
             except (DuplicateMessage, IntegrityError):
                 earlier = await models.InboundMessage.get_or_none(msg_key=inbound.key)
                 if earlier is None:
@@ -215,6 +230,46 @@ class Conversation:
                                                order_id=outcome.order_id, reply=outcome.reply, received_at=now,
                                                using_db=conn)
         return outcome
+
+    # ------------------------------------------------------------------ new reports, written in groups
+    def _new_report(self, inbound: Inbound, held: Held) -> _NewReport | None:
+        """The message as a report for the intake batch, when it is one: a text that reads as a new request
+        with or without a survey waiting (so the pending surveys need not be read) and passes the checks."""
+        if inbound.kind not in ("text", "voice") or not inbound.text:
+            return None
+        if dialog.understand(inbound.text, prefix=self.prefix).kind != Kind.NEW_REQUEST:
+            return None
+        if dialog.parse_rating(inbound.text) is not None:  # a score, if a survey waits: the full dialog decides
+            return None
+        try:
+            report = self.orders.report(openid=inbound.openid, text=inbound.text, photos=held.photos,
+                                        location=held.location)
+        except InvalidInput:
+            return None  # the full dialog answers why
+        return _NewReport(inbound, held, report)
+
+    async def _write_reports(self, batch: list[_NewReport]) -> list[Outcome]:
+        """One transaction for a batch: the residents, the orders with their events and notices, the
+        InboundMessage rows with their replies."""
+        now = self.clock.now()
+        async with in_transaction() as conn:
+            residents = await self.orders.residents_seen([new.inbound.openid for new in batch], now, conn)
+            reports = []
+            for new in batch:
+                new.report.resident = residents[new.inbound.openid]
+                reports.append(new.report)
+            submissions = await self.orders.submit_many(reports, conn)
+            outcomes = [self._submitted(submission, new.held) for new, submission in zip(batch, submissions)]
+            await models.InboundMessage.bulk_create(
+                [models.InboundMessage(msg_key=new.inbound.key, openid=new.inbound.openid,
+                                       msg_type=new.inbound.msg_type, order_id=outcome.order_id, reply=outcome.reply,
+                                       received_at=now) for new, outcome in zip(batch, outcomes)], using_db=conn)
+        self.orders.submitted(submissions)
+        return outcomes
+
+    async def _write_report(self, new: _NewReport) -> Outcome:
+        """A report on its own (a batch of one, or a failed batch's retry): the full dialog, its own transaction."""
+        return await self._handle_in_transaction(new.inbound, new.held)
 
     async def _rate_limited(self, openid: str) -> bool:
         window = int(self.clock.now().timestamp() // 60)
@@ -302,8 +357,13 @@ class Conversation:
 
     async def _on_text(self, inbound: Inbound, resident: models.Resident, actor: Actor, held: Held) -> Outcome:
         text = inbound.text or ""
-        pending = await self._pending_surveys(resident)
-        intent = dialog.understand(text, prefix=self.prefix, pending_survey=bool(pending))
+        intent = dialog.understand(text, prefix=self.prefix)
+        pending: list[str] = []
+        # Only a score, thanks or "评价" read differently with a survey waiting: read the surveys just for those.
+        if dialog.parse_rating(text) is not None or intent.kind in (Kind.THANKS, Kind.RATE_HINT):
+            pending = await self._pending_surveys(resident)
+            if pending:
+                intent = dialog.understand(text, prefix=self.prefix, pending_survey=True)
         match intent.kind:
             case Kind.NEW_REQUEST:
                 return await self._submit(inbound, text, held, resident)
@@ -338,6 +398,9 @@ class Conversation:
             )
         except InvalidInput as exc:
             return Outcome(dialog.invalid_input_reply(exc.message))
+        return self._submitted(submission, held)
+
+    def _submitted(self, submission: Submission, held: Held) -> Outcome:
         order = submission.order
         taxonomy = self.orders.taxonomy
         urgency = taxonomy.urgencies.get(order.urgency) or taxonomy.urgencies["操心事"]

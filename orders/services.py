@@ -23,7 +23,7 @@ from orders.config import Settings
 from orders.deadlines import DeadlinePolicy
 from orders.errors import Conflict, InvalidInput, NotFound
 from orders.lifecycle import ESCALATION_LEVELS, Action, Role, State, transition
-from orders.sql import Sql
+from orders.sql import Sql, insert_with_ids
 from orders.taxonomy import Taxonomy, load_taxonomy
 
 log = logging.getLogger("sidan.orders")
@@ -93,6 +93,70 @@ class _Change:
     data: dict[str, Any] = field(default_factory=dict)
     after: list[Callable[[Any], Any]] = field(default_factory=list)  # more writes inside the transaction
     follow_up: tuple[Any, ...] | None = None  # (actor, action, plan, reason): a consequent transition, same transaction
+    notices: list[_Notice] = field(default_factory=list)  # staff to tell, same transaction
+
+
+@dataclass(frozen=True)
+class _Notice:
+    """Staff to tell about an order: an outbox row for each of them, `kind` with `payload`.
+    audience: "department" (its staff; target = department id), "grid" (the order's grid's workers),
+    "grid_workers" (the order's grid's, else every grid worker), "role" (everyone with role = target)."""
+
+    kind: str
+    audience: str
+    target: Any = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+class _StaffDirectory:
+    """The staff who can be told anything (active, with an openid), read once for a change or a burst of them."""
+
+    def __init__(self, staff: list[models.Staff]) -> None:
+        self.staff = staff
+
+    @classmethod
+    async def load(cls, conn: Any) -> _StaffDirectory:
+        return cls(await models.Staff.filter(active=True, openid__isnull=False).order_by("id").using_db(conn))
+
+    def recipients(self, notice: _Notice, order: models.Order) -> list[str]:
+        grid_workers = [person for person in self.staff if person.role == Role.GRID_WORKER]
+        match notice.audience:
+            case "department":
+                people = [person for person in self.staff
+                          if person.role == Role.DEPT_STAFF and person.department_id == notice.target]
+            case "grid":
+                people = [person for person in grid_workers if person.grid_id == order.grid_id]
+            case "grid_workers":
+                local = [person for person in grid_workers
+                         if order.grid_id is not None and person.grid_id == order.grid_id]
+                people = local or grid_workers
+            case "role":
+                people = [person for person in self.staff if person.role == notice.target]
+            case _:
+                raise ValueError(f"unknown audience {notice.audience!r}")
+        return [person.openid for person in people]
+
+
+@dataclass
+class Report:
+    """A resident's request, checked (OrderService.report), on its way to becoming an order."""
+
+    openid: str
+    text: str
+    photos: list[dict[str, Any]]
+    location: dict[str, Any] | None
+    resident: models.Resident | None = None
+    actor: Actor | None = None
+    msg_key: str | None = None  # recorded as an InboundMessage with the order
+    msg_type: str = "text"
+
+
+@dataclass
+class _SubmissionPlan:
+    order: models.Order
+    events: list[tuple[Any, ...]]
+    notices: list[_Notice] = field(default_factory=list)
+    department: models.Department | None = None  # dispatched there at once
 
 
 def _clean_text(text: str, what: str = "内容", limit: int = MAX_TEXT) -> str:
@@ -124,7 +188,7 @@ class OrderService:
         self._departments: tuple[float, dict[str, models.Department], dict[int, models.Department]] | None = None
 
     # ------------------------------------------------------------------ 点单
-    async def submit(
+    def report(
         self,
         *,
         openid: str,
@@ -135,17 +199,71 @@ class OrderService:
         msg_type: str = "text",
         actor: Actor | None = None,
         resident: models.Resident | None = None,
-    ) -> Submission:
-        """A resident's request becomes an order; confident routing dispatches it at once.
+    ) -> Report:
+        """A request checked and ready to submit (InvalidInput for an empty or overlong text)."""
+        return Report(openid, _clean_text(text), list(photos), location, resident, actor, msg_key, msg_type)
 
-        The hot path of intake (every WeChat report): the order is written once, already in its final state
-        (submitted, or dispatched when the routing is confident), with one event per transition — the same rows
-        as submitting and then dispatching, in fewer statements. `resident`: the caller's row for openid, when
-        it has just read or written it in the surrounding transaction."""
-        text = _clean_text(text)
-        prediction = self.classifier.predict(text)
-        normalized = getattr(self.classifier, "normalize", lambda t: t)(text)
+    async def submit(self, **report: Any) -> Submission:
+        """A resident's request becomes an order (the arguments are those of report()); confident routing
+        dispatches it at once. One transaction; DuplicateMessage when its msg_key was already recorded."""
+        checked = self.report(**report)
+        try:
+            async with in_transaction() as conn:
+                [submission] = await self.submit_many([checked], conn)
+        except IntegrityError as exc:
+            if checked.msg_key and await models.InboundMessage.filter(msg_key=checked.msg_key).exists():
+                raise DuplicateMessage(checked.msg_key) from exc
+            raise
+        self.submitted([submission])
+        return submission
+
+    def submitted(self, submissions: Iterable[Submission]) -> None:
+        """Tell the observers (metrics), once the transaction that wrote these orders has committed."""
+        for submission in submissions:
+            for observe in self.on_submit:
+                observe(submission.order, submission.prediction)
+
+    async def submit_many(self, reports: list[Report], conn: Any) -> list[Submission]:
+        """Several requests become orders inside the caller's transaction, in a fixed number of statements
+        whatever their count (the bot's intake writes a burst of reports together). The caller calls
+        submitted() after it commits.
+
+        Each order is written once, already in its final state (submitted, or dispatched when the routing is
+        confident), with one event per transition: the same rows as submitting and then dispatching."""
         now = self.clock.now()
+        predictions = self._predict_all([report.text for report in reports])
+        normalize = getattr(self.classifier, "normalize", lambda t: t)
+        grids = await models.Grid.all().using_db(conn) if any(report.location for report in reports) else []
+        numbers = await self._next_numbers(conn, now, len(reports))
+        plans = []
+        for report, prediction, number in zip(reports, predictions, numbers):
+            if report.resident is None or report.resident.openid != report.openid:
+                report.resident, _ = await models.Resident.get_or_create(openid=report.openid, using_db=conn)
+            plans.append(await self._plan_submission(conn, report, prediction, normalize(report.text), number,
+                                                     grids, now))
+        await insert_with_ids(conn, [plan.order for plan in plans], key="number")
+        await models.OrderEvent.bulk_create(
+            [self._event_row(plan.order, who, action, before, after, now, reason, data)
+             for plan in plans for who, action, before, after, reason, data in plan.events], using_db=conn)
+        inbound = [models.InboundMessage(msg_key=report.msg_key, openid=report.openid, msg_type=report.msg_type,
+                                         order_id=plan.order.id, received_at=now)
+                   for report, plan in zip(reports, plans) if report.msg_key]
+        if inbound:
+            await models.InboundMessage.bulk_create(inbound, using_db=conn)
+        await self._send(conn, [(plan.order, notice) for plan in plans for notice in plan.notices], now)
+        return [Submission(plan.order, True, auto_dispatched=plan.department is not None, prediction=prediction,
+                           department_name=plan.department.name if plan.department is not None else None)
+                for plan, prediction in zip(plans, predictions)]
+
+    def _predict_all(self, texts: list[str]) -> list[PredictionLike]:
+        predict_many = getattr(self.classifier, "predict_many", None)
+        if predict_many is not None and len(texts) > 1:
+            return list(predict_many(texts))
+        return [self.classifier.predict(text) for text in texts]
+
+    async def _plan_submission(self, conn: Any, report: Report, prediction: PredictionLike, normalized: str,
+                               number: str, grids: list[models.Grid], now: datetime) -> _SubmissionPlan:
+        """One report's order (not yet written), its events and whom to tell."""
         urgency = prediction.urgency if prediction.urgency in self.taxonomy.urgencies else "操心事"
         department_code = prediction.department
         confident = (
@@ -154,76 +272,60 @@ class OrderService:
             and self.taxonomy.allows(prediction.category, department_code)
             and prediction.confidence >= self.settings.classifier.confidence_threshold
         )
-        department = None
-        try:
-            async with in_transaction() as conn:
-                if resident is None or resident.openid != openid:
-                    resident, _ = await models.Resident.get_or_create(openid=openid, using_db=conn)
-                submitter = actor or Actor.of_resident(resident)
-                transition(None, Action.SUBMIT, submitter.role)
-                grid_id = None
-                if location:
-                    grid_id = await self._grid_for(location.get("latitude"), location.get("longitude"), conn)
-                order = models.Order(
-                    number=await self._next_number(conn, now),
-                    resident=resident,
-                    text=text,
-                    normalized_text=normalized,
-                    photos=list(photos),
-                    latitude=(location or {}).get("latitude"),
-                    longitude=(location or {}).get("longitude"),
-                    location_label=(location or {}).get("label"),
-                    grid_id=grid_id,
-                    category=prediction.category if prediction.category in self.taxonomy.categories else None,
-                    urgency=urgency,
-                    confidence=round(float(prediction.confidence), 4),
-                    predicted_category=prediction.category,
-                    predicted_department=department_code,
-                    state=State.SUBMITTED,
-                    submitted_at=now,
-                    updated_at=now,
-                )
-                events = [(submitter, Action.SUBMIT, None, State.SUBMITTED, None,
-                           {"terms": list(prediction.terms)[:8], "confidence": order.confidence})]
-                change = None
-                if confident:
-                    department = await self._department(conn, code=department_code)
-                    confident = department is not None
-                if confident:
-                    system = Actor.system("自动派单")
-                    to_state = transition(State.SUBMITTED, Action.DISPATCH, system.role)
-                    change = self._dispatch_change(order, department, prediction.category, now, auto=True)
-                    self._take(order, change, to_state)
-                    events.append((system, Action.DISPATCH, State.SUBMITTED, to_state,
-                                   f"自动派单(置信度 {order.confidence:.2f})", change.data))
-                await order.save(using_db=conn)
-                await models.OrderEvent.bulk_create(
-                    [self._event_row(order, who, action, before, after, now, reason, data)
-                     for who, action, before, after, reason, data in events], using_db=conn)
-                if msg_key:
-                    await models.InboundMessage.create(
-                        using_db=conn, msg_key=msg_key, openid=openid, msg_type=msg_type, order=order, received_at=now
-                    )
-                if getattr(prediction, "danger", False) or urgency == self.taxonomy.most_urgent:
-                    # 十分钟报告制: the supervisor hears of immediate danger at once.
-                    await self._notify_role(conn, order, "supervisor", "urgent_report", now, {"urgency": urgency})
-                if change is not None:
-                    await self._consequences(conn, order, change, now)
-                else:
-                    await self._notify_grid_workers(conn, order, now)
-        except IntegrityError as exc:
-            if msg_key and await models.InboundMessage.filter(msg_key=msg_key).exists():
-                raise DuplicateMessage(msg_key) from exc
-            raise
-        for observe in self.on_submit:
-            observe(order, prediction)
-        return Submission(order, True, auto_dispatched=confident, prediction=prediction,
-                          department_name=department.name if department is not None else None)
+        submitter = report.actor or Actor.of_resident(report.resident)
+        transition(None, Action.SUBMIT, submitter.role)
+        location = report.location or {}
+        grid = None
+        if location.get("latitude") is not None and location.get("longitude") is not None:
+            from orders.geo import locate_grid
+
+            grid = locate_grid(grids, float(location["latitude"]), float(location["longitude"]))
+        order = models.Order(
+            number=number,
+            resident=report.resident,
+            text=report.text,
+            normalized_text=normalized,
+            photos=report.photos,
+            latitude=location.get("latitude"),
+            longitude=location.get("longitude"),
+            location_label=location.get("label"),
+            grid_id=grid.id if grid else None,
+            category=prediction.category if prediction.category in self.taxonomy.categories else None,
+            urgency=urgency,
+            confidence=round(float(prediction.confidence), 4),
+            predicted_category=prediction.category,
+            predicted_department=department_code,
+            state=State.SUBMITTED,
+            submitted_at=now,
+            updated_at=now,
+        )
+        plan = _SubmissionPlan(order, events=[(submitter, Action.SUBMIT, None, State.SUBMITTED, None,
+                                               {"terms": list(prediction.terms)[:8], "confidence": order.confidence})])
+        if getattr(prediction, "danger", False) or urgency == self.taxonomy.most_urgent:
+            # 十分钟报告制: the supervisor hears of immediate danger at once.
+            plan.notices.append(_Notice("notify_urgent_report", "role", Role.SUPERVISOR, {"urgency": urgency}))
+        plan.department = await self._department(conn, code=department_code) if confident else None
+        if plan.department is not None:
+            system = Actor.system("自动派单")
+            to_state = transition(State.SUBMITTED, Action.DISPATCH, system.role)
+            change = self._dispatch_change(order, plan.department, prediction.category, now, auto=True)
+            self._take(order, change, to_state)
+            plan.events.append((system, Action.DISPATCH, State.SUBMITTED, to_state,
+                                f"自动派单(置信度 {order.confidence:.2f})", change.data))
+            plan.notices.extend(change.notices)
+        else:
+            plan.notices.append(self._dispatch_needed_notice(order))
+        return plan
 
     async def resident_seen(self, openid: str, now: datetime, conn: Any,
                             subscribed: bool | None = None) -> models.Resident:
         """The resident behind an openid, created on first contact, with the time of their latest message (WeChat's
         48-hour customer-service window) and, on a (un)subscribe event, the subscription: one statement."""
+        return (await self.residents_seen([openid], now, conn, subscribed))[openid]
+
+    async def residents_seen(self, openids: Iterable[str], now: datetime, conn: Any,
+                             subscribed: bool | None = None) -> dict[str, models.Resident]:
+        """resident_seen for several openids in one statement, by openid."""
         fields, columns = models.Resident._meta.fields_map, models.Resident._meta.fields_db_projection
         at = fields["last_message_at"].to_db_value(now, models.Resident)
         created = fields["created_at"].to_db_value(now, models.Resident)
@@ -231,15 +333,17 @@ class OrderService:
         if subscribed is not None:
             update += ", subscribed = excluded.subscribed"
         q = Sql(conn.capabilities.dialect)
-        values = q.in_list([openid, True if subscribed is None else subscribed, at, created])
+        # one row per openid: an upsert may not touch the same row twice
+        values = ", ".join(q.in_list([openid, True if subscribed is None else subscribed, at, created])
+                           for openid in dict.fromkeys(openids))
         sql = (
             f"INSERT INTO resident (openid, subscribed, last_message_at, created_at) VALUES {values} "
             f"ON CONFLICT (openid) DO UPDATE SET {update} RETURNING {', '.join(columns.values())}"
         )
-        rows = await conn.execute_query_dict(sql, q.values)
-        return models.Resident._init_from_db(**{
-            name: fields[name].to_python_value(rows[0][column]) for name, column in columns.items()
-        })
+        residents = [models.Resident._init_from_db(**{
+            name: fields[name].to_python_value(row[column]) for name, column in columns.items()
+        }) for row in await conn.execute_query_dict(sql, q.values)]
+        return {resident.openid: resident for resident in residents}
 
     async def _department(self, conn: Any, *, code: str | None = None, id: int | None = None) -> models.Department | None:
         """A department by code or id, from a copy of the table this worker reloads every DEPARTMENT_CACHE_SECONDS
@@ -304,7 +408,7 @@ class OrderService:
         )
         if auto:
             change.fields["auto_dispatched"] = True
-        change.after.append(lambda c: self._notify_department(c, order, department.id, now))
+        change.notices.append(self._department_notice(department, "dispatched"))
         return change
 
     # ------------------------------------------------------------------ 退单
@@ -663,6 +767,7 @@ class OrderService:
         """A change's outbox rows and further writes, in the same transaction."""
         for row in change.outbox:
             await self._outbox(conn, order, now, **row)
+        await self._send(conn, [(order, notice) for notice in change.notices], now)
         for write in change.after:
             await write(conn)
 
@@ -678,17 +783,32 @@ class OrderService:
     async def _event(cls, conn, order, actor: Actor, action, from_state, to_state, now, reason=None, data=None) -> None:
         await cls._event_row(order, actor, action, from_state, to_state, now, reason, data).save(using_db=conn)
 
-    async def _outbox(self, conn, order, now, kind: str, recipient: str | None, payload: dict,
-                      dedup: str | None = None) -> None:
+    @staticmethod
+    def _outbox_row(order, now, kind: str, recipient: str | None, payload: dict,
+                    dedup: str | None = None) -> models.Outbox:
         body = {"number": order.number, "state": str(order.state), "urgency": order.urgency,
                 "category": order.category, "text": order.text[:200], **payload}
+        return models.Outbox(kind=kind, order_id=order.id, recipient=recipient, payload=body, dedup_key=dedup,
+                             next_attempt_at=now, created_at=now)
+
+    async def _outbox(self, conn, order, now, kind: str, recipient: str | None, payload: dict,
+                      dedup: str | None = None) -> None:
         try:
-            await models.Outbox.create(using_db=conn, kind=kind, order_id=order.id, recipient=recipient, payload=body,
-                                       dedup_key=dedup, next_attempt_at=now, created_at=now)
+            await self._outbox_row(order, now, kind, recipient, payload, dedup).save(using_db=conn)
         except IntegrityError:
             if dedup is None:
                 raise
             raise Conflict(f"工单 {order.number} 的通知已存在", number=order.number) from None
+
+    async def _send(self, conn, notices: list[tuple[models.Order, _Notice]], now) -> None:
+        """Outbox rows for the staff each notice is for, in one statement; the staff are read once."""
+        if not notices:
+            return
+        directory = await _StaffDirectory.load(conn)
+        rows = [self._outbox_row(order, now, notice.kind, openid, {"to": "staff", **notice.payload})
+                for order, notice in notices for openid in directory.recipients(notice, order)]
+        if rows:
+            await models.Outbox.bulk_create(rows, using_db=conn)
 
     async def _notify_resident(self, conn, order, kind: str, now, payload: dict, dedup: str | None = None) -> None:
         resident = await models.Resident.get_or_none(id=order.resident_id, using_db=conn)
@@ -702,40 +822,29 @@ class OrderService:
         department = await self._department(conn, id=order.department_id)
         return department.name if department else None
 
+    @staticmethod
+    def _department_notice(department: models.Department | None, kind: str, department_id: int | None = None,
+                           extra: dict | None = None) -> _Notice:
+        return _Notice(f"notify_{kind}", "department", department.id if department else department_id,
+                       {"department": department.name if department else None, **(extra or {})})
+
+    @staticmethod
+    def _dispatch_needed_notice(order) -> _Notice:
+        return _Notice("notify_dispatch_needed", "grid_workers", payload={"confidence": order.confidence})
+
     async def _notify_department(self, conn, order, department_id: int, now, kind: str = "dispatched",
                                  extra: dict | None = None) -> None:
         department = await self._department(conn, id=department_id)
-        staff = await models.Staff.filter(department_id=department_id, role=Role.DEPT_STAFF, active=True,
-                                          openid__isnull=False).using_db(conn)
-        for member in staff:
-            await self._outbox(conn, order, now, kind=f"notify_{kind}", recipient=member.openid,
-                               payload={"to": "staff", "department": department.name if department else None,
-                                        **(extra or {})})
+        await self._send(conn, [(order, self._department_notice(department, kind, department_id, extra))], now)
 
     async def _notify_grid_workers(self, conn, order, now) -> None:
-        query = models.Staff.filter(role=Role.GRID_WORKER, active=True, openid__isnull=False)
-        if order.grid_id is not None:
-            workers = await query.filter(grid_id=order.grid_id).using_db(conn)
-            if not workers:
-                workers = await query.using_db(conn)
-        else:
-            workers = await query.using_db(conn)
-        for worker in workers:
-            await self._outbox(conn, order, now, kind="notify_dispatch_needed", recipient=worker.openid,
-                               payload={"to": "staff", "confidence": order.confidence})
+        await self._send(conn, [(order, self._dispatch_needed_notice(order))], now)
 
     async def _notify_grid(self, conn, order, kind: str, now, payload: dict) -> None:
-        workers = await models.Staff.filter(role=Role.GRID_WORKER, active=True, openid__isnull=False,
-                                            grid_id=order.grid_id).using_db(conn)
-        for worker in workers:
-            await self._outbox(conn, order, now, kind=f"notify_{kind}", recipient=worker.openid,
-                               payload={"to": "staff", **payload})
+        await self._send(conn, [(order, _Notice(f"notify_{kind}", "grid", payload=payload))], now)
 
     async def _notify_role(self, conn, order, role: str, kind: str, now, payload: dict) -> None:
-        people = await models.Staff.filter(role=role, active=True, openid__isnull=False).using_db(conn)
-        for person in people:
-            await self._outbox(conn, order, now, kind=f"notify_{kind}", recipient=person.openid,
-                               payload={"to": "staff", **payload})
+        await self._send(conn, [(order, _Notice(f"notify_{kind}", "role", role, payload))], now)
 
     async def _grid_for(self, latitude: float | None, longitude: float | None, conn) -> int | None:
         if latitude is None or longitude is None:
@@ -746,13 +855,13 @@ class OrderService:
         grid = locate_grid(grids, float(latitude), float(longitude))
         return grid.id if grid else None
 
-    async def _next_number(self, conn, now: datetime) -> str:
-        """YK20261124-0001: a per-day counter, incremented atomically by an upsert."""
+    async def _next_numbers(self, conn, now: datetime, count: int) -> list[str]:
+        """YK20261124-0001 and the next count-1: a per-day counter, advanced atomically by one upsert."""
         day = now.astimezone(SHANGHAI).strftime("%Y%m%d")
         q = Sql(conn.capabilities.dialect)
         sql = (
-            f"INSERT INTO daily_counter (day, value) VALUES ({q.param(day)}, 1) "
-            "ON CONFLICT (day) DO UPDATE SET value = daily_counter.value + 1 RETURNING value"
+            f"INSERT INTO daily_counter (day, value) VALUES ({q.param(day)}, {q.param(count)}) "
+            "ON CONFLICT (day) DO UPDATE SET value = daily_counter.value + excluded.value RETURNING value"
         )
-        rows = await conn.execute_query_dict(sql, q.values)
-        return f"{self.settings.app.order_prefix}{day}-{int(rows[0]['value']):04d}"
+        last = int((await conn.execute_query_dict(sql, q.values))[0]["value"])
+        return [f"{self.settings.app.order_prefix}{day}-{value:04d}" for value in range(last - count + 1, last + 1)]

@@ -27,3 +27,22 @@ class Sql:
 
     def in_list(self, values: Iterable[Any]) -> str:
         return "(" + ", ".join(self.param(value) for value in values) + ")"
+
+
+async def insert_with_ids(conn: Any, objects: list[Any], key: str) -> None:
+    """Insert Tortoise model instances in one statement and give each its generated id (bulk_create does not).
+    RETURNING's row order is not guaranteed (SQLite says so): rows are matched back by the unique field `key`."""
+    if not objects:
+        return
+    meta = type(objects[0])._meta
+    names = [name for name in meta.fields_db_projection if not meta.fields_map[name].generated]
+    q = Sql(conn.capabilities.dialect)
+    rows = ", ".join(q.in_list(meta.fields_map[name].to_db_value(getattr(obj, name), obj) for name in names)
+                     for obj in objects)
+    columns = ", ".join(f'"{meta.fields_db_projection[name]}"' for name in names)
+    pk, key_column = meta.db_pk_column, meta.fields_db_projection[key]
+    sql = f'INSERT INTO "{meta.db_table}" ({columns}) VALUES {rows} RETURNING "{pk}", "{key_column}"'
+    ids = {row[key_column]: row[pk] for row in await conn.execute_query_dict(sql, q.values)}
+    for obj in objects:
+        obj.pk = ids[getattr(obj, key)]
+        obj._saved_in_db = True
