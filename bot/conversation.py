@@ -32,6 +32,7 @@ from orders.config import Settings
 from orders.errors import Conflict, DomainError, IllegalTransition, InvalidInput, NotFound
 from orders.lifecycle import ACTION_LABELS, OPEN_STATES, State
 from orders.services import Actor, DuplicateMessage, OrderService, Report, Submission
+from orders.sql import insert_rows
 from orders.store import LockNotAcquired, Store, StoreUnavailable
 
 log = logging.getLogger("sidan.bot")
@@ -260,10 +261,10 @@ class Conversation:
                 reports.append(new.report)
             submissions = await self.orders.submit_many(reports, conn)
             outcomes = [self._submitted(submission, new.held) for new, submission in zip(batch, submissions)]
-            await models.InboundMessage.bulk_create(
-                [models.InboundMessage(msg_key=new.inbound.key, openid=new.inbound.openid,
-                                       msg_type=new.inbound.msg_type, order_id=outcome.order_id, reply=outcome.reply,
-                                       received_at=now) for new, outcome in zip(batch, outcomes)], using_db=conn)
+            await insert_rows(conn, models.InboundMessage, [
+                {"msg_key": new.inbound.key, "openid": new.inbound.openid, "msg_type": new.inbound.msg_type,
+                 "order_id": outcome.order_id, "reply": outcome.reply, "received_at": now}
+                for new, outcome in zip(batch, outcomes)])
         self.orders.submitted(submissions)
         return outcomes
 

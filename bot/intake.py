@@ -57,9 +57,9 @@ class GroupCommit(Generic[Item]):
             # The writer exits when the queue is empty; between its last look and its end there is no await,
             # so an item appended after that look always finds it done and starts a new one.
             self._writer = asyncio.get_running_loop().create_task(self._drain())
-        # A caller that gives up (its request timed out) does not stop the write: the shield keeps the future
-        # alive, the item is written, and WeChat's retry finds it recorded.
-        return await asyncio.shield(waiting.future)
+        # A caller that gives up (its request timed out) only drops its future: the write belongs to the writer
+        # task and goes on, and WeChat's retry finds the message recorded.
+        return await waiting.future
 
     def pending(self) -> int:
         return len(self._queue)
@@ -69,10 +69,16 @@ class GroupCommit(Generic[Item]):
             batch = self._take()
             try:
                 await self._write(batch)
-            except BaseException as exc:  # noqa: BLE001 - whatever happens, no caller waits for ever
+            except BaseException as exc:  # noqa: BLE001 - whatever happens (even cancellation), no caller waits for ever
+                stopping = isinstance(exc, asyncio.CancelledError)
+                if stopping:  # the worker is shutting down: nobody will write what is still queued
+                    batch.extend(self._queue)
+                    self._queue.clear()
                 for waiting in batch:
-                    if not waiting.future.done():
-                        waiting.future.set_exception(exc)
+                    if stopping:
+                        waiting.future.cancel()
+                    else:
+                        _settle(waiting.future, error=exc)
                 if not isinstance(exc, Exception):
                     raise
 

@@ -23,7 +23,7 @@ from orders.config import Settings
 from orders.deadlines import DeadlinePolicy
 from orders.errors import Conflict, InvalidInput, NotFound
 from orders.lifecycle import ESCALATION_LEVELS, Action, Role, State, transition
-from orders.sql import Sql, insert_with_ids
+from orders.sql import Sql, insert_rows, insert_with_ids
 from orders.taxonomy import Taxonomy, load_taxonomy
 
 log = logging.getLogger("sidan.orders")
@@ -242,14 +242,13 @@ class OrderService:
             plans.append(await self._plan_submission(conn, report, prediction, normalize(report.text), number,
                                                      grids, now))
         await insert_with_ids(conn, [plan.order for plan in plans], key="number")
-        await models.OrderEvent.bulk_create(
-            [self._event_row(plan.order, who, action, before, after, now, reason, data)
-             for plan in plans for who, action, before, after, reason, data in plan.events], using_db=conn)
-        inbound = [models.InboundMessage(msg_key=report.msg_key, openid=report.openid, msg_type=report.msg_type,
-                                         order_id=plan.order.id, received_at=now)
-                   for report, plan in zip(reports, plans) if report.msg_key]
-        if inbound:
-            await models.InboundMessage.bulk_create(inbound, using_db=conn)
+        await insert_rows(conn, models.OrderEvent, [
+            self._event_row(plan.order, who, action, before, after, now, reason, data)
+            for plan in plans for who, action, before, after, reason, data in plan.events])
+        await insert_rows(conn, models.InboundMessage, [
+            {"msg_key": report.msg_key, "openid": report.openid, "msg_type": report.msg_type,
+             "order_id": plan.order.id, "reply": None, "received_at": now}
+            for report, plan in zip(reports, plans) if report.msg_key])
         await self._send(conn, [(plan.order, notice) for plan in plans for notice in plan.notices], now)
         return [Submission(plan.order, True, auto_dispatched=plan.department is not None, prediction=prediction,
                            department_name=plan.department.name if plan.department is not None else None)
@@ -772,29 +771,31 @@ class OrderService:
             await write(conn)
 
     @staticmethod
-    def _event_row(order, actor: Actor, action, from_state, to_state, now, reason=None, data=None) -> models.OrderEvent:
-        return models.OrderEvent(
-            order_id=order.id, action=str(action), from_state=from_state, to_state=to_state,
-            actor_role=str(actor.role), actor_id=actor.id, actor_name=actor.name, reason=reason,
-            data=data or {}, at=now,
-        )
+    def _event_row(order, actor: Actor, action, from_state, to_state, now, reason=None, data=None) -> dict[str, Any]:
+        return {
+            "order_id": order.id, "action": str(action), "from_state": from_state, "to_state": to_state,
+            "actor_role": str(actor.role), "actor_id": actor.id, "actor_name": actor.name, "reason": reason,
+            "data": data or {}, "at": now,
+        }
 
     @classmethod
     async def _event(cls, conn, order, actor: Actor, action, from_state, to_state, now, reason=None, data=None) -> None:
-        await cls._event_row(order, actor, action, from_state, to_state, now, reason, data).save(using_db=conn)
+        await models.OrderEvent(**cls._event_row(order, actor, action, from_state, to_state, now, reason, data)
+                                ).save(using_db=conn)
 
     @staticmethod
     def _outbox_row(order, now, kind: str, recipient: str | None, payload: dict,
-                    dedup: str | None = None) -> models.Outbox:
+                    dedup: str | None = None) -> dict[str, Any]:
         body = {"number": order.number, "state": str(order.state), "urgency": order.urgency,
                 "category": order.category, "text": order.text[:200], **payload}
-        return models.Outbox(kind=kind, order_id=order.id, recipient=recipient, payload=body, dedup_key=dedup,
-                             next_attempt_at=now, created_at=now)
+        return {"kind": kind, "order_id": order.id, "recipient": recipient, "payload": body, "dedup_key": dedup,
+                "status": "pending", "attempts": 0, "next_attempt_at": now, "claimed_by": None, "last_error": None,
+                "created_at": now, "sent_at": None}
 
     async def _outbox(self, conn, order, now, kind: str, recipient: str | None, payload: dict,
                       dedup: str | None = None) -> None:
         try:
-            await self._outbox_row(order, now, kind, recipient, payload, dedup).save(using_db=conn)
+            await models.Outbox(**self._outbox_row(order, now, kind, recipient, payload, dedup)).save(using_db=conn)
         except IntegrityError:
             if dedup is None:
                 raise
@@ -807,8 +808,7 @@ class OrderService:
         directory = await _StaffDirectory.load(conn)
         rows = [self._outbox_row(order, now, notice.kind, openid, {"to": "staff", **notice.payload})
                 for order, notice in notices for openid in directory.recipients(notice, order)]
-        if rows:
-            await models.Outbox.bulk_create(rows, using_db=conn)
+        await insert_rows(conn, models.Outbox, rows)
 
     async def _notify_resident(self, conn, order, kind: str, now, payload: dict, dedup: str | None = None) -> None:
         resident = await models.Resident.get_or_none(id=order.resident_id, using_db=conn)

@@ -29,20 +29,56 @@ class Sql:
         return "(" + ", ".join(self.param(value) for value in values) + ")"
 
 
+MAX_PARAMETERS = 30_000  # per statement; SQLite allows 32,766, PostgreSQL 32,767
+
+
 async def insert_with_ids(conn: Any, objects: list[Any], key: str) -> None:
     """Insert Tortoise model instances in one statement and give each its generated id (bulk_create does not).
     RETURNING's row order is not guaranteed (SQLite says so): rows are matched back by the unique field `key`."""
     if not objects:
         return
     meta = type(objects[0])._meta
-    names = [name for name in meta.fields_db_projection if not meta.fields_map[name].generated]
+    names = _insert_names(meta)
     q = Sql(conn.capabilities.dialect)
     rows = ", ".join(q.in_list(meta.fields_map[name].to_db_value(getattr(obj, name), obj) for name in names)
                      for obj in objects)
-    columns = ", ".join(f'"{meta.fields_db_projection[name]}"' for name in names)
     pk, key_column = meta.db_pk_column, meta.fields_db_projection[key]
-    sql = f'INSERT INTO "{meta.db_table}" ({columns}) VALUES {rows} RETURNING "{pk}", "{key_column}"'
+    sql = f'{_insert_into(meta, names)} VALUES {rows} RETURNING "{pk}", "{key_column}"'
     ids = {row[key_column]: row[pk] for row in await conn.execute_query_dict(sql, q.values)}
     for obj in objects:
         obj.pk = ids[getattr(obj, key)]
         obj._saved_in_db = True
+
+
+async def insert_rows(conn: Any, model: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert rows given as {field: value} in as few statements as the parameter limit allows, without building a
+    model instance per row (the hot path writes several per report). A field left out takes its default."""
+    if not rows:
+        return
+    meta = model._meta
+    names = _insert_names(meta)
+    fields = [meta.fields_map[name] for name in names]
+    defaults = {field.model_field_name: field.default for field in fields if field.model_field_name not in rows[0]}
+    per_statement = max(1, MAX_PARAMETERS // len(names))
+    for start in range(0, len(rows), per_statement):
+        q = Sql(conn.capabilities.dialect)
+        values = ", ".join(
+            q.in_list(field.to_db_value(_value(row, field.model_field_name, defaults), model) for field in fields)
+            for row in rows[start:start + per_statement])
+        await conn.execute_query(f"{_insert_into(meta, names)} VALUES {values}", q.values)
+
+
+def _value(row: dict[str, Any], name: str, defaults: dict[str, Any]) -> Any:
+    if name in row:
+        return row[name]
+    default = defaults.get(name)
+    return default() if callable(default) else default
+
+
+def _insert_names(meta: Any) -> list[str]:
+    return [name for name in meta.fields_db_projection if not meta.fields_map[name].generated]
+
+
+def _insert_into(meta: Any, names: list[str]) -> str:
+    columns = ", ".join(f'"{meta.fields_db_projection[name]}"' for name in names)
+    return f'INSERT INTO "{meta.db_table}" ({columns})'

@@ -1,0 +1,134 @@
+"""GroupCommit: what arrives during a write is written together next; each caller gets its own item's outcome."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.intake import GroupCommit
+
+
+class Recorder:
+    """write_batch / write_one that record their calls; a gate holds a write until the test opens it."""
+
+    def __init__(self, fail_batch: bool = False, fail_items: tuple[str, ...] = ()) -> None:
+        self.calls: list[tuple[str, list[str]]] = []
+        self.finished: list[str] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.fail_batch = fail_batch
+        self.fail_items = fail_items
+
+    async def write_batch(self, items: list[str]) -> list[str]:
+        self.calls.append(("batch", list(items)))
+        await self.gate.wait()
+        if self.fail_batch:
+            raise RuntimeError("the batch failed")
+        return [f"done {item}" for item in items]
+
+    async def write_one(self, item: str) -> str:
+        self.calls.append(("one", [item]))
+        await self.gate.wait()
+        if item in self.fail_items:
+            raise ValueError(f"{item} is bad")
+        self.finished.append(item)
+        return f"alone {item}"
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_a_lone_item_is_written_at_once_on_its_own():
+    recorder = Recorder()
+    commit = GroupCommit(recorder.write_batch, recorder.write_one)
+    assert await commit.submit("a", key="alice") == "alone a"
+    assert recorder.calls == [("one", ["a"])]
+
+
+async def test_items_arriving_during_a_write_go_together_in_the_next_one():
+    recorder = Recorder()
+    recorder.gate.clear()
+    commit = GroupCommit(recorder.write_batch, recorder.write_one)
+    first = asyncio.ensure_future(commit.submit("a", key="k1"))
+    await settle()
+    assert recorder.calls == [("one", ["a"])]  # written at once, nobody waited to fill a batch
+    rest = [asyncio.ensure_future(commit.submit(item, key=f"k-{item}")) for item in "bcd"]
+    await settle()
+    assert commit.pending() == 3
+    recorder.gate.set()
+    assert await first == "alone a"
+    assert await asyncio.gather(*rest) == ["done b", "done c", "done d"]
+    assert recorder.calls == [("one", ["a"]), ("batch", ["b", "c", "d"])]
+    assert commit.pending() == 0
+
+
+async def test_one_key_at_most_once_per_batch_and_in_arrival_order():
+    recorder = Recorder()
+    recorder.gate.clear()
+    commit = GroupCommit(recorder.write_batch, recorder.write_one)
+    blocker = asyncio.ensure_future(commit.submit("x", key="other"))
+    await settle()
+    waiting = [asyncio.ensure_future(commit.submit(item, key=key))
+               for item, key in [("a1", "alice"), ("b1", "bob"), ("a2", "alice"), ("a3", "alice"), ("c1", "carol")]]
+    await settle()
+    recorder.gate.set()
+    await asyncio.gather(blocker, *waiting)
+    assert recorder.calls[1:] == [("batch", ["a1", "b1", "c1"]), ("one", ["a2"]), ("one", ["a3"])]
+
+
+async def test_batches_are_bounded():
+    recorder = Recorder()
+    recorder.gate.clear()
+    commit = GroupCommit(recorder.write_batch, recorder.write_one, max_batch=2)
+    waiting = [asyncio.ensure_future(commit.submit(str(n), key=str(n))) for n in range(6)]
+    await settle()
+    recorder.gate.set()
+    await asyncio.gather(*waiting)
+    assert [items for _, items in recorder.calls] == [["0", "1"], ["2", "3"], ["4", "5"]]
+
+
+async def test_a_failed_batch_is_written_again_one_by_one_and_each_caller_gets_its_own_outcome():
+    recorder = Recorder(fail_batch=True, fail_items=("b",))
+    recorder.gate.clear()
+    commit = GroupCommit(recorder.write_batch, recorder.write_one)
+    blocker = asyncio.ensure_future(commit.submit("x", key="x"))
+    await settle()
+    waiting = [asyncio.ensure_future(commit.submit(item, key=item)) for item in "abc"]
+    await settle()
+    recorder.gate.set()
+    results = await asyncio.gather(blocker, *waiting, return_exceptions=True)
+    assert results[0] == "alone x" and results[1] == "alone a" and results[3] == "alone c"
+    assert isinstance(results[2], ValueError) and "b is bad" in str(results[2])
+    assert recorder.calls[1:] == [("batch", ["a", "b", "c"]), ("one", ["a"]), ("one", ["b"]), ("one", ["c"])]
+    assert commit.fallbacks == 1
+
+
+async def test_a_caller_that_gives_up_does_not_stop_its_write(recwarn):
+    recorder = Recorder()
+    recorder.gate.clear()
+    commit = GroupCommit(recorder.write_batch, recorder.write_one)
+    impatient = asyncio.ensure_future(commit.submit("a", key="a"))
+    await settle()
+    impatient.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await impatient
+    recorder.gate.set()
+    assert await commit.submit("b", key="b") == "alone b"
+    assert recorder.finished == ["a", "b"]  # a was still written, then b
+
+
+async def test_a_cancelled_writer_fails_its_callers_instead_of_leaving_them_waiting():
+    recorder = Recorder()
+    recorder.gate.clear()
+    commit = GroupCommit(recorder.write_batch, recorder.write_one)
+    writing = asyncio.ensure_future(commit.submit("a", key="a"))
+    await settle()
+    queued = asyncio.ensure_future(commit.submit("b", key="b"))
+    await settle()
+    commit._writer.cancel()  # the worker shutting down mid-write
+    for caller in (writing, queued):
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(caller, 1)
+    assert recorder.finished == [] and commit.pending() == 0
