@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 log = logging.getLogger("sidan.bot")
 
 MAX_BATCH = 32  # bounded by the statement size: an order has ~35 columns, SQLite allows 32,766 parameters
+WRITE_GRACE_SECONDS = 0.4  # WeChat waits 5 s, the bot answers by 4.5 s: room to hear a write already under way
 
 Item = TypeVar("Item")
 
@@ -39,10 +40,12 @@ class GroupCommit(Generic[Item]):
     write_one(item) on its own, and each caller gets that result or exception."""
 
     def __init__(self, write_batch: Callable[[list[Item]], Awaitable[list[Any]]],
-                 write_one: Callable[[Item], Awaitable[Any]], max_batch: int = MAX_BATCH) -> None:
+                 write_one: Callable[[Item], Awaitable[Any]], max_batch: int = MAX_BATCH,
+                 grace_seconds: float = WRITE_GRACE_SECONDS) -> None:
         self.write_batch = write_batch
         self.write_one = write_one
         self.max_batch = max_batch
+        self.grace_seconds = grace_seconds
         self._queue: deque[_Waiting[Item]] = deque()
         self._writer: asyncio.Task | None = None
         self.batches = 0  # written so far, for the benchmark's figures and the tests
@@ -57,12 +60,26 @@ class GroupCommit(Generic[Item]):
             # The writer exits when the queue is empty; between its last look and its end there is no await,
             # so an item appended after that look always finds it done and starts a new one.
             self._writer = asyncio.get_running_loop().create_task(self._drain())
-        # A caller that gives up (its request timed out) only drops its future: the write belongs to the writer
-        # task and goes on, and WeChat's retry finds the message recorded.
-        return await waiting.future
+        try:
+            return await asyncio.shield(waiting.future)
+        except asyncio.CancelledError:
+            # The caller gives up (its reply budget ran out). Still queued: withdrawn, nothing is written, and the
+            # "busy, try again" it answers is true. Already being written: the order is about to exist, so the
+            # resident must hear its number, not "try again" (which would file it twice): wait a little more.
+            if self._withdraw(waiting):
+                raise
+            return await asyncio.wait_for(asyncio.shield(waiting.future), self.grace_seconds)
 
     def pending(self) -> int:
         return len(self._queue)
+
+    def _withdraw(self, waiting: _Waiting[Item]) -> bool:
+        try:
+            self._queue.remove(waiting)
+        except ValueError:
+            return False  # taken into a batch already
+        waiting.future.cancel()
+        return True
 
     async def _drain(self) -> None:
         while self._queue:

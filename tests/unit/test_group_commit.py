@@ -105,18 +105,48 @@ async def test_a_failed_batch_is_written_again_one_by_one_and_each_caller_gets_i
     assert commit.fallbacks == 1
 
 
-async def test_a_caller_that_gives_up_does_not_stop_its_write(recwarn):
+async def test_a_caller_that_gives_up_while_queued_is_withdrawn_and_nothing_is_written():
     recorder = Recorder()
     recorder.gate.clear()
     commit = GroupCommit(recorder.write_batch, recorder.write_one)
-    impatient = asyncio.ensure_future(commit.submit("a", key="a"))
+    first = asyncio.ensure_future(commit.submit("a", key="a"))
+    await settle()
+    impatient = asyncio.ensure_future(commit.submit("b", key="b"))
+    patient = asyncio.ensure_future(commit.submit("c", key="c"))
     await settle()
     impatient.cancel()
     with pytest.raises(asyncio.CancelledError):
         await impatient
     recorder.gate.set()
-    assert await commit.submit("b", key="b") == "alone b"
-    assert recorder.finished == ["a", "b"]  # a was still written, then b
+    assert await first == "alone a" and await patient == "alone c"
+    assert recorder.finished == ["a", "c"]  # b never reached the database
+
+
+async def test_a_caller_that_gives_up_during_its_write_still_gets_the_outcome():
+    recorder = Recorder()
+    recorder.gate.clear()
+    commit = GroupCommit(recorder.write_batch, recorder.write_one, grace_seconds=1.0)
+    caller = asyncio.ensure_future(commit.submit("a", key="a"))
+    await settle()
+    caller.cancel()  # the reply budget ran out while the order was being written
+    await settle()
+    recorder.gate.set()
+    assert await caller == "alone a"  # its number, not "try again": it would be filed twice
+    assert recorder.finished == ["a"]
+
+
+async def test_a_write_that_outlasts_the_grace_gives_up_the_wait_not_the_write():
+    recorder = Recorder()
+    recorder.gate.clear()
+    commit = GroupCommit(recorder.write_batch, recorder.write_one, grace_seconds=0.01)
+    caller = asyncio.ensure_future(commit.submit("a", key="a"))
+    await settle()
+    caller.cancel()
+    with pytest.raises(TimeoutError):
+        await caller
+    recorder.gate.set()
+    await asyncio.sleep(0.01)
+    assert recorder.finished == ["a"]  # recorded with its reply: WeChat's retry is answered from that row
 
 
 async def test_a_cancelled_writer_fails_its_callers_instead_of_leaving_them_waiting():
