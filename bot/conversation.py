@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -33,11 +34,12 @@ from orders.errors import Conflict, DomainError, IllegalTransition, InvalidInput
 from orders.lifecycle import ACTION_LABELS, OPEN_STATES, State
 from orders.services import Actor, DuplicateMessage, OrderService, Report, Submission
 from orders.sql import insert_rows
-from orders.store import LockNotAcquired, Store, StoreUnavailable
+from orders.store import LockNotAcquired, Store, StoreUnavailable, lock_key
 
 log = logging.getLogger("sidan.bot")
 
 REPLY_BUDGET_SECONDS = 4.5  # WeChat gives up after 5 s and retries; answer (even "busy") before that
+RESIDENT_LOCK_SECONDS = 10
 CLAIM_SECONDS = 30  # a claim outlives any processing; a crashed worker's claim lapses before WeChat's last retry
 FOLLOW_UP_MINUTES = 30  # a photo or location this soon after a report belongs to that report
 CANCELLABLE = (State.SUBMITTED, State.DISPATCHED, State.RETURNED)
@@ -112,6 +114,16 @@ class Outcome:
     reply: str | None
     order_id: int | None = None
     used_held: bool = False  # the held photos/location went into an order: forget them after commit
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """What a message found in the store on its way in (Conversation._enter)."""
+
+    store: bool = False  # the store answered: it throttles, orders a resident's messages and holds photos
+    rate_limited: bool = False
+    lock_token: str | None = None  # the resident's lock, taken in the same round trip
+    held: Held | None = None  # read while holding that lock
 
 
 @dataclass
@@ -200,10 +212,11 @@ class Conversation:
             earlier = await models.InboundMessage.get_or_none(msg_key=inbound.key)
             if earlier is not None:
                 return earlier.reply
-        if use_store and await self._rate_limited(inbound.openid):
-            return dialog.rate_limited_reply()
-        async with self._one_at_a_time(inbound.openid, use_store):
-            held = await self._peek_held(inbound.openid) if use_store else Held()
+        entry = await self._enter(inbound.openid) if use_store else _Entry()
+        async with self._one_at_a_time(inbound.openid, entry):
+            if entry.rate_limited:
+                return dialog.rate_limited_reply()
+            held = entry.held if entry.held is not None else await self._peek_held(inbound.openid, entry)
             try:
                 new_report = self._new_report(inbound, held)
                 if new_report is not None:
@@ -215,7 +228,7 @@ class Conversation:
                 if earlier is None:
                     raise
                 return earlier.reply
-            if outcome.used_held and use_store:
+            if outcome.used_held and entry.store:
                 with contextlib.suppress(StoreUnavailable):
                     await self.store.delete(self._held_key(inbound.openid))
             return outcome.reply
@@ -272,33 +285,53 @@ class Conversation:
         """A report on its own (a batch of one, or a failed batch's retry): the full dialog, its own transaction."""
         return await self._handle_in_transaction(new.inbound, new.held)
 
-    async def _rate_limited(self, openid: str) -> bool:
+    async def _enter(self, openid: str) -> _Entry:
+        """One round trip to the store: count the message against the rate limit, take the resident's lock if it is
+        free, read what the resident holds (photos, a location)."""
         window = int(self.clock.now().timestamp() // 60)
+        token = secrets.token_hex(8)
         try:
-            count = await self.store.incr(f"wx:rate:{openid}:{window}", ttl=120)
+            count, locked, raw_held = await self.store.many([
+                ("incr", f"wx:rate:{openid}:{window}", 120),
+                ("set", lock_key(self._resident_lock(openid)), token, RESIDENT_LOCK_SECONDS, True),
+                ("get", self._held_key(openid)),
+            ])
         except StoreUnavailable:
-            return False  # no store, no limit: answering matters more than throttling
-        return count > self.settings.bot.rate_limit_per_minute
+            return _Entry()  # no store, no limit: answering matters more than throttling
+        return _Entry(store=True, rate_limited=count > self.settings.bot.rate_limit_per_minute,
+                      lock_token=token if locked else None, held=self._held_from(raw_held) if locked else None)
+
+    @staticmethod
+    def _resident_lock(openid: str) -> str:
+        return f"wx:resident:{openid}"
 
     @contextlib.asynccontextmanager
-    async def _one_at_a_time(self, openid: str, use_store: bool) -> AsyncIterator[None]:
+    async def _one_at_a_time(self, openid: str, entry: _Entry) -> AsyncIterator[None]:
         """A resident's messages are handled in order (three photos sent at once all reach the same order).
         Best effort: without the store, optimistic versioning and retries still keep every photo."""
         async with contextlib.AsyncExitStack() as stack:
-            if use_store:
+            if entry.lock_token is not None:  # taken in _enter
+                await stack.enter_async_context(self.store.lock(self._resident_lock(openid), token=entry.lock_token))
+            elif entry.store and not entry.rate_limited:
                 with contextlib.suppress(StoreUnavailable, LockNotAcquired):
-                    await stack.enter_async_context(self.store.lock(f"wx:resident:{openid}", ttl=10, wait=3))
+                    await stack.enter_async_context(self.store.lock(self._resident_lock(openid),
+                                                                    ttl=RESIDENT_LOCK_SECONDS, wait=3))
             yield
 
     # ------------------------------------------------------------------ held photos and location
     def _held_key(self, openid: str) -> str:
         return f"wx:held:{openid}"
 
-    async def _peek_held(self, openid: str) -> Held:
+    async def _peek_held(self, openid: str, entry: _Entry | None = None) -> Held:
+        if entry is not None and not entry.store:
+            return Held()
         try:
-            raw = await self.store.get(self._held_key(openid))
+            return self._held_from(await self.store.get(self._held_key(openid)))
         except StoreUnavailable:
             return Held()
+
+    @staticmethod
+    def _held_from(raw: str | None) -> Held:
         if not raw:
             return Held()
         data = json.loads(raw)

@@ -29,7 +29,14 @@ class Store(Protocol):
     async def incr(self, key: str, ttl: float | None = None) -> int: ...
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
-    def lock(self, key: str, ttl: float = 10.0, wait: float = 5.0) -> contextlib.AbstractAsyncContextManager[None]: ...
+    async def many(self, commands: list[tuple]) -> list: ...
+    def lock(self, key: str, ttl: float = 10.0, wait: float = 5.0,
+             token: str | None = None) -> contextlib.AbstractAsyncContextManager[None]: ...
+
+
+def lock_key(key: str) -> str:
+    """Where lock(key) keeps its token: set it in many() (set-if-absent) and pass the token to lock() to hold it."""
+    return f"lock:{key}"
 
 
 class MemoryStore:
@@ -77,14 +84,17 @@ class MemoryStore:
     async def close(self) -> None:
         self._data.clear()
 
+    async def many(self, commands: list[tuple]) -> list:
+        return [await _run(self, command) for command in commands]
+
     def _sweep(self) -> None:
         now = time.monotonic()
         for key in [k for k, (_, exp) in self._data.items() if exp is not None and exp <= now]:
             del self._data[key]
 
     @contextlib.asynccontextmanager
-    async def lock(self, key: str, ttl: float = 10.0, wait: float = 5.0) -> AsyncIterator[None]:
-        async with _acquire(self, key, ttl, wait):
+    async def lock(self, key: str, ttl: float = 10.0, wait: float = 5.0, token: str | None = None) -> AsyncIterator[None]:
+        async with _acquire(self, key, ttl, wait, token):
             yield
 
 
@@ -138,35 +148,75 @@ class RedisStore:
     async def close(self) -> None:
         await self._redis.aclose()
 
+    async def many(self, commands: list[tuple]) -> list:
+        """The commands in one round trip (a pipeline, not a transaction), each answered as on its own."""
+        async def _many() -> list:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                extra = []  # positions of the EXPIRE that follows an INCR with a ttl
+                for name, key, *rest in commands:
+                    if name == "get":
+                        pipe.get(self._k(key))
+                    elif name == "set":
+                        value, ttl, only_if_absent = rest
+                        pipe.set(self._k(key), value, px=int(ttl * 1000) if ttl else None, nx=only_if_absent)
+                    elif name == "incr":
+                        pipe.incr(self._k(key))
+                        if rest and rest[0]:
+                            pipe.expire(self._k(key), int(max(1, rest[0])), nx=True)
+                            extra.append(len(pipe.command_stack) - 1)
+                    else:
+                        raise ValueError(f"unknown store command {name!r}")
+                results = await pipe.execute()
+            answers = [result for position, result in enumerate(results) if position not in extra]
+            return [bool(answer) if command[0] == "set" else int(answer) if command[0] == "incr" else answer
+                    for command, answer in zip(commands, answers)]
+
+        return await self._call(_many())
+
     async def delete_if_equal(self, key: str, token: str) -> None:
         script = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
         await self._call(self._redis.eval(script, 1, self._k(key), token))
 
     @contextlib.asynccontextmanager
-    async def lock(self, key: str, ttl: float = 10.0, wait: float = 5.0) -> AsyncIterator[None]:
-        async with _acquire(self, key, ttl, wait):
+    async def lock(self, key: str, ttl: float = 10.0, wait: float = 5.0, token: str | None = None) -> AsyncIterator[None]:
+        async with _acquire(self, key, ttl, wait, token):
             yield
 
 
+async def _run(store: MemoryStore, command: tuple):
+    name, key, *rest = command
+    if name == "get":
+        return await store.get(key)
+    if name == "set":
+        value, ttl, only_if_absent = rest
+        return await store.set(key, value, ttl=ttl, only_if_absent=only_if_absent)
+    if name == "incr":
+        return await store.incr(key, ttl=rest[0] if rest else None)
+    raise ValueError(f"unknown store command {name!r}")
+
+
 @contextlib.asynccontextmanager
-async def _acquire(store: MemoryStore | RedisStore, key: str, ttl: float, wait: float) -> AsyncIterator[None]:
-    """A lease lock: set-if-absent with a TTL and a random token, released only by its holder."""
-    token = secrets.token_hex(8)
-    lock_key = f"lock:{key}"
-    deadline = time.monotonic() + wait
-    delay = 0.005
-    while not await store.set(lock_key, token, ttl=ttl, only_if_absent=True):
-        if time.monotonic() >= deadline:
-            raise LockNotAcquired(key)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.1)
+async def _acquire(store: MemoryStore | RedisStore, key: str, ttl: float, wait: float,
+                   token: str | None = None) -> AsyncIterator[None]:
+    """A lease lock: set-if-absent with a TTL and a random token, released only by its holder. With a token, the
+    caller already holds it (set in a many() with other commands)."""
+    held_key = lock_key(key)
+    if token is None:
+        token = secrets.token_hex(8)
+        deadline = time.monotonic() + wait
+        delay = 0.005
+        while not await store.set(held_key, token, ttl=ttl, only_if_absent=True):
+            if time.monotonic() >= deadline:
+                raise LockNotAcquired(key)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
     try:
         yield
     finally:
         if isinstance(store, RedisStore):
-            await store.delete_if_equal(lock_key, token)
-        elif await store.get(lock_key) == token:
-            await store.delete(lock_key)
+            await store.delete_if_equal(held_key, token)
+        elif await store.get(held_key) == token:
+            await store.delete(held_key)
 
 
 def open_store(redis_url: str) -> MemoryStore | RedisStore:

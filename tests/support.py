@@ -118,3 +118,21 @@ async def running_server(app, host: str = "127.0.0.1"):
         serving.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await serving
+
+
+def fail_inserts_into(monkeypatch, table: str, error: Exception) -> None:
+    """Every INSERT into `table` fails with `error`, on whichever path it takes (one row through the ORM, many rows
+    in one statement): the database refusing or losing the connection at that point of a transaction."""
+    from tortoise import Tortoise
+
+    client = type(Tortoise.get_connection("default"))
+    for method in ("execute_query", "execute_insert", "execute_query_dict"):
+        real = getattr(client, method)
+
+        async def failing(self, sql, values=None, _real=real):
+            words = sql.replace('"', " ").replace("`", " ").split()
+            if words[:3] == ["INSERT", "INTO", table]:
+                raise error
+            return await _real(self, sql, values)
+
+        monkeypatch.setattr(client, method, failing)

@@ -15,7 +15,7 @@ from orders import models
 from orders.clock import SHANGHAI, FrozenClock
 from orders.demo import load_demo_data
 from orders.store import StoreUnavailable
-from tests.support import FakeClassifier, running_server
+from tests.support import FakeClassifier, fail_inserts_into, running_server
 
 START = datetime(2026, 11, 24, 16, 30, tzinfo=SHANGHAI).astimezone(timezone.utc)
 ALICE = "o_alice_resident_0000000001"
@@ -136,19 +136,12 @@ async def test_the_store_failing_mid_conversation_loses_nothing_and_recovers(set
 async def test_a_database_failure_mid_transaction_leaves_nothing_half_written(settings, store, monkeypatch):
     async with door(settings, store) as (app, client, simulator):
         before = await table_counts()
-        real_create = models.Outbox.create
-
-        async def connection_lost(*args, **kwargs):
-            raise ConnectionResetError("database connection lost (test)")
-
         # the order, its event and the inbound message are written before the outbox rows in the same transaction
-        monkeypatch.setattr(models.Outbox, "create", connection_lost)
-        monkeypatch.setattr(models.Outbox, "bulk_create", connection_lost)
+        fail_inserts_into(monkeypatch, "outbox", ConnectionResetError("database connection lost (test)"))
         fields = simulator.text_message("楼坝村的路灯坏了好几天")
         response = await post(client, simulator, fields)
         assert response.status_code == 200 and simulator.read_reply(response.text) == BUSY
         assert await table_counts() == before
-        monkeypatch.setattr(models.Outbox, "create", real_create)
         monkeypatch.undo()
         # WeChat's retry of the same MsgId now succeeds, once
         assert "工单号" in simulator.read_reply((await post(client, simulator, fields)).text)

@@ -7,13 +7,13 @@ import asyncio
 from datetime import datetime, timezone
 
 import pytest
-from tortoise import Tortoise
 
 from bot.conversation import Conversation, Inbound
 from orders import models
 from orders.clock import SHANGHAI, FrozenClock
 from orders.demo import load_demo_data
 from orders.services import OrderService
+from tests.support import fail_inserts_into
 
 START = datetime(2026, 11, 24, 9, 0, tzinfo=SHANGHAI).astimezone(timezone.utc)
 TEXTS = [
@@ -110,16 +110,7 @@ async def test_a_report_the_batch_cannot_take_gets_its_own_answer(conversation):
 
 
 async def test_a_database_failure_in_a_batch_writes_nothing_and_answers_busy(conversation, monkeypatch, backend):
-    client = type(Tortoise.get_connection("default"))
-    for method in ("execute_query", "execute_insert"):
-        real = getattr(client, method)
-
-        async def fails_on_the_last_insert(self, sql, values=None, _real=real):
-            if "inbound_message" in sql and sql.lstrip().upper().startswith("INSERT"):
-                raise ConnectionError("database went away")
-            return await _real(self, sql, values)
-
-        monkeypatch.setattr(client, method, fails_on_the_last_insert)
+    fail_inserts_into(monkeypatch, "inbound_message", ConnectionError("database went away"))
     replies = await asyncio.gather(*(conversation.reply_to(message(f"o_{n}", 1, text))
                                      for n, text in enumerate(TEXTS[:3])))
     assert all("稍后" in reply for reply in replies)

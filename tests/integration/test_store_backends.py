@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from orders.store import RedisStore, StoreUnavailable
+from orders.store import RedisStore, StoreUnavailable, lock_key
 
 
 async def test_store_contract(store):
@@ -16,6 +16,23 @@ async def test_store_contract(store):
     await store.delete("dedup:1")
     assert await store.get("dedup:1") is None
     assert await store.ping()
+
+
+async def test_many_answers_each_command_as_on_its_own(store):
+    await store.set("held", "photo")
+    assert await store.many([
+        ("incr", "rate", 60), ("incr", "rate", 60), ("set", "claim", "x", 5, True), ("set", "claim", "y", 5, True),
+        ("get", "held"), ("get", "nothing"), ("incr", "plain"),
+    ]) == [1, 2, True, False, "photo", None, 1]
+    assert await store.get("claim") == "x" and await store.incr("rate", ttl=60) == 3
+
+
+async def test_a_lock_taken_in_many_is_held_and_released_by_its_token(store):
+    assert await store.many([("set", lock_key("resident"), "t1", 5, True)]) == [True]
+    async with store.lock("resident", token="t1"):
+        assert not await store.set(lock_key("resident"), "t2", ttl=5, only_if_absent=True)  # still ours
+    async with store.lock("resident", ttl=5, wait=0.1):  # released: free for the next holder
+        pass
 
 
 async def test_lock_admits_one_holder_at_a_time(store):
