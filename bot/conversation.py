@@ -142,7 +142,7 @@ class Conversation:
         self.store = store
         self.clock = clock
         self.prefix = settings.app.order_prefix
-        self.intake = GroupCommit(self._write_reports, self._write_report)
+        self.intake = GroupCommit(self._write_reports)
 
     # ------------------------------------------------------------------ dedup
     async def reply_to(self, inbound: Inbound) -> str | None:
@@ -263,8 +263,8 @@ class Conversation:
         return _NewReport(inbound, held, report)
 
     async def _write_reports(self, batch: list[_NewReport]) -> list[Outcome]:
-        """One transaction for a batch: the residents, the orders with their events and notices, the
-        InboundMessage rows with their replies."""
+        """One transaction for a batch (or a lone report): the residents, the orders with their events and notices,
+        the InboundMessage rows with their replies. A message recorded before fails it on the unique msg_key."""
         now = self.clock.now()
         async with in_transaction() as conn:
             residents = await self.orders.residents_seen([new.inbound.openid for new in batch], now, conn)
@@ -280,10 +280,6 @@ class Conversation:
                 for new, outcome in zip(batch, outcomes)])
         self.orders.submitted(submissions)
         return outcomes
-
-    async def _write_report(self, new: _NewReport) -> Outcome:
-        """A report on its own (a batch of one, or a failed batch's retry): the full dialog, its own transaction."""
-        return await self._handle_in_transaction(new.inbound, new.held)
 
     async def _enter(self, openid: str) -> _Entry:
         """One round trip to the store: count the message against the rate limit, take the resident's lock if it is

@@ -34,16 +34,14 @@ class _Waiting(Generic[Item]):
 
 
 class GroupCommit(Generic[Item]):
-    """Collects items and hands them to write_batch in groups; each caller gets its own item's result.
+    """Collects items and hands them to write in groups; each caller gets its own item's result.
 
-    write_batch(items) returns one result per item, in order, or raises: then every item goes through
-    write_one(item) on its own, and each caller gets that result or exception."""
+    write(items) returns one result per item, in order, or raises: a group that fails is written again item by item
+    (write([item])), and each caller gets its own result or exception."""
 
-    def __init__(self, write_batch: Callable[[list[Item]], Awaitable[list[Any]]],
-                 write_one: Callable[[Item], Awaitable[Any]], max_batch: int = MAX_BATCH,
+    def __init__(self, write: Callable[[list[Item]], Awaitable[list[Any]]], max_batch: int = MAX_BATCH,
                  grace_seconds: float = WRITE_GRACE_SECONDS) -> None:
-        self.write_batch = write_batch
-        self.write_one = write_one
+        self.write = write
         self.max_batch = max_batch
         self.grace_seconds = grace_seconds
         self._queue: deque[_Waiting[Item]] = deque()
@@ -114,25 +112,21 @@ class GroupCommit(Generic[Item]):
         return batch
 
     async def _write(self, batch: list[_Waiting[Item]]) -> None:
-        if len(batch) > 1:
-            try:
-                results = await self.write_batch([waiting.item for waiting in batch])
-            except Exception:  # noqa: BLE001 - retried one by one below, where each gets its own outcome
-                log.warning("a batch of %d reports failed: writing them one by one", len(batch), exc_info=True)
-                self.fallbacks += 1
-            else:
+        try:
+            results = await self.write([waiting.item for waiting in batch])
+        except Exception as exc:  # noqa: BLE001 - alone: the caller decides (a duplicate, "busy"); grouped: split
+            if len(batch) == 1:
                 self.batches += 1
-                for waiting, result in zip(batch, results, strict=True):
-                    _settle(waiting.future, result=result)
+                _settle(batch[0].future, error=exc)
                 return
-        for waiting in batch:
-            try:
-                result = await self.write_one(waiting.item)
-            except Exception as exc:  # noqa: BLE001 - handed to the caller, who decides (a duplicate, "busy")
-                _settle(waiting.future, error=exc)
-            else:
-                _settle(waiting.future, result=result)
+            log.warning("a batch of %d reports failed: writing them one by one", len(batch), exc_info=True)
+            self.fallbacks += 1
+            for waiting in batch:
+                await self._write([waiting])
+            return
         self.batches += 1
+        for waiting, result in zip(batch, results, strict=True):
+            _settle(waiting.future, result=result)
 
 
 def _settle(future: asyncio.Future, result: Any = None, error: BaseException | None = None) -> None:

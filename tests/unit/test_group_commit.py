@@ -9,7 +9,8 @@ from bot.intake import GroupCommit
 
 
 class Recorder:
-    """write_batch / write_one that record their calls; a gate holds a write until the test opens it."""
+    """A write that records its calls; a gate holds a write until the test opens it. Items in fail_items fail
+    any write they are part of; fail_batch fails every write of more than one item."""
 
     def __init__(self, fail_batch: bool = False, fail_items: tuple[str, ...] = ()) -> None:
         self.calls: list[tuple[str, list[str]]] = []
@@ -19,20 +20,16 @@ class Recorder:
         self.fail_batch = fail_batch
         self.fail_items = fail_items
 
-    async def write_batch(self, items: list[str]) -> list[str]:
-        self.calls.append(("batch", list(items)))
+    async def write(self, items: list[str]) -> list[str]:
+        self.calls.append(("batch" if len(items) > 1 else "one", list(items)))
         await self.gate.wait()
-        if self.fail_batch:
+        if self.fail_batch and len(items) > 1:
             raise RuntimeError("the batch failed")
-        return [f"done {item}" for item in items]
-
-    async def write_one(self, item: str) -> str:
-        self.calls.append(("one", [item]))
-        await self.gate.wait()
-        if item in self.fail_items:
-            raise ValueError(f"{item} is bad")
-        self.finished.append(item)
-        return f"alone {item}"
+        for item in items:
+            if item in self.fail_items:
+                raise ValueError(f"{item} is bad")
+        self.finished.extend(items)
+        return [f"done {item}" if len(items) > 1 else f"alone {item}" for item in items]
 
 
 async def settle() -> None:
@@ -42,7 +39,7 @@ async def settle() -> None:
 
 async def test_a_lone_item_is_written_at_once_on_its_own():
     recorder = Recorder()
-    commit = GroupCommit(recorder.write_batch, recorder.write_one)
+    commit = GroupCommit(recorder.write)
     assert await commit.submit("a", key="alice") == "alone a"
     assert recorder.calls == [("one", ["a"])]
 
@@ -50,7 +47,7 @@ async def test_a_lone_item_is_written_at_once_on_its_own():
 async def test_items_arriving_during_a_write_go_together_in_the_next_one():
     recorder = Recorder()
     recorder.gate.clear()
-    commit = GroupCommit(recorder.write_batch, recorder.write_one)
+    commit = GroupCommit(recorder.write)
     first = asyncio.ensure_future(commit.submit("a", key="k1"))
     await settle()
     assert recorder.calls == [("one", ["a"])]  # written at once, nobody waited to fill a batch
@@ -67,7 +64,7 @@ async def test_items_arriving_during_a_write_go_together_in_the_next_one():
 async def test_one_key_at_most_once_per_batch_and_in_arrival_order():
     recorder = Recorder()
     recorder.gate.clear()
-    commit = GroupCommit(recorder.write_batch, recorder.write_one)
+    commit = GroupCommit(recorder.write)
     blocker = asyncio.ensure_future(commit.submit("x", key="other"))
     await settle()
     waiting = [asyncio.ensure_future(commit.submit(item, key=key))
@@ -81,7 +78,7 @@ async def test_one_key_at_most_once_per_batch_and_in_arrival_order():
 async def test_batches_are_bounded():
     recorder = Recorder()
     recorder.gate.clear()
-    commit = GroupCommit(recorder.write_batch, recorder.write_one, max_batch=2)
+    commit = GroupCommit(recorder.write, max_batch=2)
     waiting = [asyncio.ensure_future(commit.submit(str(n), key=str(n))) for n in range(6)]
     await settle()
     recorder.gate.set()
@@ -92,7 +89,7 @@ async def test_batches_are_bounded():
 async def test_a_failed_batch_is_written_again_one_by_one_and_each_caller_gets_its_own_outcome():
     recorder = Recorder(fail_batch=True, fail_items=("b",))
     recorder.gate.clear()
-    commit = GroupCommit(recorder.write_batch, recorder.write_one)
+    commit = GroupCommit(recorder.write)
     blocker = asyncio.ensure_future(commit.submit("x", key="x"))
     await settle()
     waiting = [asyncio.ensure_future(commit.submit(item, key=item)) for item in "abc"]
@@ -108,7 +105,7 @@ async def test_a_failed_batch_is_written_again_one_by_one_and_each_caller_gets_i
 async def test_a_caller_that_gives_up_while_queued_is_withdrawn_and_nothing_is_written():
     recorder = Recorder()
     recorder.gate.clear()
-    commit = GroupCommit(recorder.write_batch, recorder.write_one)
+    commit = GroupCommit(recorder.write)
     first = asyncio.ensure_future(commit.submit("a", key="a"))
     await settle()
     impatient = asyncio.ensure_future(commit.submit("b", key="b"))
@@ -125,7 +122,7 @@ async def test_a_caller_that_gives_up_while_queued_is_withdrawn_and_nothing_is_w
 async def test_a_caller_that_gives_up_during_its_write_still_gets_the_outcome():
     recorder = Recorder()
     recorder.gate.clear()
-    commit = GroupCommit(recorder.write_batch, recorder.write_one, grace_seconds=1.0)
+    commit = GroupCommit(recorder.write, grace_seconds=1.0)
     caller = asyncio.ensure_future(commit.submit("a", key="a"))
     await settle()
     caller.cancel()  # the reply budget ran out while the order was being written
@@ -138,7 +135,7 @@ async def test_a_caller_that_gives_up_during_its_write_still_gets_the_outcome():
 async def test_a_write_that_outlasts_the_grace_gives_up_the_wait_not_the_write():
     recorder = Recorder()
     recorder.gate.clear()
-    commit = GroupCommit(recorder.write_batch, recorder.write_one, grace_seconds=0.01)
+    commit = GroupCommit(recorder.write, grace_seconds=0.01)
     caller = asyncio.ensure_future(commit.submit("a", key="a"))
     await settle()
     caller.cancel()
@@ -152,7 +149,7 @@ async def test_a_write_that_outlasts_the_grace_gives_up_the_wait_not_the_write()
 async def test_a_cancelled_writer_fails_its_callers_instead_of_leaving_them_waiting():
     recorder = Recorder()
     recorder.gate.clear()
-    commit = GroupCommit(recorder.write_batch, recorder.write_one)
+    commit = GroupCommit(recorder.write)
     writing = asyncio.ensure_future(commit.submit("a", key="a"))
     await settle()
     queued = asyncio.ensure_future(commit.submit("b", key="b"))
