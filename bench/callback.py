@@ -486,7 +486,7 @@ async def main_async(args) -> int:
               + (f"; {steady.unsent} due messages never sent: the server fell behind" if steady.unsent else ""))
         busy = outcome["sent"] - outcome["numbered"]
         print(f"  messages sent {outcome['sent']} (incl. {outcome['warm']} warm-up), answered with an order number "
-              f"{outcome['numbered']}, answered busy/other {busy} (WeChat retries those); orders in the database "
+              f"{outcome['numbered']}, answered busy/other {busy} (nothing recorded: the resident sends again); orders in the database "
               f"{counts['orders']}, inbound rows {counts['messages']}; server RSS {outcome['rss'] / 2**20:.0f} MiB")
         # lost: an order number was given but no row; doubled: more orders than messages
         if counts["orders"] != outcome["numbered"] or counts["orders"] != counts["messages"]:

@@ -789,8 +789,7 @@ class OrderService:
         body = {"number": order.number, "state": str(order.state), "urgency": order.urgency,
                 "category": order.category, "text": order.text[:200], **payload}
         return {"kind": kind, "order_id": order.id, "recipient": recipient, "payload": body, "dedup_key": dedup,
-                "status": "pending", "attempts": 0, "next_attempt_at": now, "claimed_by": None, "last_error": None,
-                "created_at": now, "sent_at": None}
+                "next_attempt_at": now, "created_at": now}  # the other columns take the model's defaults
 
     async def _outbox(self, conn, order, now, kind: str, recipient: str | None, payload: dict,
                       dedup: str | None = None) -> None:

@@ -213,10 +213,13 @@ async def _acquire(store: MemoryStore | RedisStore, key: str, ttl: float, wait: 
     try:
         yield
     finally:
-        if isinstance(store, RedisStore):
-            await store.delete_if_equal(held_key, token)
-        elif await store.get(held_key) == token:
-            await store.delete(held_key)
+        # A store gone away cannot be told; the lease ends by itself at its TTL. The holder's work is done and
+        # must not fail for that.
+        with contextlib.suppress(StoreUnavailable):
+            if isinstance(store, RedisStore):
+                await store.delete_if_equal(held_key, token)
+            elif await store.get(held_key) == token:
+                await store.delete(held_key)
 
 
 def open_store(redis_url: str) -> MemoryStore | RedisStore:

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from orders.store import LockNotAcquired, MemoryStore
+from orders.store import LockNotAcquired, MemoryStore, StoreUnavailable
 
 
 async def test_set_get_ttl_and_only_if_absent():
@@ -40,3 +40,18 @@ async def test_lock_excludes_and_is_released():
         with pytest.raises(LockNotAcquired):
             async with store.lock("y", ttl=5, wait=0.02):
                 pass
+
+
+async def test_a_store_gone_at_release_does_not_fail_the_lock_holder():
+    class GoneAtRelease(MemoryStore):
+        async def delete(self, key: str) -> None:
+            raise StoreUnavailable("store went away (test)")
+
+    store = GoneAtRelease()
+    done = False
+    async with store.lock("resident", ttl=0.05, wait=0.1):
+        done = True
+    assert done
+    await asyncio.sleep(0.06)
+    async with store.lock("resident", ttl=5, wait=0.1):  # the lease ended by itself
+        pass
