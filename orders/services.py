@@ -303,7 +303,8 @@ class OrderService:
         if getattr(prediction, "danger", False) or urgency == self.taxonomy.most_urgent:
             # 十分钟报告制: the supervisor hears of immediate danger at once.
             plan.notices.append(_Notice("notify_urgent_report", "role", Role.SUPERVISOR, {"urgency": urgency}))
-        plan.department = await self._department(conn, code=department_code) if confident else None
+        department = await self._department(conn, code=department_code) if confident else None
+        plan.department = department if department is not None and department.active else None
         if plan.department is not None:
             system = Actor.system("自动派单")
             to_state = transition(State.SUBMITTED, Action.DISPATCH, system.role)

@@ -25,6 +25,17 @@ async def resident(openid: str) -> Actor:
     return Actor.of_resident(await models.Resident.get(openid=openid))
 
 
+async def test_a_confident_request_for_a_deactivated_department_waits_for_a_grid_worker(service):
+    assert (await service.submit(openid="oResident0001", text="村口的路灯坏了")).order.state == "dispatched"
+    await models.Department.filter(code="jianshe").update(active=False)
+    service._departments = None  # as every worker does within DEPARTMENT_CACHE_SECONDS
+    submission = await service.submit(openid="oResident0002", text="桥头的路灯也坏了")
+    assert not submission.auto_dispatched and submission.order.state == "submitted"
+    assert submission.order.department_id is None
+    notified = await models.Outbox.filter(order_id=submission.order.id).values_list("kind", flat=True)
+    assert set(notified) == {"notify_dispatch_needed"}
+
+
 async def test_confident_request_is_dispatched_automatically_and_audited(service):
     submission = await service.submit(openid="oResident0001", text="村口的路灯坏了一个星期了")
     order = submission.order
