@@ -7,11 +7,14 @@ written at once; reports queue only while the database is busy with the previous
 
 Trust comes first: every report still gets its own order, event rows and InboundMessage row, and its own reply.
 If a batch fails (one of its messages was already recorded, a constraint, a lost connection), its reports are
-written again one by one, so one bad report cannot take the others down and each gets its own outcome.
+written again one by one, so one bad report cannot take the others down and each gets its own outcome. A batch
+that runs out of time is not split: the database is stuck, and retrying each report would only keep the residents
+waiting longer; its callers answer "busy" at once.
 """
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -21,7 +24,7 @@ from typing import Any, Generic, TypeVar
 log = logging.getLogger("sidan.bot")
 
 MAX_BATCH = 32  # bounded by the statement size: an order has ~35 columns, SQLite allows 32,766 parameters
-WRITE_GRACE_SECONDS = 0.4  # WeChat waits 5 s, the bot answers by 4.5 s: room to hear a write already under way
+WRITE_TIMEOUT_SECONDS = 4.0  # a batch takes milliseconds; one this slow is useless to callers who answer by 4.5 s
 
 Item = TypeVar("Item")
 
@@ -40,10 +43,10 @@ class GroupCommit(Generic[Item]):
     (write([item])), and each caller gets its own result or exception."""
 
     def __init__(self, write: Callable[[list[Item]], Awaitable[list[Any]]], max_batch: int = MAX_BATCH,
-                 grace_seconds: float = WRITE_GRACE_SECONDS) -> None:
+                 timeout_seconds: float = WRITE_TIMEOUT_SECONDS) -> None:
         self.write = write
         self.max_batch = max_batch
-        self.grace_seconds = grace_seconds
+        self.timeout_seconds = timeout_seconds
         self._queue: deque[_Waiting[Item]] = deque()
         self._writer: asyncio.Task | None = None
         self.batches = 0  # written so far, for the benchmark's figures and the tests
@@ -57,16 +60,19 @@ class GroupCommit(Generic[Item]):
         if self._writer is None or self._writer.done():
             # The writer exits when the queue is empty; between its last look and its end there is no await,
             # so an item appended after that look always finds it done and starts a new one.
-            self._writer = asyncio.get_running_loop().create_task(self._drain())
+            # in a context of its own, not a copy of the first caller's (its request id would tag every batch's logs)
+            self._writer = asyncio.get_running_loop().create_task(self._drain(), context=contextvars.Context())
         try:
             return await asyncio.shield(waiting.future)
         except asyncio.CancelledError:
             # The caller gives up (its reply budget ran out). Still queued: withdrawn, nothing is written, and the
-            # "busy, try again" it answers is true. Already being written: the order is about to exist, so the
-            # resident must hear its number, not "try again" (which would file it twice): wait a little more.
+            # "busy, try again" it answers is true. Already being written: the order may be about to exist, so the
+            # resident must not be told to try again (that would file it twice): wait for the outcome, which the
+            # write's own timeout bounds. If that is past WeChat's 5 s, WeChat retries, and the retry is answered
+            # from the claim this delivery completes.
             if self._withdraw(waiting):
                 raise
-            return await asyncio.wait_for(asyncio.shield(waiting.future), self.grace_seconds)
+            return await asyncio.shield(waiting.future)
 
     def pending(self) -> int:
         return len(self._queue)
@@ -113,11 +119,15 @@ class GroupCommit(Generic[Item]):
 
     async def _write(self, batch: list[_Waiting[Item]]) -> None:
         try:
-            results = await self.write([waiting.item for waiting in batch])
+            async with asyncio.timeout(self.timeout_seconds):
+                results = await self.write([waiting.item for waiting in batch])
         except Exception as exc:  # noqa: BLE001 - alone: the caller decides (a duplicate, "busy"); grouped: split
-            if len(batch) == 1:
+            if len(batch) == 1 or isinstance(exc, TimeoutError):
+                if isinstance(exc, TimeoutError):
+                    log.error("a batch of %d reports took over %.1f s: abandoned", len(batch), self.timeout_seconds)
                 self.batches += 1
-                _settle(batch[0].future, error=exc)
+                for waiting in batch:
+                    _settle(waiting.future, error=exc)
                 return
             log.warning("a batch of %d reports failed: writing them one by one", len(batch), exc_info=True)
             self.fallbacks += 1

@@ -218,10 +218,14 @@ class OrderService:
         return submission
 
     def submitted(self, submissions: Iterable[Submission]) -> None:
-        """Tell the observers (metrics), once the transaction that wrote these orders has committed."""
+        """Tell the observers (metrics), once the transaction that wrote these orders has committed. An observer that
+        fails is logged: the orders are written and their callers must hear so."""
         for submission in submissions:
             for observe in self.on_submit:
-                observe(submission.order, submission.prediction)
+                try:
+                    observe(submission.order, submission.prediction)
+                except Exception:  # noqa: BLE001
+                    log.exception("submission observer %r failed for %s", observe, submission.order.number)
 
     async def submit_many(self, reports: list[Report], conn: Any) -> list[Submission]:
         """Several requests become orders inside the caller's transaction, in a fixed number of statements

@@ -118,3 +118,15 @@ async def test_a_database_failure_in_a_batch_writes_nothing_and_answers_busy(con
         assert await table.all().count() == 0, table.__name__
     if backend == "sqlite":  # the batch failed, then each report on its own
         assert conversation.intake.fallbacks == 1
+
+
+async def test_a_failing_observer_does_not_undo_a_written_batch(conversation, caplog):
+    def broken_metrics(order, prediction):
+        raise RuntimeError("metrics broke")
+
+    conversation.orders.on_submit.append(broken_metrics)
+    replies = await asyncio.gather(*(conversation.reply_to(message(f"o_{n}", 1, text))
+                                     for n, text in enumerate(TEXTS[:3])))
+    assert all("工单号" in reply for reply in replies)
+    assert await models.Order.all().count() == 3 and conversation.intake.fallbacks == 0
+    assert "metrics broke" in caplog.text

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
 import pytest
 
@@ -122,7 +123,7 @@ async def test_a_caller_that_gives_up_while_queued_is_withdrawn_and_nothing_is_w
 async def test_a_caller_that_gives_up_during_its_write_still_gets_the_outcome():
     recorder = Recorder()
     recorder.gate.clear()
-    commit = GroupCommit(recorder.write, grace_seconds=1.0)
+    commit = GroupCommit(recorder.write)
     caller = asyncio.ensure_future(commit.submit("a", key="a"))
     await settle()
     caller.cancel()  # the reply budget ran out while the order was being written
@@ -132,18 +133,31 @@ async def test_a_caller_that_gives_up_during_its_write_still_gets_the_outcome():
     assert recorder.finished == ["a"]
 
 
-async def test_a_write_that_outlasts_the_grace_gives_up_the_wait_not_the_write():
+async def test_a_batch_that_runs_out_of_time_fails_its_callers_at_once_and_is_not_split():
     recorder = Recorder()
-    recorder.gate.clear()
-    commit = GroupCommit(recorder.write, grace_seconds=0.01)
-    caller = asyncio.ensure_future(commit.submit("a", key="a"))
+    recorder.gate.clear()  # the database never answers
+    commit = GroupCommit(recorder.write, timeout_seconds=0.05)
+    first = asyncio.ensure_future(commit.submit("a", key="a"))
     await settle()
-    caller.cancel()
-    with pytest.raises(TimeoutError):
-        await caller
-    recorder.gate.set()
-    await asyncio.sleep(0.01)
-    assert recorder.finished == ["a"]  # recorded with its reply: WeChat's retry is answered from that row
+    grouped = [asyncio.ensure_future(commit.submit(item, key=item)) for item in "bc"]
+    results = await asyncio.wait_for(asyncio.gather(first, *grouped, return_exceptions=True), 1)
+    assert all(isinstance(result, TimeoutError) for result in results)
+    assert recorder.calls == [("one", ["a"]), ("batch", ["b", "c"])]  # b and c were not retried one by one
+    assert recorder.finished == []
+
+
+async def test_the_writer_runs_in_a_context_of_its_own():
+    request_id = contextvars.ContextVar("request_id", default=None)
+    seen = []
+
+    async def write(items):
+        seen.append(request_id.get())
+        return items
+
+    commit = GroupCommit(write)
+    request_id.set("first-caller")
+    assert await commit.submit("a", key="a") == "a"
+    assert seen == [None]
 
 
 async def test_a_cancelled_writer_fails_its_callers_instead_of_leaving_them_waiting():
