@@ -23,7 +23,7 @@ from orders.config import Settings
 from orders.deadlines import DeadlinePolicy
 from orders.errors import Conflict, InvalidInput, NotFound
 from orders.lifecycle import ESCALATION_LEVELS, Action, Role, State, transition
-from orders.sql import Sql, insert_rows, insert_with_ids
+from orders.sql import Sql, insert_rows, insert_with_ids, new_instance
 from orders.taxonomy import Taxonomy, load_taxonomy
 
 log = logging.getLogger("sidan.orders")
@@ -283,9 +283,10 @@ class OrderService:
             from orders.geo import locate_grid
 
             grid = locate_grid(grids, float(location["latitude"]), float(location["longitude"]))
-        order = models.Order(
+        order = new_instance(
+            models.Order,
             number=number,
-            resident=report.resident,
+            resident_id=report.resident.id,
             text=report.text,
             normalized_text=normalized,
             photos=report.photos,

@@ -2,6 +2,7 @@
 with the dialect's placeholders, so the same text serves PostgreSQL and SQLite."""
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
@@ -82,6 +83,23 @@ async def insert_rows(conn: Any, model: Any, rows: list[dict[str, Any]]) -> None
         values = q.rows([[field.to_db_value(_value(row, field.model_field_name, defaults), model) for field in fields]
                          for row in rows[start:start + per_statement]])
         await conn.execute_query(f"{_insert_into(meta, names)} VALUES {values}", q.values)
+
+
+def new_instance(model: Any, **values: Any) -> Any:
+    """A model instance not yet written, every field given or defaulted, built the way Tortoise builds rows it reads
+    (one assignment per field) instead of through Model.__init__ (a validated assignment each: a tenth of a
+    millisecond for an order, and the intake builds one per report)."""
+    meta = model._meta
+    row = {}
+    for name, column in meta.fields_db_projection.items():
+        if name in values:
+            row[column] = values[name]
+        else:
+            default = meta.fields_map[name].default
+            row[column] = default() if callable(default) else copy.deepcopy(default)
+    instance = model._init_from_db(**row)
+    instance._saved_in_db = False
+    return instance
 
 
 def _value(row: dict[str, Any], name: str, defaults: dict[str, Any]) -> Any:

@@ -7,12 +7,14 @@ import asyncio
 from datetime import datetime, timezone
 
 import pytest
+from tortoise import Tortoise
 
 from bot.conversation import Conversation, Inbound
 from orders import models
 from orders.clock import SHANGHAI, FrozenClock
 from orders.demo import load_demo_data
 from orders.services import OrderService
+from orders.sql import insert_with_ids, new_instance
 from tests.support import fail_inserts_into
 
 START = datetime(2026, 11, 24, 9, 0, tzinfo=SHANGHAI).astimezone(timezone.utc)
@@ -130,3 +132,20 @@ async def test_a_failing_observer_does_not_undo_a_written_batch(conversation, ca
     assert all("工单号" in reply for reply in replies)
     assert await models.Order.all().count() == 3 and conversation.intake.fallbacks == 0
     assert "metrics broke" in caplog.text
+
+
+async def test_an_order_built_for_the_batch_is_the_order_the_orm_builds(conversation):
+    values = {"number": "YK20261124-0009", "resident_id": None, "text": "路灯坏了", "normalized_text": "路灯坏了",
+              "photos": [{"media_id": "m1"}], "latitude": 28.6, "longitude": 104.4, "urgency": "操心事",
+              "state": "submitted", "submitted_at": START, "updated_at": START}
+    fast, usual = new_instance(models.Order, **values), models.Order(**values)
+    for name in models.Order._meta.fields_db_projection:
+        assert getattr(fast, name) == getattr(usual, name), name
+    assert not fast._saved_in_db and fast.pk is None
+    without_photos = {name: value for name, value in values.items() if name != "photos"}
+    first, second = new_instance(models.Order, **without_photos), new_instance(models.Order, **without_photos)
+    first.photos.append({"media_id": "m2"})
+    assert second.photos == []  # each gets its own default
+    await insert_with_ids(Tortoise.get_connection("default"), [fast], key="number")
+    stored = await models.Order.get(id=fast.pk)
+    assert stored.number == values["number"] and stored.photos == fast.photos and stored.version == 0
