@@ -46,6 +46,7 @@ class Sql:
         return ", ".join(["(" + ", ".join("?" * width) + ")"] * len(rows))
 
 
+_IMMUTABLE = (type(None), bool, int, float, str, bytes)
 MAX_PARAMETERS = 30_000  # per statement; SQLite allows 32,766, PostgreSQL 32,767
 
 
@@ -96,7 +97,11 @@ def new_instance(model: Any, **values: Any) -> Any:
             row[column] = values[name]
         else:
             default = meta.fields_map[name].default
-            row[column] = default() if callable(default) else copy.deepcopy(default)
+            if callable(default):
+                default = default()
+            elif not isinstance(default, _IMMUTABLE):
+                default = copy.deepcopy(default)
+            row[column] = default
     instance = model._init_from_db(**row)
     instance._saved_in_db = False
     return instance
