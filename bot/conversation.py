@@ -15,7 +15,6 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta, timezone
 from typing import Any
@@ -34,7 +33,7 @@ from orders.errors import Conflict, DomainError, IllegalTransition, InvalidInput
 from orders.lifecycle import ACTION_LABELS, OPEN_STATES, State
 from orders.services import Actor, DuplicateMessage, OrderService, Report, Submission
 from orders.sql import insert_rows
-from orders.store import LockNotAcquired, Store, StoreUnavailable, lock_key
+from orders.store import LockNotAcquired, Store, StoreUnavailable, lock_key, take_lock
 
 log = logging.getLogger("sidan.bot")
 
@@ -116,14 +115,19 @@ class Outcome:
     used_held: bool = False  # the held photos/location went into an order: forget them after commit
 
 
-@dataclass(frozen=True)
-class _Entry:
-    """What a message found in the store on its way in (Conversation._enter)."""
+@dataclass
+class _Visit:
+    """What one delivery holds in the store, from its way in (one round trip: Conversation._arrive) to its way out
+    (one more: Conversation._leave)."""
 
-    store: bool = False  # the store answered: it throttles, orders a resident's messages and holds photos
+    openid: str = ""
+    store: bool = False  # the store answered: it dedups, throttles, orders a resident's messages, holds photos
+    claimed: bool = False  # this delivery is the one that answers the message
+    rate_window: int | None = None  # counted in this minute's rate, though a retry: uncount it on the way out
     rate_limited: bool = False
-    lock_token: str | None = None  # the resident's lock, taken in the same round trip
+    lock_token: str | None = None  # the resident's lock, while this delivery holds it
     held: Held | None = None  # read while holding that lock
+    used_held: bool = False  # went into an order: forget it on the way out
 
 
 @dataclass
@@ -153,13 +157,14 @@ class Conversation:
         deadline = time.monotonic() + REPLY_BUDGET_SECONDS
         while True:
             try:
-                claimed = await self.store.set(store_key, _PENDING, ttl=CLAIM_SECONDS, only_if_absent=True)
+                visit = await self._arrive(inbound.openid, store_key)
             except StoreUnavailable:
                 log.warning("store unavailable: dedup by the database alone")
-                reply, _ = await self._answer(inbound, deadline, use_store=False)
+                reply, _ = await self._answer(inbound, deadline, _Visit())
                 return reply
-            if claimed:
-                return await self._answer_claimed(inbound, store_key, deadline)
+            if visit.claimed:
+                return await self._answer_claimed(inbound, store_key, deadline, visit)
+            await self._leave(visit)  # another delivery answers: give back what this one took on the way in
             waited = await self._wait_for_reply(store_key, deadline)
             if waited is not _NO_REPLY:
                 return waited
@@ -167,18 +172,50 @@ class Conversation:
                 return dialog.busy_reply()
             # the claim lapsed without a reply (the first attempt failed): try again ourselves
 
-    async def _answer_claimed(self, inbound: Inbound, store_key: str, deadline: float) -> str | None:
-        reply: str | None = None
-        done = False
+    async def _arrive(self, openid: str, store_key: str) -> _Visit:
+        """One round trip: claim the message, count it against the rate limit, take the resident's lock if it is
+        free, read what the resident holds (photos, a location)."""
+        window = int(self.clock.now().timestamp() // 60)
+        token = secrets.token_hex(8)
+        claimed, count, locked, raw_held = await self.store.many([
+            ("set", store_key, _PENDING, CLAIM_SECONDS, True),
+            ("incr", self._rate_key(openid, window), 120),
+            ("set", lock_key(self._resident_lock(openid)), token, RESIDENT_LOCK_SECONDS, True),
+            ("get", self._held_key(openid)),
+        ])
+        return _Visit(openid=openid, store=True, claimed=claimed,
+                      rate_limited=claimed and count > self.settings.bot.rate_limit_per_minute,
+                      rate_window=None if claimed else window,  # a retry is not a new message
+                      lock_token=token if locked else None, held=self._held_from(raw_held) if locked else None)
+
+    async def _leave(self, visit: _Visit, reply_to_remember: Any = _NO_REPLY, store_key: str | None = None) -> None:
+        """One round trip on the way out: remember the reply (or forget the claim, so a retry starts afresh), give
+        back the resident's lock, forget the held photos an order took, uncount a retry."""
+        if not visit.store:
+            return
+        commands: list[tuple] = []
+        if store_key is not None:
+            if reply_to_remember is _NO_REPLY:
+                commands.append(("delete", store_key))  # a retry may succeed where this attempt did not
+            else:
+                commands.append(("set", store_key, json.dumps({"reply": reply_to_remember}, ensure_ascii=False),
+                                 self.settings.bot.dedup_ttl_seconds, False))
+        if visit.lock_token is not None:
+            commands.append(("release", lock_key(self._resident_lock(visit.openid)), visit.lock_token))
+        if visit.used_held:
+            commands.append(("delete", self._held_key(visit.openid)))
+        if visit.rate_window is not None:
+            commands.append(("decr", self._rate_key(visit.openid, visit.rate_window)))
+        if commands:
+            with contextlib.suppress(StoreUnavailable):  # the claim and the lock end by themselves at their TTL
+                await self.store.many(commands)
+
+    async def _answer_claimed(self, inbound: Inbound, store_key: str, deadline: float, visit: _Visit) -> str | None:
+        reply: Any = _NO_REPLY
         try:
-            reply, done = await self._answer(inbound, deadline, use_store=True)
+            reply, done = await self._answer(inbound, deadline, visit)
         finally:
-            with contextlib.suppress(StoreUnavailable):
-                if done:
-                    await self.store.set(store_key, json.dumps({"reply": reply}, ensure_ascii=False),
-                                         ttl=self.settings.bot.dedup_ttl_seconds)
-                else:
-                    await self.store.delete(store_key)  # a retry may succeed where this attempt did not
+            await self._leave(visit, reply if reply is not _NO_REPLY and done else _NO_REPLY, store_key)
         return reply
 
     async def _wait_for_reply(self, store_key: str, deadline: float) -> Any:
@@ -197,41 +234,38 @@ class Conversation:
             delay = min(delay * 2, 0.1)
         return _NO_REPLY
 
-    async def _answer(self, inbound: Inbound, deadline: float, *, use_store: bool) -> tuple[str | None, bool]:
+    async def _answer(self, inbound: Inbound, deadline: float, visit: _Visit) -> tuple[str | None, bool]:
         """(reply, done) within the reply budget. Any failure (database down, timeout) answers "busy" with
         done=False: it is not remembered, so WeChat's retry gets a fresh attempt."""
         try:
             async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
-                return await self._answer_once(inbound, use_store), True
+                return await self._answer_once(inbound, visit), True
         except Exception:  # noqa: BLE001 - the resident gets a friendly answer, never a 500
             log.exception("could not answer WeChat message %s", inbound.key)
             return dialog.busy_reply(), False
 
-    async def _answer_once(self, inbound: Inbound, use_store: bool) -> str | None:
-        if not use_store:  # with the store, the claim already told a first delivery; the row's constraint backs it
+    async def _answer_once(self, inbound: Inbound, visit: _Visit) -> str | None:
+        if not visit.store:  # with the store, the claim already told a first delivery; the row's constraint backs it
             earlier = await models.InboundMessage.get_or_none(msg_key=inbound.key)
             if earlier is not None:
                 return earlier.reply
-        entry = await self._enter(inbound.openid) if use_store else _Entry()
-        async with self._one_at_a_time(inbound.openid, entry):
-            if entry.rate_limited:
-                return dialog.rate_limited_reply()
-            held = entry.held if entry.held is not None else await self._peek_held(inbound.openid, entry)
-            try:
-                new_report = self._new_report(inbound, held)
-                if new_report is not None:
-                    outcome = await self.intake.submit(new_report, key=inbound.openid)
-                else:
-                    outcome = await self._handle_in_transaction(inbound, held)
-            except (DuplicateMessage, IntegrityError):
-                earlier = await models.InboundMessage.get_or_none(msg_key=inbound.key)
-                if earlier is None:
-                    raise
-                return earlier.reply
-            if outcome.used_held and entry.store:
-                with contextlib.suppress(StoreUnavailable):
-                    await self.store.delete(self._held_key(inbound.openid))
-            return outcome.reply
+        if visit.rate_limited:
+            return dialog.rate_limited_reply()
+        await self._one_at_a_time(inbound.openid, visit)
+        held = visit.held if visit.held is not None else await self._peek_held(inbound.openid, visit)
+        try:
+            new_report = self._new_report(inbound, held)
+            if new_report is not None:
+                outcome = await self.intake.submit(new_report, key=inbound.openid)
+            else:
+                outcome = await self._handle_in_transaction(inbound, held)
+        except (DuplicateMessage, IntegrityError):
+            earlier = await models.InboundMessage.get_or_none(msg_key=inbound.key)
+            if earlier is None:
+                raise
+            return earlier.reply
+        visit.used_held = outcome.used_held
+        return outcome.reply
 
     async def _handle_in_transaction(self, inbound: Inbound, held: Held) -> Outcome:
         now = self.clock.now()
@@ -281,45 +315,29 @@ class Conversation:
         self.orders.submitted(submissions)
         return outcomes
 
-    async def _enter(self, openid: str) -> _Entry:
-        """One round trip to the store: count the message against the rate limit, take the resident's lock if it is
-        free, read what the resident holds (photos, a location)."""
-        window = int(self.clock.now().timestamp() // 60)
-        token = secrets.token_hex(8)
-        try:
-            count, locked, raw_held = await self.store.many([
-                ("incr", f"wx:rate:{openid}:{window}", 120),
-                ("set", lock_key(self._resident_lock(openid)), token, RESIDENT_LOCK_SECONDS, True),
-                ("get", self._held_key(openid)),
-            ])
-        except StoreUnavailable:
-            return _Entry()  # no store, no limit: answering matters more than throttling
-        return _Entry(store=True, rate_limited=count > self.settings.bot.rate_limit_per_minute,
-                      lock_token=token if locked else None, held=self._held_from(raw_held) if locked else None)
+    @staticmethod
+    def _rate_key(openid: str, window: int) -> str:
+        return f"wx:rate:{openid}:{window}"
 
     @staticmethod
     def _resident_lock(openid: str) -> str:
         return f"wx:resident:{openid}"
 
-    @contextlib.asynccontextmanager
-    async def _one_at_a_time(self, openid: str, entry: _Entry) -> AsyncIterator[None]:
-        """A resident's messages are handled in order (three photos sent at once all reach the same order).
-        Best effort: without the store, optimistic versioning and retries still keep every photo."""
-        async with contextlib.AsyncExitStack() as stack:
-            if entry.lock_token is not None:  # taken in _enter
-                await stack.enter_async_context(self.store.lock(self._resident_lock(openid), token=entry.lock_token))
-            elif entry.store and not entry.rate_limited:
-                with contextlib.suppress(StoreUnavailable, LockNotAcquired):
-                    await stack.enter_async_context(self.store.lock(self._resident_lock(openid),
-                                                                    ttl=RESIDENT_LOCK_SECONDS, wait=3))
-            yield
+    async def _one_at_a_time(self, openid: str, visit: _Visit) -> None:
+        """A resident's messages are handled in order (three photos sent at once all reach the same order): hold
+        the resident's lock, waiting for it if _arrive found it taken; _leave gives it back. Best effort: without
+        the store, optimistic versioning and retries still keep every photo."""
+        if visit.store and visit.lock_token is None:
+            with contextlib.suppress(StoreUnavailable, LockNotAcquired):
+                visit.lock_token = await take_lock(self.store, self._resident_lock(openid), RESIDENT_LOCK_SECONDS,
+                                                   wait=3)
 
     # ------------------------------------------------------------------ held photos and location
     def _held_key(self, openid: str) -> str:
         return f"wx:held:{openid}"
 
-    async def _peek_held(self, openid: str, entry: _Entry | None = None) -> Held:
-        if entry is not None and not entry.store:
+    async def _peek_held(self, openid: str, visit: _Visit | None = None) -> Held:
+        if visit is not None and not visit.store:
             return Held()
         try:
             return self._held_from(await self.store.get(self._held_key(openid)))

@@ -30,13 +30,16 @@ class Store(Protocol):
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
     async def many(self, commands: list[tuple]) -> list: ...
-    def lock(self, key: str, ttl: float = 10.0, wait: float = 5.0,
-             token: str | None = None) -> contextlib.AbstractAsyncContextManager[None]: ...
+    def lock(self, key: str, ttl: float = 10.0, wait: float = 5.0) -> contextlib.AbstractAsyncContextManager[None]: ...
 
 
 def lock_key(key: str) -> str:
-    """Where lock(key) keeps its token: set it in many() (set-if-absent) and pass the token to lock() to hold it."""
+    """Where lock(key) keeps its holder's token. A lock can also be taken with ("set", lock_key(key), token, ttl,
+    True) in many() and given back with ("release", lock_key(key), token), beside other commands."""
     return f"lock:{key}"
+
+
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 
 class MemoryStore:
@@ -93,8 +96,8 @@ class MemoryStore:
             del self._data[key]
 
     @contextlib.asynccontextmanager
-    async def lock(self, key: str, ttl: float = 10.0, wait: float = 5.0, token: str | None = None) -> AsyncIterator[None]:
-        async with _acquire(self, key, ttl, wait, token):
+    async def lock(self, key: str, ttl: float = 10.0, wait: float = 5.0) -> AsyncIterator[None]:
+        async with _acquire(self, key, ttl, wait):
             yield
 
 
@@ -149,7 +152,9 @@ class RedisStore:
         await self._redis.aclose()
 
     async def many(self, commands: list[tuple]) -> list:
-        """The commands in one round trip (a pipeline, not a transaction), each answered as on its own."""
+        """The commands in one round trip (a pipeline, not a transaction), each answered as on its own:
+        ("get", key), ("set", key, value, ttl, only_if_absent), ("incr", key[, ttl]), ("decr", key),
+        ("delete", key), ("release", key, token) (delete if it still holds token)."""
         async def _many() -> list:
             async with self._redis.pipeline(transaction=False) as pipe:
                 extra = []  # positions of the EXPIRE that follows an INCR with a ttl
@@ -164,11 +169,17 @@ class RedisStore:
                         if rest and rest[0]:
                             pipe.expire(self._k(key), int(max(1, rest[0])), nx=True)
                             extra.append(len(pipe.command_stack) - 1)
+                    elif name == "decr":
+                        pipe.decr(self._k(key))
+                    elif name == "delete":
+                        pipe.delete(self._k(key))
+                    elif name == "release":
+                        pipe.eval(_RELEASE, 1, self._k(key), rest[0])
                     else:
                         raise ValueError(f"unknown store command {name!r}")
                 results = await pipe.execute()
             answers = [result for position, result in enumerate(results) if position not in extra]
-            return [bool(answer) if command[0] == "set" else int(answer) if command[0] == "incr" else answer
+            return [bool(answer) if command[0] == "set" else answer if command[0] == "get" else int(answer)
                     for command, answer in zip(commands, answers)]
 
         return await self._call(_many())
@@ -178,8 +189,8 @@ class RedisStore:
         await self._call(self._redis.eval(script, 1, self._k(key), token))
 
     @contextlib.asynccontextmanager
-    async def lock(self, key: str, ttl: float = 10.0, wait: float = 5.0, token: str | None = None) -> AsyncIterator[None]:
-        async with _acquire(self, key, ttl, wait, token):
+    async def lock(self, key: str, ttl: float = 10.0, wait: float = 5.0) -> AsyncIterator[None]:
+        async with _acquire(self, key, ttl, wait):
             yield
 
 
@@ -192,34 +203,47 @@ async def _run(store: MemoryStore, command: tuple):
         return await store.set(key, value, ttl=ttl, only_if_absent=only_if_absent)
     if name == "incr":
         return await store.incr(key, ttl=rest[0] if rest else None)
+    if name == "decr":
+        value = int(store._live(key) or 0) - 1
+        expires = store._data[key][1] if key in store._data else None
+        store._data[key] = (str(value), expires)
+        return value
+    if name == "delete":
+        existed = store._live(key) is not None
+        await store.delete(key)
+        return int(existed)
+    if name == "release":
+        if store._live(key) == rest[0]:
+            await store.delete(key)
+            return 1
+        return 0
     raise ValueError(f"unknown store command {name!r}")
 
 
+async def take_lock(store: MemoryStore | RedisStore, key: str, ttl: float, wait: float) -> str:
+    """The lease lock on key, waited for up to `wait` seconds (LockNotAcquired after): its holder's token."""
+    token = secrets.token_hex(8)
+    deadline = time.monotonic() + wait
+    delay = 0.005
+    while not await store.set(lock_key(key), token, ttl=ttl, only_if_absent=True):
+        if time.monotonic() >= deadline:
+            raise LockNotAcquired(key)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
+    return token
+
+
 @contextlib.asynccontextmanager
-async def _acquire(store: MemoryStore | RedisStore, key: str, ttl: float, wait: float,
-                   token: str | None = None) -> AsyncIterator[None]:
-    """A lease lock: set-if-absent with a TTL and a random token, released only by its holder. With a token, the
-    caller already holds it (set in a many() with other commands)."""
-    held_key = lock_key(key)
-    if token is None:
-        token = secrets.token_hex(8)
-        deadline = time.monotonic() + wait
-        delay = 0.005
-        while not await store.set(held_key, token, ttl=ttl, only_if_absent=True):
-            if time.monotonic() >= deadline:
-                raise LockNotAcquired(key)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.1)
+async def _acquire(store: MemoryStore | RedisStore, key: str, ttl: float, wait: float) -> AsyncIterator[None]:
+    """A lease lock: set-if-absent with a TTL and a random token, released only by its holder."""
+    token = await take_lock(store, key, ttl, wait)
     try:
         yield
     finally:
         # A store gone away cannot be told; the lease ends by itself at its TTL. The holder's work is done and
         # must not fail for that.
         with contextlib.suppress(StoreUnavailable):
-            if isinstance(store, RedisStore):
-                await store.delete_if_equal(held_key, token)
-            elif await store.get(held_key) == token:
-                await store.delete(held_key)
+            await store.many([("release", lock_key(key), token)])
 
 
 def open_store(redis_url: str) -> MemoryStore | RedisStore:

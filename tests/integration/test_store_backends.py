@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from orders.store import RedisStore, StoreUnavailable, lock_key
+from orders.store import LockNotAcquired, RedisStore, StoreUnavailable, lock_key, take_lock
 
 
 async def test_store_contract(store):
@@ -22,17 +22,20 @@ async def test_many_answers_each_command_as_on_its_own(store):
     await store.set("held", "photo")
     assert await store.many([
         ("incr", "rate", 60), ("incr", "rate", 60), ("set", "claim", "x", 5, True), ("set", "claim", "y", 5, True),
-        ("get", "held"), ("get", "nothing"), ("incr", "plain"),
-    ]) == [1, 2, True, False, "photo", None, 1]
-    assert await store.get("claim") == "x" and await store.incr("rate", ttl=60) == 3
+        ("get", "held"), ("get", "nothing"), ("incr", "plain"), ("decr", "rate"), ("delete", "held"),
+        ("delete", "nothing"),
+    ]) == [1, 2, True, False, "photo", None, 1, 1, 1, 0]
+    assert await store.get("claim") == "x" and await store.get("held") is None
+    assert await store.incr("rate", ttl=60) == 2
 
 
-async def test_a_lock_taken_in_many_is_held_and_released_by_its_token(store):
+async def test_a_lock_taken_in_many_is_released_only_by_its_token(store):
     assert await store.many([("set", lock_key("resident"), "t1", 5, True)]) == [True]
-    async with store.lock("resident", token="t1"):
-        assert not await store.set(lock_key("resident"), "t2", ttl=5, only_if_absent=True)  # still ours
-    async with store.lock("resident", ttl=5, wait=0.1):  # released: free for the next holder
-        pass
+    assert await store.many([("release", lock_key("resident"), "someone else")]) == [0]
+    with pytest.raises(LockNotAcquired):
+        await take_lock(store, "resident", ttl=5, wait=0.05)  # still held
+    assert await store.many([("release", lock_key("resident"), "t1")]) == [1]
+    assert await take_lock(store, "resident", ttl=5, wait=0.05)  # free for the next holder
 
 
 async def test_lock_admits_one_holder_at_a_time(store):

@@ -362,6 +362,17 @@ async def test_the_rate_limit_answers_kindly_and_does_no_work(settings, store, c
         assert await models.Order.filter(resident__openid=ALICE).count() == 4
 
 
+async def test_wechat_retries_do_not_count_against_the_rate_limit(settings, store, clock):
+    async with open_door(settings, store, clock, bot={"rate_limit_per_minute": 2}) as door:
+        alice = door.resident()
+        first = alice.simulator.text_message("楼坝村的路灯坏了")
+        reply = await alice.send(first)
+        assert [await alice.send(first) for _ in range(3)] == [reply] * 3  # WeChat's three retries
+        assert "工单号" in await alice.says("新滩村的路灯也坏了")  # the second message of the minute
+        assert "太频繁" in await alice.says("安富村的路灯也坏了")  # the third
+        assert await models.Order.filter(resident__openid=ALICE).count() == 2
+
+
 async def test_a_database_outage_gets_a_friendly_answer_not_a_500(settings, store, clock):
     down = settings.with_overrides(database={"url": "postgres://postgres@127.0.0.1:1/sidan_down"})
     async with open_door(down, store, clock, demo=False) as door:
