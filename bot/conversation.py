@@ -212,10 +212,11 @@ class Conversation:
 
     async def _answer_claimed(self, inbound: Inbound, store_key: str, deadline: float, visit: _Visit) -> str | None:
         reply: Any = _NO_REPLY
+        done = False
         try:
             reply, done = await self._answer(inbound, deadline, visit)
         finally:
-            await self._leave(visit, reply if reply is not _NO_REPLY and done else _NO_REPLY, store_key)
+            await self._leave(visit, reply if done else _NO_REPLY, store_key)
         return reply
 
     async def _wait_for_reply(self, store_key: str, deadline: float) -> Any:
