@@ -184,10 +184,6 @@ class RedisStore:
 
         return await self._call(_many())
 
-    async def delete_if_equal(self, key: str, token: str) -> None:
-        script = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
-        await self._call(self._redis.eval(script, 1, self._k(key), token))
-
     @contextlib.asynccontextmanager
     async def lock(self, key: str, ttl: float = 10.0, wait: float = 5.0) -> AsyncIterator[None]:
         async with _acquire(self, key, ttl, wait):
