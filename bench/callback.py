@@ -13,7 +13,10 @@ Each configuration runs two phases, both loopback only and bounded in time:
 Afterwards the orders in the database are counted against the messages answered: none lost, none doubled.
 
 The load generator is this process (asyncio, raw HTTP/1.1 on keep-alive connections); on a 2-core machine it
-competes with the server for the CPU, which lowers every figure, the bare server's most.
+competes with the server for the CPU, which lowers every figure, the bare server's most. --pin gives the load
+generator the first CPU and the servers (with their workers) the others, so the two stop taking turns on the same
+core; PostgreSQL and Redis are not pinned. On a 2-CPU machine that leaves one CPU to the server, which 2 workers
+then share.
 """
 from __future__ import annotations
 
@@ -296,10 +299,26 @@ async def wait_ready(server: Server, seconds: float = 60, workers: int = 1) -> N
     raise SystemExit(f"server did not start in time; see {server.log_path}")
 
 
+SERVER_CPUS: set[int] | None = None  # --pin: the CPUs the servers run on (the load generator has the rest)
+
+
+def pin(enabled: bool) -> str:
+    """With --pin: this process (the load generator) on the first allowed CPU, the servers on the others."""
+    global SERVER_CPUS
+    allowed = sorted(os.sched_getaffinity(0))
+    if not enabled or len(allowed) < 2:
+        return "client and server share the machine"
+    os.sched_setaffinity(0, {allowed[0]})
+    SERVER_CPUS = set(allowed[1:])
+    return f"load generator pinned to CPU {allowed[0]}, servers to CPU {', '.join(map(str, allowed[1:]))}"
+
+
 def start(command: list[str], env: dict[str, str], port: int, log_dir: Path, name: str) -> Server:
     log_path = log_dir / f"{name}.log"
+    cpus = SERVER_CPUS
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     return Server(process, port, log_path)
 
 
@@ -467,9 +486,10 @@ async def main_async(args) -> int:
         configs = [Config("sqlite", 1, False), Config("postgres", 2, True)]
     if args.only:
         configs = [c for c in configs if c.backend == args.only]
+    placement = pin(args.pin)
     print(f"callback benchmark: {args.seconds:g} s per phase, {args.connections} connections (saturation), "
           f"{args.rate:g} msg/s with {args.rate_connections} connections (fixed rate); {os.cpu_count()} CPUs; "
-          f"client and server share the machine", flush=True)
+          f"{placement}", flush=True)
     bare = {}
     for workers in sorted({c.workers for c in configs}):
         bare[workers] = await bench_bare(workers, args, work)
@@ -508,6 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, help="routing model (default var/models/router.pkl, else trained)")
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="PostgreSQL to create bench databases in")
     parser.add_argument("--redis", default=DEFAULT_REDIS, help="Redis database (flushed!) for 2-worker runs")
+    parser.add_argument("--pin", action="store_true", help="load generator on one CPU, servers on the others")
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds = min(args.seconds, 5.0)
