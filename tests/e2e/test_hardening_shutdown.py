@@ -88,6 +88,68 @@ async def test_a_request_in_flight_when_the_server_stops_is_answered(settings, b
             process.wait()
 
 
+def start_server(settings, backend: str, model, log_path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "SIDAN_ENV": "test", "SIDAN_DATABASE_URL": settings.database.url,
+           "SIDAN_REDIS_URL": REDIS_URL if backend == "postgres" else "", "SIDAN_CLASSIFIER_MODEL_PATH": str(model),
+           "SIDAN_APP_RUN_BACKGROUND_TASKS": "false"}
+    with open(log_path, "a") as server_log:
+        process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port",
+                                    str(port)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=server_log)
+    return process, f"http://127.0.0.1:{port}"
+
+
+async def test_a_server_killed_during_a_burst_loses_and_doubles_nothing(settings, backend, orm, store, quick_model,
+                                                                         tmp_path):
+    """SIGKILL while a burst of reports is being written: what had committed keeps its order, the rest left no trace,
+    and WeChat's retries (same MsgIds, to the restarted server) end with exactly one order per message."""
+    await load_demo_data()
+    process, base = start_server(settings, backend, quick_model, tmp_path / "server.log")
+    residents = [Simulator(base, settings.wechat.token, f"o_burst_resident_{n:09d}", appid=settings.wechat.appid)
+                 for n in range(24)]
+    messages = [resident.text_message(f"楼坝村{n}组的路灯坏了好几天,晚上很黑") for n, resident in enumerate(residents)]
+
+    async def send(client, resident, fields) -> str | None:
+        params, body = resident.envelope(fields)
+        try:
+            response = await client.post(f"{resident.url}/wechat", params=params, content=body)
+        except httpx.TransportError:
+            return None  # the server died before answering: WeChat will retry
+        return resident.read_reply(response.text)
+
+    try:
+        await wait_until_serving(base, process)
+        async with httpx.AsyncClient(timeout=10) as client:
+            burst = [asyncio.ensure_future(send(client, r, m)) for r, m in zip(residents, messages)]
+            deadline = time.monotonic() + 10
+            while await models.Order.all().count() == 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.001)
+            process.kill()  # as the first batch commits: no shutdown; the database drops what was not committed
+            first = await asyncio.gather(*burst)
+        process.wait()
+        assert await models.Order.all().count() >= 1  # killed as (or after) a batch committed, answers in flight
+        if backend == "postgres":
+            await store._redis.flushdb()  # the dead worker's claims lapse (30 s) before WeChat's retries succeed
+        process, base = start_server(settings, backend, quick_model, tmp_path / "server.log")
+        await wait_until_serving(base, process)
+        for resident in residents:
+            resident.url = base
+        async with httpx.AsyncClient(timeout=10) as client:
+            retried = await asyncio.gather(*(send(client, r, m) for r, m in zip(residents, messages)))
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert all(reply and "工单号" in reply for reply in retried), retried
+    for before, after in zip(first, retried):
+        if before is not None and "工单号" in before:
+            assert before == after  # answered before the kill: the same order, not a second one
+    assert await models.Order.all().count() == len(residents)
+    assert await models.InboundMessage.all().count() == len(residents)
+    for resident in residents:
+        assert await models.Order.filter(resident__openid=resident.openid).count() == 1
+
+
 class BlockingSender:
     """Holds the first message forever (a WeChat call that hangs) until the dispatcher is cancelled."""
 
