@@ -253,7 +253,10 @@ class Conversation:
         if visit.rate_limited:
             return dialog.rate_limited_reply()
         await self._one_at_a_time(inbound.openid, visit)
-        held = visit.held if visit.held is not None else await self._peek_held(inbound.openid, visit)
+        if visit.held is not None:
+            held = visit.held
+        else:  # the lock was taken after _arrive (or there is no store): read what is held now
+            held = await self._peek_held(inbound.openid) if visit.store else Held()
         try:
             new_report = self._new_report(inbound, held)
             if new_report is not None:
@@ -337,9 +340,7 @@ class Conversation:
     def _held_key(self, openid: str) -> str:
         return f"wx:held:{openid}"
 
-    async def _peek_held(self, openid: str, visit: _Visit | None = None) -> Held:
-        if visit is not None and not visit.store:
-            return Held()
+    async def _peek_held(self, openid: str) -> Held:
         try:
             return self._held_from(await self.store.get(self._held_key(openid)))
         except StoreUnavailable:

@@ -278,11 +278,7 @@ class OrderService:
         submitter = report.actor or Actor.of_resident(report.resident)
         transition(None, Action.SUBMIT, submitter.role)
         location = report.location or {}
-        grid = None
-        if location.get("latitude") is not None and location.get("longitude") is not None:
-            from orders.geo import locate_grid
-
-            grid = locate_grid(grids, float(location["latitude"]), float(location["longitude"]))
+        grid_id = await self._grid_for(location.get("latitude"), location.get("longitude"), conn, grids)
         order = new_instance(
             models.Order,
             number=number,
@@ -293,7 +289,7 @@ class OrderService:
             latitude=location.get("latitude"),
             longitude=location.get("longitude"),
             location_label=location.get("label"),
-            grid_id=grid.id if grid else None,
+            grid_id=grid_id,
             category=prediction.category if prediction.category in self.taxonomy.categories else None,
             urgency=urgency,
             confidence=round(float(prediction.confidence), 4),
@@ -851,12 +847,15 @@ class OrderService:
     async def _notify_role(self, conn, order, role: str, kind: str, now, payload: dict) -> None:
         await self._send(conn, [(order, _Notice(f"notify_{kind}", "role", role, payload))], now)
 
-    async def _grid_for(self, latitude: float | None, longitude: float | None, conn) -> int | None:
+    async def _grid_for(self, latitude: float | None, longitude: float | None, conn,
+                        grids: list[models.Grid] | None = None) -> int | None:
+        """The grid of a point; `grids` when the caller has read them already (a batch of reports)."""
         if latitude is None or longitude is None:
             return None
         from orders.geo import locate_grid
 
-        grids = await models.Grid.all().using_db(conn)
+        if grids is None:
+            grids = await models.Grid.all().using_db(conn)
         grid = locate_grid(grids, float(latitude), float(longitude))
         return grid.id if grid else None
 

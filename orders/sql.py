@@ -16,8 +16,8 @@ class Sql:
         self.values: list[Any] = []
 
     def param(self, value: Any) -> str:
-        if isinstance(value, datetime) and self.dialect == "sqlite":
-            value = value.astimezone(timezone.utc).isoformat(sep=" ")
+        if self.dialect == "sqlite":
+            value = _sqlite_value(value)
         self.values.append(value)
         return f"${len(self.values)}" if self.dialect == "postgres" else "?"
 
@@ -40,10 +40,13 @@ class Sql:
                 self.values.extend(row)
             return text
         for row in rows:
-            self.values.extend(
-                value.astimezone(timezone.utc).isoformat(sep=" ") if isinstance(value, datetime) else value
-                for value in row)
+            self.values.extend(_sqlite_value(value) for value in row)
         return ", ".join(["(" + ", ".join("?" * width) + ")"] * len(rows))
+
+
+def _sqlite_value(value: Any) -> Any:
+    """Moments as UTC text, as Tortoise stores them in SQLite (which compares them as text)."""
+    return value.astimezone(timezone.utc).isoformat(sep=" ") if isinstance(value, datetime) else value
 
 
 _IMMUTABLE = (type(None), bool, int, float, str, bytes)
@@ -77,11 +80,11 @@ async def insert_rows(conn: Any, model: Any, rows: list[dict[str, Any]]) -> None
     meta = model._meta
     names = _insert_names(meta)
     fields = [meta.fields_map[name] for name in names]
-    defaults = {field.model_field_name: field.default for field in fields if field.model_field_name not in rows[0]}
     per_statement = max(1, MAX_PARAMETERS // len(names))
     for start in range(0, len(rows), per_statement):
         q = Sql(conn.capabilities.dialect)
-        values = q.rows([[field.to_db_value(_value(row, field.model_field_name, defaults), model) for field in fields]
+        values = q.rows([[field.to_db_value(row[field.model_field_name] if field.model_field_name in row
+                                            else _default(field), model) for field in fields]
                          for row in rows[start:start + per_statement]])
         await conn.execute_query(f"{_insert_into(meta, names)} VALUES {values}", q.values)
 
@@ -93,25 +96,18 @@ def new_instance(model: Any, **values: Any) -> Any:
     meta = model._meta
     row = {}
     for name, column in meta.fields_db_projection.items():
-        if name in values:
-            row[column] = values[name]
-        else:
-            default = meta.fields_map[name].default
-            if callable(default):
-                default = default()
-            elif not isinstance(default, _IMMUTABLE):
-                default = copy.deepcopy(default)
-            row[column] = default
+        row[column] = values[name] if name in values else _default(meta.fields_map[name])
     instance = model._init_from_db(**row)
     instance._saved_in_db = False
     return instance
 
 
-def _value(row: dict[str, Any], name: str, defaults: dict[str, Any]) -> Any:
-    if name in row:
-        return row[name]
-    default = defaults.get(name)
-    return default() if callable(default) else default
+def _default(field: Any) -> Any:
+    """A field's default for one new row: called when it is a function, copied when it is mutable."""
+    default = field.default
+    if callable(default):
+        return default()
+    return default if isinstance(default, _IMMUTABLE) else copy.deepcopy(default)
 
 
 def _insert_names(meta: Any) -> list[str]:

@@ -75,8 +75,12 @@ class MemoryStore:
         self._data.pop(key, None)
 
     async def incr(self, key: str, ttl: float | None = None) -> int:
+        return self._add(key, 1, ttl)
+
+    def _add(self, key: str, amount: int, ttl: float | None = None) -> int:
+        """Add to a counter, keeping the expiry it got when it was created."""
         current = self._live(key)
-        value = int(current or 0) + 1
+        value = int(current or 0) + amount
         expires = self._data[key][1] if current is not None else (time.monotonic() + ttl if ttl else None)
         self._data[key] = (str(value), expires)
         return value
@@ -200,10 +204,7 @@ async def _run(store: MemoryStore, command: tuple):
     if name == "incr":
         return await store.incr(key, ttl=rest[0] if rest else None)
     if name == "decr":
-        value = int(store._live(key) or 0) - 1
-        expires = store._data[key][1] if key in store._data else None
-        store._data[key] = (str(value), expires)
-        return value
+        return store._add(key, -1)
     if name == "delete":
         existed = store._live(key) is not None
         await store.delete(key)
