@@ -33,6 +33,14 @@ class Recorder:
         return [f"done {item}" if len(items) > 1 else f"alone {item}" for item in items]
 
 
+def held_writes(fail_batch: bool = False, fail_items: tuple[str, ...] = (),
+                **options) -> tuple[Recorder, GroupCommit]:
+    """A GroupCommit over a Recorder whose writes wait until the test opens the gate."""
+    recorder = Recorder(fail_batch=fail_batch, fail_items=fail_items)
+    recorder.gate.clear()
+    return recorder, GroupCommit(recorder.write, **options)
+
+
 async def settle() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
@@ -46,9 +54,7 @@ async def test_a_lone_item_is_written_at_once_on_its_own():
 
 
 async def test_items_arriving_during_a_write_go_together_in_the_next_one():
-    recorder = Recorder()
-    recorder.gate.clear()
-    commit = GroupCommit(recorder.write)
+    recorder, commit = held_writes()
     first = asyncio.ensure_future(commit.submit("a", key="k1"))
     await settle()
     assert recorder.calls == [("one", ["a"])]  # written at once, nobody waited to fill a batch
@@ -63,9 +69,7 @@ async def test_items_arriving_during_a_write_go_together_in_the_next_one():
 
 
 async def test_one_key_at_most_once_per_batch_and_in_arrival_order():
-    recorder = Recorder()
-    recorder.gate.clear()
-    commit = GroupCommit(recorder.write)
+    recorder, commit = held_writes()
     blocker = asyncio.ensure_future(commit.submit("x", key="other"))
     await settle()
     waiting = [asyncio.ensure_future(commit.submit(item, key=key))
@@ -77,9 +81,7 @@ async def test_one_key_at_most_once_per_batch_and_in_arrival_order():
 
 
 async def test_batches_are_bounded():
-    recorder = Recorder()
-    recorder.gate.clear()
-    commit = GroupCommit(recorder.write, max_batch=2)
+    recorder, commit = held_writes(max_batch=2)
     waiting = [asyncio.ensure_future(commit.submit(str(n), key=str(n))) for n in range(6)]
     await settle()
     recorder.gate.set()
@@ -88,9 +90,7 @@ async def test_batches_are_bounded():
 
 
 async def test_a_failed_batch_is_written_again_one_by_one_and_each_caller_gets_its_own_outcome():
-    recorder = Recorder(fail_batch=True, fail_items=("b",))
-    recorder.gate.clear()
-    commit = GroupCommit(recorder.write)
+    recorder, commit = held_writes(fail_batch=True, fail_items=("b",))
     blocker = asyncio.ensure_future(commit.submit("x", key="x"))
     await settle()
     waiting = [asyncio.ensure_future(commit.submit(item, key=item)) for item in "abc"]
@@ -104,9 +104,7 @@ async def test_a_failed_batch_is_written_again_one_by_one_and_each_caller_gets_i
 
 
 async def test_a_caller_that_gives_up_while_queued_is_withdrawn_and_nothing_is_written():
-    recorder = Recorder()
-    recorder.gate.clear()
-    commit = GroupCommit(recorder.write)
+    recorder, commit = held_writes()
     first = asyncio.ensure_future(commit.submit("a", key="a"))
     await settle()
     impatient = asyncio.ensure_future(commit.submit("b", key="b"))
@@ -121,9 +119,7 @@ async def test_a_caller_that_gives_up_while_queued_is_withdrawn_and_nothing_is_w
 
 
 async def test_a_caller_that_gives_up_during_its_write_still_gets_the_outcome():
-    recorder = Recorder()
-    recorder.gate.clear()
-    commit = GroupCommit(recorder.write)
+    recorder, commit = held_writes()
     caller = asyncio.ensure_future(commit.submit("a", key="a"))
     await settle()
     caller.cancel()  # the reply budget ran out while the order was being written
@@ -134,9 +130,7 @@ async def test_a_caller_that_gives_up_during_its_write_still_gets_the_outcome():
 
 
 async def test_a_batch_that_runs_out_of_time_fails_its_callers_at_once_and_is_not_split():
-    recorder = Recorder()
-    recorder.gate.clear()  # the database never answers
-    commit = GroupCommit(recorder.write, timeout_seconds=0.05)
+    recorder, commit = held_writes(timeout_seconds=0.05)  # the database never answers
     first = asyncio.ensure_future(commit.submit("a", key="a"))
     await settle()
     grouped = [asyncio.ensure_future(commit.submit(item, key=item)) for item in "bc"]
@@ -161,9 +155,7 @@ async def test_the_writer_runs_in_a_context_of_its_own():
 
 
 async def test_a_cancelled_writer_fails_its_callers_instead_of_leaving_them_waiting():
-    recorder = Recorder()
-    recorder.gate.clear()
-    commit = GroupCommit(recorder.write)
+    recorder, commit = held_writes()
     writing = asyncio.ensure_future(commit.submit("a", key="a"))
     await settle()
     queued = asyncio.ensure_future(commit.submit("b", key="b"))
