@@ -8,9 +8,11 @@ import re
 import time
 import uuid
 from datetime import datetime, timezone
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, raw
 
@@ -81,11 +83,33 @@ def log_config(settings: Settings, stream: Any = "ext://sys.stderr") -> dict[str
     }
 
 
+class IntakeCollector:
+    """The bot's group commit, read at scrape: whether the database keeps up (reports per transaction, reports
+    waiting for one, batches that failed and were written one by one)."""
+
+    def __init__(self, intake: Callable[[], Any]) -> None:
+        self.intake = intake  # the worker's GroupCommit, or None before the bot is set up
+
+    def collect(self):
+        intake = self.intake()
+        if intake is None:
+            return
+        yield CounterMetricFamily("sidan_intake_batches", "Intake transactions (each writes one or more reports)",
+                                  value=intake.batches)
+        yield CounterMetricFamily("sidan_intake_reports", "Reports written by intake transactions that committed",
+                                  value=intake.written)
+        yield CounterMetricFamily("sidan_intake_fallbacks", "Intake batches that failed and were written one by one",
+                                  value=intake.fallbacks)
+        yield GaugeMetricFamily("sidan_intake_pending", "Reports waiting for the next intake transaction",
+                                value=intake.pending())
+
+
 class Metrics:
     """Per-worker registry. Gauges of the database (orders by state, outbox backlog) are read at scrape."""
 
-    def __init__(self) -> None:
+    def __init__(self, intake: Callable[[], Any] = lambda: None) -> None:
         self.registry = CollectorRegistry()
+        self.registry.register(IntakeCollector(intake))
         self.requests = Counter("sidan_requests_total", "HTTP requests", ["route", "method", "status"],
                                 registry=self.registry)
         self.latency = Histogram("sidan_request_seconds", "HTTP request latency", ["route"], registry=self.registry,
@@ -116,7 +140,7 @@ class Metrics:
 
 
 def install(app: Sanic) -> None:
-    metrics = Metrics()
+    metrics = Metrics(intake=lambda: getattr(getattr(app.ctx, "bot", None), "intake", None))
     app.ctx.metrics = metrics
 
     @app.on_request

@@ -210,6 +210,26 @@ async def fixed_rate(port: int, seconds: float, rate: float, connections: int, m
     return result
 
 
+async def intake_counters(port: int) -> tuple[float, float]:
+    """(transactions, reports written) of the intake's group commit, from /metrics: of one worker when there are
+    two (whichever answers), so the figure is a sample of that worker's batching."""
+    connection = Connection("127.0.0.1", port)
+    try:
+        status, body = await connection.request(f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    finally:
+        connection.close()
+    values = {}
+    for line in body.decode().splitlines():
+        name, _, value = line.partition(" ")
+        values[name] = value
+    return float(values.get("sidan_intake_batches_total", 0)), float(values.get("sidan_intake_reports_total", 0))
+
+
+def per_batch(before: tuple[float, float], after: tuple[float, float]) -> str:
+    batches, reports = after[0] - before[0], after[1] - before[1]
+    return f"{reports / batches:5.1f} reports per transaction" if batches else "no transaction seen"
+
+
 # ------------------------------------------------------------------------------------------------ servers
 def free_port() -> int:
     with socket.socket() as sock:
@@ -457,8 +477,11 @@ async def bench_full(config: Config, args, work: Path, model: Path) -> dict:
         messages = Messages()
         warm = await saturate(server.port, min(2.0, args.seconds), args.connections, messages)  # warm-up
         warm_sent = messages_sent(messages)
+        counters = [await intake_counters(server.port)]
         saturated = await saturate(server.port, args.seconds, args.connections, messages)
+        counters.append(await intake_counters(server.port))
         steady = await fixed_rate(server.port, args.seconds, args.rate, args.rate_connections, messages)
+        counters.append(await intake_counters(server.port))
         rss = server.rss_bytes()
     finally:
         server.stop()
@@ -467,7 +490,8 @@ async def bench_full(config: Config, args, work: Path, model: Path) -> dict:
     await drop_database(url, args.postgres)
     return {"saturated": saturated, "steady": steady, "sent": sent, "warm": warm_sent,
             "numbered": warm.orders_replied + saturated.orders_replied + steady.orders_replied, "counts": counts,
-            "rss": rss, "log": server.log_path}
+            "rss": rss, "log": server.log_path,
+            "batching": [per_batch(counters[0], counters[1]), per_batch(counters[1], counters[2])]}
 
 
 def messages_sent(messages: Messages) -> int:
@@ -501,8 +525,10 @@ async def main_async(args) -> int:
         ratio = saturated.rate / bare[config.workers].rate if bare[config.workers].rate else 0
         answered = outcome["sent"] - saturated.failed - steady.failed  # warm-up failures are rare; counted below
         print(f"\nfull /wechat, {config.name}:")
-        print(f"  saturation  {saturated.line()}   full/bare {ratio:5.1%} (goal ≥ 40%)")
-        print(f"  {args.rate:g} msg/s  {steady.line()}   (goal p99 < 50 ms)"
+        sampled = " (one worker's)" if config.workers > 1 else ""
+        print(f"  saturation  {saturated.line()}   full/bare {ratio:5.1%} (goal ≥ 40%); "
+              f"{outcome['batching'][0]}{sampled}")
+        print(f"  {args.rate:g} msg/s  {steady.line()}   (goal p99 < 50 ms); {outcome['batching'][1]}{sampled}"
               + (f"; {steady.unsent} due messages never sent: the server fell behind" if steady.unsent else ""))
         busy = outcome["sent"] - outcome["numbered"]
         print(f"  messages sent {outcome['sent']} (incl. {outcome['warm']} warm-up), answered with an order number "

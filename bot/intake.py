@@ -49,8 +49,10 @@ class GroupCommit(Generic[Item]):
         self.timeout_seconds = timeout_seconds
         self._queue: deque[_Waiting[Item]] = deque()
         self._writer: asyncio.Task | None = None
-        self.batches = 0  # written so far, for the benchmark's figures and the tests
-        self.fallbacks = 0
+        # so far, for /metrics, the benchmark's figures and the tests
+        self.batches = 0  # transactions tried (a failed batch's one-by-one retries count one each)
+        self.written = 0  # items written by those that succeeded
+        self.fallbacks = 0  # batches that failed and were split
 
     async def submit(self, item: Item, key: str) -> Any:
         waiting = _Waiting(item, key)
@@ -135,6 +137,7 @@ class GroupCommit(Generic[Item]):
                 await self._write([waiting])
             return
         self.batches += 1
+        self.written += len(batch)
         for waiting, result in zip(batch, results, strict=True):
             _settle(waiting.future, result=result)
 
