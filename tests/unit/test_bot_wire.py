@@ -158,3 +158,52 @@ def test_deep_nesting_and_repeated_fields_are_400_not_a_crash():
     deep = "<xml>" + base + "<Content>" + "<a>" * 5000 + "x" + "</a>" * 5000 + "</Content></xml>"
     assert _refusal(deep, params) == 400
     assert _refusal("<xml>" + base + "<Content>a</Content><Content>b</Content></xml>", params) == 400
+
+
+# One parse serves both our checks and wechatpy: the fields must read exactly as xmltodict reads them (the shape
+# wechatpy's message classes expect) and the message must be the one wechatpy.parse_message would build.
+HEAD = "<ToUserName><![CDATA[gh_sidan]]></ToUserName><FromUserName><![CDATA[o_alice]]></FromUserName>" \
+       "<CreateTime>1795000000</CreateTime>"
+WECHAT_BODIES = [
+    "<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[  路灯坏了 a<b ]]></Content><MsgId>1234567890123456</MsgId>",
+    "<MsgType>voice</MsgType><MediaId>m1</MediaId><Format>amr</Format><Recognition>路灯坏了</Recognition><MsgId>2</MsgId>",
+    "<MsgType>image</MsgType><PicUrl>http://example/p.jpg</PicUrl><MediaId>m2</MediaId><MsgId>3</MsgId>",
+    "<MsgType>location</MsgType><Location_X>29.1</Location_X><Location_Y>107.2</Location_Y><Scale>15</Scale>"
+    "<Label><![CDATA[楼坝村]]></Label><MsgId>4</MsgId>",
+    "<MsgType>event</MsgType><Event>CLICK</Event><EventKey>REPORT</EventKey>",
+    "<MsgType>event</MsgType><Event>subscribe</Event><EventKey><![CDATA[qrscene_42]]></EventKey><Ticket>t</Ticket>",
+    "<MsgType>event</MsgType><Event>subscribe</Event><EventKey><![CDATA[scanbarcode|x]]></EventKey>",
+    "<MsgType>event</MsgType><Event>subscribe</Event><EventKey></EventKey>",
+    "<MsgType>event</MsgType><Event>SCAN</Event><EventKey>42</EventKey><Ticket>t</Ticket>",
+    "<MsgType>event</MsgType><Event>scancode_push</Event><EventKey>k</EventKey>"
+    "<ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult>1</ScanResult></ScanCodeInfo>",
+    "<MsgType>event</MsgType><Event>pic_sysphoto</Event><EventKey>k</EventKey><SendPicsInfo><Count>2</Count>"
+    "<PicList><item><PicMd5Sum>a</PicMd5Sum></item><item><PicMd5Sum>b</PicMd5Sum></item></PicList></SendPicsInfo>",
+    "<MsgType>event</MsgType><Event>location_select</Event><EventKey>k</EventKey><SendLocationInfo>"
+    "<Location_X>29</Location_X><Location_Y>107</Location_Y><Label/><Poiname></Poiname></SendLocationInfo>",
+    "<MsgType>event</MsgType><Event>LOCATION</Event><Latitude>29.1</Latitude><Longitude>107.2</Longitude>"
+    "<Precision>65</Precision>",
+    "<MsgType>shortvideo</MsgType><MediaId>m</MediaId><ThumbMediaId>t</ThumbMediaId><MsgId>5</MsgId>",
+    "<MsgType>something_new</MsgType><MsgId>6</MsgId><Extra a=\"1\">x</Extra>",
+]
+
+
+@pytest.mark.parametrize("body", WECHAT_BODIES)
+def test_one_parse_reads_as_xmltodict_and_builds_wechatpys_message(body):
+    from wechatpy import parse_message
+
+    xml = f"<xml>{HEAD}{body}</xml>"
+    fields = wire.parse_fields(xml)
+    assert fields == xmltodict.parse(xml)["xml"]
+    ours, theirs = wire.message_from_fields(fields), parse_message(xml)
+    assert type(ours) is type(theirs)
+    assert ours._data == theirs._data
+    assert fields == xmltodict.parse(xml)["xml"]  # the subscribe-by-scan rewrite happened on a copy
+
+
+def test_elements_nested_deeper_than_any_wechat_message_are_refused():
+    nested = "<a>" * wire.MAX_DEPTH + "x" + "</a>" * wire.MAX_DEPTH
+    assert wire.parse_fields(f"<xml>{nested}</xml>")  # as deep as allowed
+    with pytest.raises(wire.Rejected) as refused:
+        wire.parse_fields(f"<xml><b>{nested}</b></xml>")
+    assert refused.value.status == 400
