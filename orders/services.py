@@ -124,6 +124,11 @@ class _StaffDirectory:
 
     def __init__(self, staff: list[_Recipient]) -> None:
         self.staff = staff
+        # indexed once: a burst of reports asks for recipients several times per order
+        self._by_role: dict[str, list[_Recipient]] = {}
+        for person in staff:
+            self._by_role.setdefault(person.role, []).append(person)
+        self._grid_workers = self._by_role.get(Role.GRID_WORKER, [])
 
     @classmethod
     async def load(cls, conn: Any) -> _StaffDirectory:
@@ -134,19 +139,18 @@ class _StaffDirectory:
         return cls([_Recipient(row["openid"], row["role"], row["department_id"], row["grid_id"]) for row in rows])
 
     def recipients(self, notice: _Notice, order: models.Order) -> list[str]:
-        grid_workers = [person for person in self.staff if person.role == Role.GRID_WORKER]
         match notice.audience:
             case "department":
-                people = [person for person in self.staff
-                          if person.role == Role.DEPT_STAFF and person.department_id == notice.target]
+                people = [person for person in self._by_role.get(Role.DEPT_STAFF, ())
+                          if person.department_id == notice.target]
             case "grid":
-                people = [person for person in grid_workers if person.grid_id == order.grid_id]
+                people = [person for person in self._grid_workers if person.grid_id == order.grid_id]
             case "grid_workers":
-                local = [person for person in grid_workers
+                local = [person for person in self._grid_workers
                          if order.grid_id is not None and person.grid_id == order.grid_id]
-                people = local or grid_workers
+                people = local or self._grid_workers
             case "role":
-                people = [person for person in self.staff if person.role == notice.target]
+                people = self._by_role.get(notice.target, [])
             case _:
                 raise ValueError(f"unknown audience {notice.audience!r}")
         return [person.openid for person in people]

@@ -8,7 +8,9 @@ import pytest
 from orders.sql import Sql
 
 BEIJING = timezone(timedelta(hours=8))
-ROWS = [["a", 1, datetime(2026, 11, 24, 9, 0, tzinfo=BEIJING), None], ["b", 2, datetime(2026, 11, 25, tzinfo=timezone.utc), True]]
+ROWS = [["a", 1, datetime(2026, 11, 24, 9, 0, tzinfo=BEIJING), None], ["b", 2, datetime(2026, 11, 25, tzinfo=timezone.utc), True],
+        # the first row's moment again, as another object in another zone, and the second's twice in one row
+        ["c", 3, datetime(2026, 11, 24, 1, 0, tzinfo=timezone.utc), datetime(2026, 11, 25, 8, 0, tzinfo=BEIJING)]]
 
 
 @pytest.mark.parametrize("dialect", ["postgres", "sqlite"])
@@ -32,3 +34,6 @@ def test_sqlite_stores_moments_as_utc_text():
     q = Sql("sqlite")
     assert q.rows(ROWS[:1]) == "(?, ?, ?, ?)"
     assert q.values == ["a", 1, "2026-11-24 01:00:00+00:00", None]
+    q = Sql("sqlite")
+    q.rows(ROWS)
+    assert q.values[8:] == ["c", 3, "2026-11-24 01:00:00+00:00", "2026-11-25 00:00:00+00:00"]
