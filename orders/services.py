@@ -360,9 +360,8 @@ class OrderService:
             f"INSERT INTO resident (openid, subscribed, last_message_at, created_at) VALUES {values} "
             f"ON CONFLICT (openid) DO UPDATE SET {update} RETURNING {', '.join(columns.values())}"
         )
-        residents = [models.Resident._init_from_db(**{
-            name: fields[name].to_python_value(row[column]) for name, column in columns.items()
-        }) for row in await conn.execute_query_dict(sql, q.values)]
+        # _init_from_db converts each column as Tortoise does for the rows it reads itself
+        residents = [models.Resident._init_from_db(**row) for row in await conn.execute_query_dict(sql, q.values)]
         return {resident.openid: resident for resident in residents}
 
     async def _department(self, conn: Any, *, code: str | None = None, id: int | None = None) -> models.Department | None:
