@@ -211,8 +211,8 @@ async def fixed_rate(port: int, seconds: float, rate: float, connections: int, m
 
 
 async def intake_counters(port: int) -> tuple[float, float]:
-    """(transactions, reports written) of the intake's group commit, from /metrics: of one worker when there are
-    two (whichever answers), so the figure is a sample of that worker's batching."""
+    """(transactions, reports written) of the intake's group commit, from /metrics. Per worker: with two, each
+    scrape may reach the other one, so only one-worker runs print the figure."""
     connection = Connection("127.0.0.1", port)
     try:
         status, body = await connection.request(f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
@@ -525,10 +525,10 @@ async def main_async(args) -> int:
         ratio = saturated.rate / bare[config.workers].rate if bare[config.workers].rate else 0
         answered = outcome["sent"] - saturated.failed - steady.failed  # warm-up failures are rare; counted below
         print(f"\nfull /wechat, {config.name}:")
-        sampled = " (one worker's)" if config.workers > 1 else ""
-        print(f"  saturation  {saturated.line()}   full/bare {ratio:5.1%} (goal ≥ 40%); "
-              f"{outcome['batching'][0]}{sampled}")
-        print(f"  {args.rate:g} msg/s  {steady.line()}   (goal p99 < 50 ms); {outcome['batching'][1]}{sampled}"
+        batching = outcome["batching"] if config.workers == 1 else ["", ""]
+        print(f"  saturation  {saturated.line()}   full/bare {ratio:5.1%} (goal ≥ 40%)" + (batching[0] and "; ")
+              + batching[0])
+        print(f"  {args.rate:g} msg/s  {steady.line()}   (goal p99 < 50 ms)" + (batching[1] and "; ") + batching[1]
               + (f"; {steady.unsent} due messages never sent: the server fell behind" if steady.unsent else ""))
         busy = outcome["sent"] - outcome["numbered"]
         print(f"  messages sent {outcome['sent']} (incl. {outcome['warm']} warm-up), answered with an order number "
