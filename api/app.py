@@ -24,9 +24,14 @@ def create_app(
     store=None,
     clock: Clock | None = None,
     name: str | None = None,
+    freeze_heap: bool | None = None,
 ) -> Sanic:
-    """Build the app. Tests inject a classifier, a store or a clock; production loads them per worker."""
+    """Build the app. Tests inject a classifier, a store or a clock; production loads them per worker.
+    freeze_heap: take what the worker loaded at start out of the cyclic collector's sight once it serves
+    (default: unless env is test, where one process builds many apps and each one's heap is garbage after it)."""
     settings = settings or load_settings()
+    if freeze_heap is None:
+        freeze_heap = settings.app.env != "test"
     check_workers(settings, settings.app.workers)
     app = Sanic(name or f"sidan{next(_app_names)}", log_config=observability.log_config(settings))
     app.config.KEEP_ALIVE_TIMEOUT = 15
@@ -54,6 +59,11 @@ def create_app(
         if store is None and getattr(app.ctx, "store", None) is not None:
             await app.ctx.store.close()
         await resources.stop_database()
+
+    if freeze_heap:
+        @app.after_server_start
+        async def settle_heap(app: Sanic) -> None:
+            resources.freeze_startup_heap()
 
     # background: the outbox dispatcher and the deadline sweep in this worker (settings.app.run_background_tasks)
     @app.after_server_start

@@ -1,6 +1,7 @@
 """The server on loopback: /healthz reports the database and the store; bad starts are refused clearly."""
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -50,3 +51,17 @@ def test_a_malformed_setting_stops_the_cli_naming_the_key(tmp_path):
     result = subprocess.run([sys.executable, "-m", "api.cli", "migrate"], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "app.port" in result.stderr
+
+
+async def test_a_serving_worker_freezes_what_it_loaded_at_start_but_a_test_app_does_not(settings, store, fake_classifier):
+    gc.unfreeze()
+    try:
+        for freeze, frozen in ((None, False), (True, True)):  # None: as the settings say (env test: no)
+            app = create_app(settings.with_overrides(app={"run_background_tasks": False}), classifier=fake_classifier,
+                             store=store, freeze_heap=freeze)
+            async with running_server(app) as base, httpx.AsyncClient(base_url=base) as client:
+                assert (gc.get_freeze_count() > 0) is frozen, freeze
+                assert (await client.get("/healthz")).status_code == 200
+            gc.unfreeze()
+    finally:
+        gc.unfreeze()  # the rest of the test session collects as usual
