@@ -39,7 +39,10 @@ log = logging.getLogger("sidan.bot")
 
 REPLY_BUDGET_SECONDS = 4.5  # WeChat gives up after 5 s and retries; answer (even "busy") before that
 RESIDENT_LOCK_SECONDS = 10
-CLAIM_SECONDS = 30  # a claim outlives any processing; a crashed worker's claim lapses before WeChat's last retry
+# A claim outlives one delivery's processing (the reply budget, then at most the intake's write timeout), and a dead
+# worker's claim lapses by WeChat's third delivery (about 10 s after the first). Should a slow delivery outlive its
+# claim, the database's unique message key still lets only one of two writers record the message.
+CLAIM_SECONDS = 10
 FOLLOW_UP_MINUTES = 30  # a photo or location this soon after a report belongs to that report
 CANCELLABLE = (State.SUBMITTED, State.DISPATCHED, State.RETURNED)
 PASSIVE_EVENTS = {"location", "templatesendjobfinish", "masssendjobfinish", "subscribe_msg_popup_event",
@@ -165,7 +168,7 @@ class Conversation:
             if visit.claimed:
                 return await self._answer_claimed(inbound, store_key, deadline, visit)
             await self._leave(visit)  # another delivery answers: give back what this one took on the way in
-            waited = await self._wait_for_reply(store_key, deadline)
+            waited = await self._wait_for_reply(inbound, store_key, deadline)
             if waited is not _NO_REPLY:
                 return waited
             if time.monotonic() >= deadline:
@@ -219,8 +222,14 @@ class Conversation:
             await self._leave(visit, reply if done else _NO_REPLY, store_key)
         return reply
 
-    async def _wait_for_reply(self, store_key: str, deadline: float) -> Any:
-        """The first delivery's reply (None means `success`), or _NO_REPLY."""
+    async def _wait_for_reply(self, inbound: Inbound, store_key: str, deadline: float) -> Any:
+        """The first delivery's reply (None means `success`), or _NO_REPLY. From the store once that delivery puts it
+        there; from the database when it recorded the message but never got to the store (its worker died between
+        the two): asked first, and again when the wait runs out, rather than answer "busy" for a message that has
+        its order (the resident would send it again, and it would be filed twice)."""
+        recorded = await self._recorded_reply(inbound.key)
+        if recorded is not _NO_REPLY:
+            return recorded
         delay = 0.01
         while time.monotonic() < deadline:
             try:
@@ -233,7 +242,17 @@ class Conversation:
                 return json.loads(value)["reply"]
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
-        return _NO_REPLY
+        return await self._recorded_reply(inbound.key)
+
+    @staticmethod
+    async def _recorded_reply(key: str) -> Any:
+        """The reply recorded with the message in the database, or _NO_REPLY (not recorded, or unreadable now)."""
+        try:
+            rows = await models.InboundMessage.filter(msg_key=key).values_list("reply", flat=True)
+        except Exception:  # noqa: BLE001 - the caller still has the store and, at worst, "busy"
+            log.warning("could not read the record of message %s", key, exc_info=True)
+            return _NO_REPLY
+        return rows[0] if rows else _NO_REPLY
 
     async def _answer(self, inbound: Inbound, deadline: float, visit: _Visit) -> tuple[str | None, bool]:
         """(reply, done) within the reply budget. Any failure (database down, timeout) answers "busy" with

@@ -335,6 +335,28 @@ async def test_a_retried_message_makes_one_order_and_three_identical_replies(doo
     assert await models.OrderEvent.filter(action="cancel").count() == 1
 
 
+async def test_a_retry_after_the_first_delivery_died_answers_from_the_record_not_busy(door, store, monkeypatch):
+    """The worker that took a message died after its transaction committed and before the store heard: the claim
+    stays "pending". WeChat's retry must answer with the order that exists, not "busy" (the resident would send the
+    message again and it would be filed twice). A message nobody recorded is still "busy", and nothing is written."""
+    from bot import conversation
+
+    monkeypatch.setattr(conversation, "REPLY_BUDGET_SECONDS", 0.5)  # the unrecorded case waits out the budget
+    alice = door.resident()
+    fields = alice.simulator.text_message("楼坝村的路灯坏了好几天")
+    reply = await alice.send(fields)
+    assert "工单号 YK20261124-0001" in reply
+    claim = f"wx:msg:msg:{ALICE}:{fields['MsgId']}"
+    await store.set(claim, conversation._PENDING, 60)  # as the dead delivery left it
+    assert await alice.send(fields) == reply
+    before = await counts()
+    unrecorded = alice.simulator.text_message("新滩村的路灯也坏了")
+    await store.set(f"wx:msg:msg:{ALICE}:{unrecorded['MsgId']}", conversation._PENDING, 60)
+    assert await alice.send(unrecorded) == "系统繁忙,请稍后再试。"
+    assert await counts() == before
+    assert await models.Order.all().count() == 1
+
+
 async def test_retries_are_deduplicated_by_the_database_when_the_store_is_down(settings, clock):
     dead_store = RedisStore("redis://127.0.0.1:1/0")
     try:
