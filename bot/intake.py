@@ -50,7 +50,7 @@ class GroupCommit(Generic[Item]):
         self._queue: deque[_Waiting[Item]] = deque()
         self._writer: asyncio.Task | None = None
         # so far, for /metrics, the benchmark's figures and the tests
-        self.batches = 0  # transactions tried (a failed batch's one-by-one retries count one each)
+        self.batches = 0  # transactions that ended (a batch that failed and was split counts as its one-by-one writes)
         self.written = 0  # items written by those that succeeded
         self.fallbacks = 0  # batches that failed and were split
 

@@ -123,7 +123,6 @@ class _StaffDirectory:
     columns it needs, by plain SQL: the ORM's queryset and model instances cost more than the statement itself."""
 
     def __init__(self, staff: list[_Recipient]) -> None:
-        self.staff = staff
         # indexed once: a burst of reports asks for recipients several times per order
         self._by_role: dict[str, list[_Recipient]] = {}
         for person in staff:
