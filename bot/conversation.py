@@ -323,13 +323,16 @@ class Conversation:
         """One transaction for a batch (or a lone report): the residents, the orders with their events and notices,
         the InboundMessage rows with their replies. A message recorded before fails it on the unique msg_key."""
         now = self.clock.now()
+        # routed before the transaction opens: its CPU time would otherwise hold the write lock (SQLite) and the
+        # resident rows (PostgreSQL) that other workers' batches wait for
+        predictions = self.orders.predict_all([new.report.text for new in batch])
         async with in_transaction() as conn:
             residents = await self.orders.residents_seen([new.inbound.openid for new in batch], now, conn)
             reports = []
             for new in batch:
                 new.report.resident = residents[new.inbound.openid]
                 reports.append(new.report)
-            submissions = await self.orders.submit_many(reports, conn)
+            submissions = await self.orders.submit_many(reports, conn, predictions)
             outcomes = [self._submitted(submission, new.held) for new, submission in zip(batch, submissions)]
             await insert_rows(conn, models.InboundMessage, [
                 {"msg_key": new.inbound.key, "openid": new.inbound.openid, "msg_type": new.inbound.msg_type,

@@ -245,24 +245,29 @@ class OrderService:
                 except Exception:  # noqa: BLE001
                     log.exception("submission observer %r failed for %s", observe, submission.order.number)
 
-    async def submit_many(self, reports: list[Report], conn: Any) -> list[Submission]:
+    async def submit_many(self, reports: list[Report], conn: Any,
+                          predictions: list[PredictionLike] | None = None) -> list[Submission]:
         """Several requests become orders inside the caller's transaction, in a fixed number of statements
         whatever their count (the bot's intake writes a burst of reports together). The caller calls
-        submitted() after it commits.
+        submitted() after it commits. `predictions` (predict_all of the texts) may be made before the transaction
+        opens, so the routing's CPU time is not spent holding the database's locks.
 
         Each order is written once, already in its final state (submitted, or dispatched when the routing is
         confident), with one event per transition: the same rows as submitting and then dispatching."""
         now = self.clock.now()
-        predictions = self._predict_all([report.text for report in reports])
+        if predictions is None:
+            predictions = self.predict_all([report.text for report in reports])
         normalize = getattr(self.classifier, "normalize", lambda t: t)
         grids = await models.Grid.all().using_db(conn) if any(report.location for report in reports) else []
-        numbers = await self._next_numbers(conn, now, len(reports))
         plans = []
-        for report, prediction, number in zip(reports, predictions, numbers):
+        for report, prediction in zip(reports, predictions, strict=True):
             if report.resident is None or report.resident.openid != report.openid:
                 report.resident, _ = await models.Resident.get_or_create(openid=report.openid, using_db=conn)
-            plans.append(await self._plan_submission(conn, report, prediction, normalize(report.text), number,
-                                                     grids, now))
+            plans.append(await self._plan_submission(conn, report, prediction, normalize(report.text), grids, now))
+        # Numbered last, just before the orders are written: the day's counter is one row that every concurrent
+        # intake transaction updates, and it stays locked until this one commits.
+        for plan, number in zip(plans, await self._next_numbers(conn, now, len(plans))):
+            plan.order.number = number
         await insert_with_ids(conn, [plan.order for plan in plans], key="number")
         await insert_rows(conn, models.OrderEvent, [
             self._event_row(plan.order, who, action, before, after, now, reason, data)
@@ -276,15 +281,16 @@ class OrderService:
                            department_name=plan.department.name if plan.department is not None else None)
                 for plan, prediction in zip(plans, predictions)]
 
-    def _predict_all(self, texts: list[str]) -> list[PredictionLike]:
+    def predict_all(self, texts: list[str]) -> list[PredictionLike]:
+        """The routing of several texts, as one batch where the classifier can."""
         predict_many = getattr(self.classifier, "predict_many", None)
         if predict_many is not None and len(texts) > 1:
             return list(predict_many(texts))
         return [self.classifier.predict(text) for text in texts]
 
     async def _plan_submission(self, conn: Any, report: Report, prediction: PredictionLike, normalized: str,
-                               number: str, grids: list[models.Grid], now: datetime) -> _SubmissionPlan:
-        """One report's order (not yet written), its events and whom to tell."""
+                               grids: list[models.Grid], now: datetime) -> _SubmissionPlan:
+        """One report's order (not yet written, not yet numbered), its events and whom to tell."""
         urgency = prediction.urgency if prediction.urgency in self.taxonomy.urgencies else "操心事"
         department_code = prediction.department
         confident = (
@@ -299,7 +305,6 @@ class OrderService:
         grid_id = await self._grid_for(location.get("latitude"), location.get("longitude"), conn, grids)
         order = new_instance(
             models.Order,
-            number=number,
             resident_id=report.resident.id,
             text=report.text,
             normalized_text=normalized,
