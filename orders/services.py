@@ -225,9 +225,10 @@ class OrderService:
         """A resident's request becomes an order (the arguments are those of report()); confident routing
         dispatches it at once. One transaction; DuplicateMessage when its msg_key was already recorded."""
         checked = self.report(**report)
+        predictions = self.predict_all([checked.text])  # before the transaction: see submit_many
         try:
             async with in_transaction() as conn:
-                [submission] = await self.submit_many([checked], conn)
+                [submission] = await self.submit_many([checked], conn, predictions)
         except IntegrityError as exc:
             if checked.msg_key and await models.InboundMessage.filter(msg_key=checked.msg_key).exists():
                 raise DuplicateMessage(checked.msg_key) from exc
