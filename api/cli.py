@@ -8,7 +8,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from orders.config import ConfigError, check_workers, load_settings
+from orders.config import ConfigError, check_workers, load_settings, workers_advice
 
 
 def _settings():
@@ -37,6 +37,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         check_workers(settings, workers)
     except ConfigError as exc:
         raise SystemExit(f"拒绝启动 / refusing to start: {exc}") from None
+    advice = workers_advice(settings, workers)
+    if advice:
+        print(f"注意 / note: {advice}", file=sys.stderr)
     settings = settings.with_overrides(app={"workers": workers})
     loader = AppLoader(factory=partial(create_app, settings, name="sidan"))
     app = loader.load()

@@ -240,6 +240,15 @@ def _refuse_dev_secrets(settings: Settings) -> None:
             )
 
 
+def workers_advice(settings: Settings, workers: int) -> str | None:
+    """A warning for a configuration that starts but serves worse than a simpler one, or None."""
+    if workers > 1 and settings.database.url.startswith("sqlite"):
+        return (f"SQLite 上 {workers} 个 worker 轮流等同一把写锁,比 1 个 worker 更慢;要扩容请改用 PostgreSQL / "
+                f"{workers} workers on SQLite queue for its one write lock and serve slower than one: "
+                "use --workers 1, or PostgreSQL to scale out")
+    return None
+
+
 def check_workers(settings: Settings, workers: int) -> None:
     """The in-process store lives in one process: more workers would each see their own."""
     if workers > 1 and not settings.redis.url:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from orders.config import ConfigError, check_workers, load_settings
+from orders.config import ConfigError, check_workers, load_settings, workers_advice
 
 BASE = {"SIDAN_ENV": "test"}
 
@@ -98,3 +98,13 @@ def test_more_than_one_worker_needs_the_shared_store():
         check_workers(settings, 2)
     assert "SIDAN_REDIS_URL" in str(error.value)
     check_workers(load_settings(env={**BASE, "SIDAN_REDIS_URL": "redis://127.0.0.1:6379/0"}), 4)
+
+
+def test_several_workers_on_sqlite_start_with_advice_and_postgres_needs_none():
+    shared = {**BASE, "SIDAN_REDIS_URL": "redis://127.0.0.1:6379/0"}
+    sqlite = load_settings(env={**shared, "SIDAN_DATABASE_URL": "sqlite://var/x.sqlite3"})
+    assert workers_advice(sqlite, 1) is None
+    advice = workers_advice(sqlite, 2)
+    assert advice and "PostgreSQL" in advice and "--workers 1" in advice
+    postgres = load_settings(env={**shared, "SIDAN_DATABASE_URL": "postgres://u@127.0.0.1:5432/sidan"})
+    assert workers_advice(postgres, 4) is None
