@@ -327,10 +327,10 @@ class Conversation:
         # resident rows (PostgreSQL) that other workers' batches wait for
         predictions = self.orders.predict_all([new.report.text for new in batch])
         async with in_transaction() as conn:
-            residents = await self.orders.residents_seen([new.inbound.openid for new in batch], now, conn)
+            residents = await self.orders.resident_ids_seen([new.inbound.openid for new in batch], now, conn)
             reports = []
             for new in batch:
-                new.report.resident = residents[new.inbound.openid]
+                new.report.resident_id = residents[new.inbound.openid]
                 reports.append(new.report)
             submissions = await self.orders.submit_many(reports, conn, predictions)
             outcomes = [self._submitted(submission, new.held) for new, submission in zip(batch, submissions)]

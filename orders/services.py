@@ -66,7 +66,11 @@ class Actor:
 
     @classmethod
     def of_resident(cls, resident: models.Resident) -> Actor:
-        return cls(Role.RESIDENT, resident.id, f"居民{resident.openid[-4:]}")
+        return cls.resident(resident.id, resident.openid)
+
+    @classmethod
+    def resident(cls, resident_id: int, openid: str) -> Actor:
+        return cls(Role.RESIDENT, resident_id, f"居民{openid[-4:]}")
 
 
 @dataclass
@@ -163,7 +167,7 @@ class Report:
     text: str
     photos: list[dict[str, Any]]
     location: dict[str, Any] | None
-    resident: models.Resident | None = None
+    resident_id: int | None = None  # the resident row of openid, when the caller has it (else found or created)
     actor: Actor | None = None
     msg_key: str | None = None  # recorded as an InboundMessage with the order
     msg_type: str = "text"
@@ -219,7 +223,8 @@ class OrderService:
         resident: models.Resident | None = None,
     ) -> Report:
         """A request checked and ready to submit (InvalidInput for an empty or overlong text)."""
-        return Report(openid, _clean_text(text), list(photos), location, resident, actor, msg_key, msg_type)
+        resident_id = resident.id if resident is not None and resident.openid == openid else None
+        return Report(openid, _clean_text(text), list(photos), location, resident_id, actor, msg_key, msg_type)
 
     async def submit(self, **report: Any) -> Submission:
         """A resident's request becomes an order (the arguments are those of report()); confident routing
@@ -262,8 +267,9 @@ class OrderService:
         grids = await models.Grid.all().using_db(conn) if any(report.location for report in reports) else []
         plans = []
         for report, prediction in zip(reports, predictions, strict=True):
-            if report.resident is None or report.resident.openid != report.openid:
-                report.resident, _ = await models.Resident.get_or_create(openid=report.openid, using_db=conn)
+            if report.resident_id is None:
+                resident, _ = await models.Resident.get_or_create(openid=report.openid, using_db=conn)
+                report.resident_id = resident.id
             plans.append(await self._plan_submission(conn, report, prediction, normalize(report.text), grids, now))
         # Numbered last, just before the orders are written: the day's counter is one row that every concurrent
         # intake transaction updates, and it stays locked until this one commits.
@@ -300,13 +306,13 @@ class OrderService:
             and self.taxonomy.allows(prediction.category, department_code)
             and prediction.confidence >= self.settings.classifier.confidence_threshold
         )
-        submitter = report.actor or Actor.of_resident(report.resident)
+        submitter = report.actor or Actor.resident(report.resident_id, report.openid)
         transition(None, Action.SUBMIT, submitter.role)
         location = report.location or {}
         grid_id = await self._grid_for(location.get("latitude"), location.get("longitude"), conn, grids)
         order = new_instance(
             models.Order,
-            resident_id=report.resident.id,
+            resident_id=report.resident_id,
             text=report.text,
             normalized_text=normalized,
             photos=report.photos,
@@ -351,7 +357,20 @@ class OrderService:
     async def residents_seen(self, openids: Iterable[str], now: datetime, conn: Any,
                              subscribed: bool | None = None) -> dict[str, models.Resident]:
         """resident_seen for several openids in one statement, by openid."""
-        fields, columns = models.Resident._meta.fields_map, models.Resident._meta.fields_db_projection
+        columns = ", ".join(models.Resident._meta.fields_db_projection.values())
+        # _init_from_db converts each column as Tortoise does for the rows it reads itself
+        residents = [models.Resident._init_from_db(**row)
+                     for row in await self._upsert_residents(openids, now, conn, subscribed, columns)]
+        return {resident.openid: resident for resident in residents}
+
+    async def resident_ids_seen(self, openids: Iterable[str], now: datetime, conn: Any) -> dict[str, int]:
+        """residents_seen when only their ids are wanted (a burst of reports): nothing to convert back."""
+        return {row["openid"]: row["id"] for row in await self._upsert_residents(openids, now, conn, None, "id, openid")}
+
+    @staticmethod
+    async def _upsert_residents(openids: Iterable[str], now: datetime, conn: Any, subscribed: bool | None,
+                                returning: str) -> list[dict[str, Any]]:
+        fields = models.Resident._meta.fields_map
         at = fields["last_message_at"].to_db_value(now, models.Resident)
         created = fields["created_at"].to_db_value(now, models.Resident)
         update = "last_message_at = excluded.last_message_at"
@@ -363,11 +382,9 @@ class OrderService:
                            for openid in dict.fromkeys(openids))
         sql = (
             f"INSERT INTO resident (openid, subscribed, last_message_at, created_at) VALUES {values} "
-            f"ON CONFLICT (openid) DO UPDATE SET {update} RETURNING {', '.join(columns.values())}"
+            f"ON CONFLICT (openid) DO UPDATE SET {update} RETURNING {returning}"
         )
-        # _init_from_db converts each column as Tortoise does for the rows it reads itself
-        residents = [models.Resident._init_from_db(**row) for row in await conn.execute_query_dict(sql, q.values)]
-        return {resident.openid: resident for resident in residents}
+        return await conn.execute_query_dict(sql, q.values)
 
     async def _department(self, conn: Any, *, code: str | None = None, id: int | None = None) -> models.Department | None:
         """A department by code or id, from a copy of the table this worker reloads every DEPARTMENT_CACHE_SECONDS

@@ -220,6 +220,12 @@ async def test_resident_seen_creates_once_and_keeps_the_latest_contact(service):
     stored = await models.Resident.get(openid="o_seen")
     assert (stored.subscribed, stored.last_message_at, stored.created_at) == (False, first + timedelta(hours=2), first)
     assert await models.Resident.filter(openid="o_seen").count() == 1
+    # the intake's form: ids only, for a known and a new resident at once, with the same upsert
+    async with in_transaction() as conn:
+        ids = await service.resident_ids_seen(["o_seen", "o_new", "o_seen"], first + timedelta(hours=3), conn)
+    assert ids == {"o_seen": created.id, "o_new": (await models.Resident.get(openid="o_new")).id}
+    stored = await models.Resident.get(openid="o_seen")
+    assert (stored.subscribed, stored.last_message_at, stored.created_at) == (False, first + timedelta(hours=3), first)
 
 
 @pytest.mark.parametrize("text", ["村口的路灯坏了一个星期了", "嗯嗯"])
