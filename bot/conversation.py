@@ -227,7 +227,7 @@ class Conversation:
         there; from the database when it recorded the message but never got to the store (its worker died between
         the two): asked first, and again when the wait runs out, rather than answer "busy" for a message that has
         its order (the resident would send it again, and it would be filed twice)."""
-        recorded = await self._recorded_reply(inbound.key)
+        recorded = await self._recorded_reply(inbound.key, deadline)
         if recorded is not _NO_REPLY:
             return recorded
         delay = 0.01
@@ -242,13 +242,15 @@ class Conversation:
                 return json.loads(value)["reply"]
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
-        return await self._recorded_reply(inbound.key)
+        return await self._recorded_reply(inbound.key, time.monotonic() + 0.25)  # past the budget: a short look
 
     @staticmethod
-    async def _recorded_reply(key: str) -> Any:
-        """The reply recorded with the message in the database, or _NO_REPLY (not recorded, or unreadable now)."""
+    async def _recorded_reply(key: str, deadline: float) -> Any:
+        """The reply recorded with the message in the database, or _NO_REPLY (not recorded, or not readable before
+        the deadline: a database that hangs must not keep WeChat waiting past its 5 s)."""
         try:
-            rows = await models.InboundMessage.filter(msg_key=key).values_list("reply", flat=True)
+            async with asyncio.timeout(max(0.05, deadline - time.monotonic())):
+                rows = await models.InboundMessage.filter(msg_key=key).values_list("reply", flat=True)
         except Exception:  # noqa: BLE001 - the caller still has the store and, at worst, "busy"
             log.warning("could not read the record of message %s", key, exc_info=True)
             return _NO_REPLY

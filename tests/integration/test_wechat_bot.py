@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -355,6 +356,18 @@ async def test_a_retry_after_the_first_delivery_died_answers_from_the_record_not
     assert await alice.send(unrecorded) == "系统繁忙,请稍后再试。"
     assert await counts() == before
     assert await models.Order.all().count() == 1
+
+
+async def test_a_hanging_database_cannot_hold_a_waiting_retry_past_its_deadline(monkeypatch):
+    from bot import conversation
+
+    class Hangs:
+        def values_list(self, *fields, flat=False):
+            return asyncio.Event().wait()  # never answers
+
+    monkeypatch.setattr(conversation.models.InboundMessage, "filter", lambda **where: Hangs())
+    looked = conversation.Conversation._recorded_reply("msg:o_x:1", time.monotonic() + 0.1)
+    assert await asyncio.wait_for(looked, timeout=5) is conversation._NO_REPLY
 
 
 async def test_retries_are_deduplicated_by_the_database_when_the_store_is_down(settings, clock):
