@@ -352,19 +352,14 @@ class OrderService:
                             subscribed: bool | None = None) -> models.Resident:
         """The resident behind an openid, created on first contact, with the time of their latest message (WeChat's
         48-hour customer-service window) and, on a (un)subscribe event, the subscription: one statement."""
-        return (await self.residents_seen([openid], now, conn, subscribed))[openid]
-
-    async def residents_seen(self, openids: Iterable[str], now: datetime, conn: Any,
-                             subscribed: bool | None = None) -> dict[str, models.Resident]:
-        """resident_seen for several openids in one statement, by openid."""
         columns = ", ".join(models.Resident._meta.fields_db_projection.values())
+        [row] = await self._upsert_residents([openid], now, conn, subscribed, columns)
         # _init_from_db converts each column as Tortoise does for the rows it reads itself
-        residents = [models.Resident._init_from_db(**row)
-                     for row in await self._upsert_residents(openids, now, conn, subscribed, columns)]
-        return {resident.openid: resident for resident in residents}
+        return models.Resident._init_from_db(**row)
 
     async def resident_ids_seen(self, openids: Iterable[str], now: datetime, conn: Any) -> dict[str, int]:
-        """residents_seen when only their ids are wanted (a burst of reports): nothing to convert back."""
+        """resident_seen for several openids in one statement (a burst of reports), only their ids: nothing to convert
+        back."""
         return {row["openid"]: row["id"] for row in await self._upsert_residents(openids, now, conn, None, "id, openid")}
 
     @staticmethod

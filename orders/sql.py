@@ -121,12 +121,11 @@ def _encoders(model: Any, names: list[str]) -> list[tuple[str, Any, Callable[[An
 
 
 def _encoder(field: Any, model: Any) -> Any:
-    to_db = field.to_db_value
     if type(field).to_db_value is Field.to_db_value:
         return _plain_encoder(field, model)
     if type(field) is DatetimeField:
         return None if field.auto_now or field.auto_now_add else _MOMENT
-    return None if getattr(field, "auto_now", False) else (lambda value: to_db(value, model))
+    return None if getattr(field, "auto_now", False) else (lambda value, to_db=field.to_db_value: to_db(value, model))
 
 
 def _plain_encoder(field: Any, model: Any) -> Callable[[Any], Any]:
