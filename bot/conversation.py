@@ -48,7 +48,7 @@ CANCELLABLE = (State.SUBMITTED, State.DISPATCHED, State.RETURNED)
 PASSIVE_EVENTS = {"location", "templatesendjobfinish", "masssendjobfinish", "subscribe_msg_popup_event",
                   "subscribe_msg_change_event", "subscribe_msg_sent_event"}
 _PENDING = "\x00pending"
-_NO_REPLY = object()  # the first delivery's claim vanished (it failed) or time ran out
+_NO_REPLY = object()  # no reply to give: the first delivery's claim vanished (it failed), time ran out, or no record
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,12 @@ def inbound_from(message: BaseMessage, fields: dict[str, Any]) -> Inbound:
         label = fields.get("Label") if isinstance(fields.get("Label"), str) else None
         return Inbound(key, openid, "location", "location", latitude=latitude, longitude=longitude, label=label)
     return Inbound(key, openid, "other", msg_type[:16] or "unknown")
+
+
+async def _record_of(key: str) -> Any:
+    """The reply recorded with a message in the database (None means `success`), or _NO_REPLY: not recorded."""
+    replies = await models.InboundMessage.filter(msg_key=key).values_list("reply", flat=True)
+    return replies[0] if replies else _NO_REPLY
 
 
 @dataclass
@@ -246,15 +252,14 @@ class Conversation:
 
     @staticmethod
     async def _recorded_reply(key: str, deadline: float) -> Any:
-        """The reply recorded with the message in the database, or _NO_REPLY (not recorded, or not readable before
-        the deadline: a database that hangs must not keep WeChat waiting past its 5 s)."""
+        """_record_of, or _NO_REPLY when it cannot be read before the deadline: a database that hangs must not keep
+        WeChat waiting past its 5 s."""
         try:
             async with asyncio.timeout(max(0.05, deadline - time.monotonic())):
-                rows = await models.InboundMessage.filter(msg_key=key).values_list("reply", flat=True)
+                return await _record_of(key)
         except Exception:  # noqa: BLE001 - the caller still has the store and, at worst, "busy"
             log.warning("could not read the record of message %s", key, exc_info=True)
             return _NO_REPLY
-        return rows[0] if rows else _NO_REPLY
 
     async def _answer(self, inbound: Inbound, deadline: float, visit: _Visit) -> tuple[str | None, bool]:
         """(reply, done) within the reply budget. Any failure (database down, timeout) answers "busy" with
@@ -268,9 +273,9 @@ class Conversation:
 
     async def _answer_once(self, inbound: Inbound, visit: _Visit) -> str | None:
         if not visit.store:  # with the store, the claim already told a first delivery; the row's constraint backs it
-            earlier = await models.InboundMessage.get_or_none(msg_key=inbound.key)
-            if earlier is not None:
-                return earlier.reply
+            earlier = await _record_of(inbound.key)
+            if earlier is not _NO_REPLY:
+                return earlier
         if visit.rate_limited:
             return dialog.rate_limited_reply()
         await self._one_at_a_time(inbound.openid, visit)
@@ -285,10 +290,10 @@ class Conversation:
             else:
                 outcome = await self._handle_in_transaction(inbound, held)
         except (DuplicateMessage, IntegrityError):
-            earlier = await models.InboundMessage.get_or_none(msg_key=inbound.key)
-            if earlier is None:
+            earlier = await _record_of(inbound.key)
+            if earlier is _NO_REPLY:
                 raise
-            return earlier.reply
+            return earlier
         visit.used_held = outcome.used_held
         return outcome.reply
 
