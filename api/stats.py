@@ -276,7 +276,7 @@ def _order_cells(stats: Stats, row: dict[str, Any]) -> list[Any]:
 
 
 def _moment(value: Any) -> datetime | None:
-    from orders.stats import _as_datetime
+    from orders.stats.base import _as_datetime
 
     return _as_datetime(value)
 

@@ -1,0 +1,229 @@
+"""The statistics' definitions: what each rate and count means, the periods people type, and the values
+the queries hand back (Rate, Spread, Figures, Period, Filters).
+
+The definitions, written once (the README and the dashboard quote RATE_DEFINITIONS):
+
+Every figure is about the orders *received in the period* (submitted_at in [start, end)), as they stand
+now. So each numerator is a part of its denominator, a rate never exceeds 100%, and a past month's figures
+only move while its orders are still being worked.
+
+- 响应率 (按时接单率): orders accepted within the acceptance deadline ÷ dispatched orders whose acceptance is
+  decided (accepted, or still waiting after the deadline passed). An order dispatched ten minutes ago is not
+  yet a miss; an order returned or cancelled before anyone accepted it is neither.
+- 办结率: orders that stand resolved (resolved, verified, closed unrated) ÷ orders a department accepted (those
+  and the ones accepted and now being worked or redone).
+- 解决率: orders whose latest rating says "resolved" ÷ orders rated.
+- 满意率: ratings of 4–5 ÷ ratings given (every round: a reopened order's unhappy first rating still counts).
+  Unrated orders are counted apart (awaiting_rating, closed_unrated), never as satisfied.
+- 自动派单率: automatically dispatched ÷ dispatched; 自动派单纠正率: automatic dispatches later corrected by a
+  person (redispatched or returned) ÷ automatic dispatches.
+- Time to accept: accepted_at − the later of dispatched_at and reopened_at. Time to resolve: resolved_at −
+  submitted_at (the resident's wait). Median and p90 are nearest-rank (the value at rank ⌈p·n⌉), in SQL.
+- Overdue now: open orders flagged overdue by the deadline sweep, or past their resolve deadline, or dispatched
+  and still not accepted after the acceptance deadline. Resolved late: resolved after the resolve deadline.
+
+A rate whose denominator is 0 has no value: it is None and shown as "—", never 0% or 100%.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from orders.errors import InvalidInput
+from orders.lifecycle import OPEN_STATES
+
+MAX_PERIOD_DAYS = 3660
+DASH = "—"
+
+# name -> (Chinese name, numerator, denominator). The one place the rates are defined for people.
+RATE_DEFINITIONS: dict[str, tuple[str, str, str]] = {
+    "response": ("响应率", "按时限接单的工单", "已派单且接单已有结果的工单(已接单,或超过接单时限仍未接单)"),
+    "completion": ("办结率", "已办结的工单", "部门已接单的工单"),
+    "resolution": ("解决率", "最近一次评价为“已解决”的工单", "已评价的工单"),
+    "satisfaction": ("满意率", "4–5 分的评价", "全部评价(每轮评价都算)"),
+    "auto_dispatch": ("自动派单率", "自动派单的工单", "已派单的工单"),
+    "auto_corrected": ("自动派单纠正率", "自动派单后被人工改派或退单的工单", "自动派单的工单"),
+}
+
+COUNT_LABELS: dict[str, str] = {
+    "received": "受理",
+    "dispatched": "派单",
+    "accepted": "接单",
+    "resolved": "办结",
+    "rated": "已评价",
+    "ratings": "评价次数",
+    "awaiting_rating": "待评价",
+    "closed_unrated": "未评价关闭",
+    "unrated": "未评价",
+    "cancelled": "已取消",
+    "open": "在办",
+    "awaiting_acceptance": "待接单(未超时)",
+    "overdue": "当前超期",
+    "resolved_late": "超期办结",
+    "escalated": "升级督办",
+    "reopened": "重办",
+    "auto_dispatched": "自动派单",
+}
+
+DURATION_LABELS = {"accept": "接单用时", "resolve": "办结用时"}
+
+DIMENSIONS = ("category", "department", "grid", "urgency", "day", "week", "month")
+DIMENSION_LABELS = {"category": "分类", "department": "部门", "grid": "网格", "urgency": "紧急程度",
+                    "day": "日", "week": "周", "month": "月"}
+
+_ACCEPTED_STATES = ("accepted", "resolved", "verified", "closed_unrated", "reopened")
+_RESOLVED_STATES = ("resolved", "verified", "closed_unrated")
+_OPEN = tuple(sorted(str(state) for state in OPEN_STATES))
+
+
+# ---------------------------------------------------------------------------------------------- values
+@dataclass(frozen=True)
+class Rate:
+    numerator: int
+    denominator: int
+
+    @property
+    def value(self) -> float | None:
+        return None if self.denominator == 0 else self.numerator / self.denominator
+
+    @property
+    def display(self) -> str:
+        value = self.value
+        return DASH if value is None else f"{value * 100:.1f}%"
+
+    def to_dict(self) -> dict[str, Any]:
+        value = self.value
+        return {"numerator": self.numerator, "denominator": self.denominator,
+                "value": None if value is None else round(value, 6), "display": self.display}
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Median and p90 of a duration in seconds over `count` orders (None when there are none)."""
+
+    count: int
+    median: int | None
+    p90: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "median_seconds": self.median, "p90_seconds": self.p90,
+                "median_display": format_duration(self.median), "p90_display": format_duration(self.p90)}
+
+
+def format_duration(seconds: int | None) -> str:
+    if seconds is None:
+        return DASH
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} 分钟"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} 小时"
+    return f"{seconds / 86400:.1f} 天"
+
+
+@dataclass
+class Figures:
+    key: Any
+    label: str
+    counts: dict[str, int]
+    rates: dict[str, Rate]
+    durations: dict[str, Spread]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "label": self.label, "counts": dict(self.counts),
+                "rates": {name: rate.to_dict() for name, rate in self.rates.items()},
+                "durations": {name: spread.to_dict() for name, spread in self.durations.items()}}
+
+
+@dataclass(frozen=True)
+class Period:
+    """[start, end) in local days; `start_at`/`end_at` are the aware instants the SQL compares with."""
+
+    first_day: date
+    end_day: date  # exclusive
+    label: str
+    tz: ZoneInfo
+
+    @property
+    def start_at(self) -> datetime:
+        return datetime.combine(self.first_day, time(), self.tz)
+
+    @property
+    def end_at(self) -> datetime:
+        return datetime.combine(self.end_day, time(), self.tz)
+
+    @property
+    def days(self) -> int:
+        return (self.end_day - self.first_day).days
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "start": self.first_day.isoformat(),
+                "end": (self.end_day - timedelta(days=1)).isoformat(), "days": self.days}
+
+
+PERIOD_HELP = ("today、yesterday、7d/30d/90d(最近 N 天)、month(本月)、last-month(上月)、year(今年)、"
+               "2026、2026-03、2026-03-01 或 2026-03-01..2026-03-31")
+
+
+def parse_period(text: str | None, today: date, tz: ZoneInfo, default: str = "30d") -> Period:
+    """A period from what people type; anything else is a clear error listing what is accepted."""
+    raw = (text or default).strip().lower()
+
+    def span(first: date, end: date, label: str) -> Period:
+        if end <= first:
+            raise InvalidInput(f"时间段结束日期早于开始日期:{text}")
+        if (end - first).days > MAX_PERIOD_DAYS:
+            raise InvalidInput(f"时间段太长(最多 {MAX_PERIOD_DAYS} 天):{text}")
+        return Period(first, end, label, tz)
+
+    def month_after(day: date) -> date:
+        return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+
+    try:
+        if raw == "today":
+            return span(today, today + timedelta(days=1), "今天")
+        if raw == "yesterday":
+            return span(today - timedelta(days=1), today, "昨天")
+        if match := re.fullmatch(r"(\d{1,4})d", raw):
+            days = int(match.group(1))
+            if days < 1:
+                raise InvalidInput("最近天数至少为 1")
+            return span(today - timedelta(days=days - 1), today + timedelta(days=1), f"最近 {days} 天")
+        if raw in ("month", "this-month"):
+            first = today.replace(day=1)
+            return span(first, month_after(first), f"{first.year} 年 {first.month} 月")
+        if raw == "last-month":
+            first = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+            return span(first, month_after(first), f"{first.year} 年 {first.month} 月")
+        if raw == "year":
+            return span(date(today.year, 1, 1), date(today.year + 1, 1, 1), f"{today.year} 年")
+        if re.fullmatch(r"\d{4}", raw):
+            year = int(raw)
+            return span(date(year, 1, 1), date(year + 1, 1, 1), f"{year} 年")
+        if re.fullmatch(r"\d{4}-\d{2}", raw):
+            first = date.fromisoformat(raw + "-01")
+            return span(first, month_after(first), f"{first.year} 年 {first.month} 月")
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+            day = date.fromisoformat(raw)
+            return span(day, day + timedelta(days=1), raw)
+        if match := re.fullmatch(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})", raw):
+            first, last = date.fromisoformat(match.group(1)), date.fromisoformat(match.group(2))
+            return span(first, last + timedelta(days=1), f"{first} 至 {last}")
+    except ValueError:
+        pass  # an impossible date such as 2026-02-30: the same message as any other bad input
+    raise InvalidInput(f"时间段格式不对:{text!r}。可用:{PERIOD_HELP}")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Narrow the orders by category name, department code, grid code, urgency name (all optional)."""
+
+    category: str | None = None
+    department: str | None = None
+    grid: str | None = None
+    urgency: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        return {key: value for key, value in self.__dict__.items() if value}
