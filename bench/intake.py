@@ -59,7 +59,7 @@ class StatementCounter:
 
 
 async def measure(conversation, messages: int, concurrency: int, run: str) -> Figures:
-    from bot.conversation import Inbound
+    from bot.inbound import Inbound
     from tortoise import Tortoise
 
     semaphore = asyncio.Semaphore(concurrency)

@@ -13,7 +13,8 @@ from sanic.exceptions import BadRequest, Forbidden, PayloadTooLarge
 from sanic.response import HTTPResponse, text
 
 from bot import wire
-from bot.conversation import Conversation, inbound_from
+from bot.conversation import Conversation
+from bot.inbound import inbound_from
 
 log = logging.getLogger("sidan.bot")
 

@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 import pytest
 from tortoise import Tortoise
 
-from bot.conversation import Conversation, Inbound
+from bot.conversation import Conversation
+from bot.inbound import Inbound
 from orders import models
 from orders.clock import SHANGHAI, FrozenClock
 from orders.demo import load_demo_data

@@ -340,34 +340,34 @@ async def test_a_retry_after_the_first_delivery_died_answers_from_the_record_not
     """The worker that took a message died after its transaction committed and before the store heard: the claim
     stays "pending". WeChat's retry must answer with the order that exists, not "busy" (the resident would send the
     message again and it would be filed twice). A message nobody recorded is still "busy", and nothing is written."""
-    from bot import conversation
+    from bot import delivery
 
-    monkeypatch.setattr(conversation, "REPLY_BUDGET_SECONDS", 0.5)  # the unrecorded case waits out the budget
+    monkeypatch.setattr(delivery, "REPLY_BUDGET_SECONDS", 0.5)  # the unrecorded case waits out the budget
     alice = door.resident()
     fields = alice.simulator.text_message("楼坝村的路灯坏了好几天")
     reply = await alice.send(fields)
     assert "工单号 YK20261124-0001" in reply
     claim = f"wx:msg:msg:{ALICE}:{fields['MsgId']}"
-    await store.set(claim, conversation._PENDING, 60)  # as the dead delivery left it
+    await store.set(claim, delivery._PENDING, 60)  # as the dead delivery left it
     assert await alice.send(fields) == reply
     before = await counts()
     unrecorded = alice.simulator.text_message("新滩村的路灯也坏了")
-    await store.set(f"wx:msg:msg:{ALICE}:{unrecorded['MsgId']}", conversation._PENDING, 60)
+    await store.set(f"wx:msg:msg:{ALICE}:{unrecorded['MsgId']}", delivery._PENDING, 60)
     assert await alice.send(unrecorded) == "系统繁忙,请稍后再试。"
     assert await counts() == before
     assert await models.Order.all().count() == 1
 
 
 async def test_a_hanging_database_cannot_hold_a_waiting_retry_past_its_deadline(monkeypatch):
-    from bot import conversation
+    from bot import delivery
 
     class Hangs:
         def values_list(self, *fields, flat=False):
             return asyncio.Event().wait()  # never answers
 
-    monkeypatch.setattr(conversation.models.InboundMessage, "filter", lambda **where: Hangs())
-    looked = conversation.Conversation._recorded_reply("msg:o_x:1", time.monotonic() + 0.1)
-    assert await asyncio.wait_for(looked, timeout=5) is conversation._NO_REPLY
+    monkeypatch.setattr(delivery.models.InboundMessage, "filter", lambda **where: Hangs())
+    looked = delivery.Delivery._recorded_reply("msg:o_x:1", time.monotonic() + 0.1)
+    assert await asyncio.wait_for(looked, timeout=5) is delivery._NO_REPLY
 
 
 async def test_retries_are_deduplicated_by_the_database_when_the_store_is_down(settings, clock):

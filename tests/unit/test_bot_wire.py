@@ -8,7 +8,7 @@ import xmltodict
 
 from bot import wire
 from bot.chat import Simulator, sign, to_xml
-from bot.conversation import inbound_from
+from bot.inbound import inbound_from
 
 TOKEN = "sidan-dev-token"
 APPID = "wx0000000000000000"

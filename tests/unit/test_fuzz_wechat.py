@@ -11,7 +11,7 @@ from wechatpy.crypto import PrpCrypto
 
 from bot import wire
 from bot.chat import sign, to_xml
-from bot.conversation import inbound_from
+from bot.inbound import inbound_from
 
 TOKEN = "fuzz-token"
 APPID = "wx0123456789abcdef"

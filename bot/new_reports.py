@@ -1,0 +1,94 @@
+"""New reports from WeChat, written in groups: a text that reads as a new request, whatever else the resident has
+going on, is checked at once and handed to the intake's group commit (bot.intake); its next transaction writes it
+with the reports that arrived meanwhile (residents, orders with their events and notices, each message's record).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tortoise.transactions import in_transaction
+
+from bot import dialog
+from bot.delivery import Held, Outcome, message_record
+from bot.dialog import Kind, Submitted
+from bot.inbound import Inbound
+from bot.intake import GroupCommit
+from orders import models
+from orders.clock import Clock
+from orders.errors import InvalidInput
+from orders.services import OrderService, Report, Submission
+from orders.sql import insert_rows
+from orders.taxonomy import Taxonomy
+
+
+@dataclass
+class NewReport:
+    """A message that is a new request whatever else the resident has going on: it goes to the intake batch."""
+
+    inbound: Inbound
+    held: Held
+    report: Report
+
+
+def submitted_outcome(taxonomy: Taxonomy, submission: Submission, held: Held) -> Outcome:
+    """The reply to a report that became an order (alone or in a batch)."""
+    order = submission.order
+    urgency = taxonomy.urgencies.get(order.urgency) or taxonomy.urgencies["操心事"]
+    reply = dialog.submitted_reply(Submitted(
+        number=order.number,
+        category=order.category,
+        department=submission.department_name,
+        deadline=order.resolve_deadline,
+        accept_hours=urgency.accept_hours,
+        urgent=order.urgency == taxonomy.most_urgent or bool(getattr(submission.prediction, "danger", False)),
+        photos=len(order.photos or []),
+        located=order.latitude is not None,
+    ))
+    return Outcome(reply, order.id, used_held=bool(held))
+
+
+class NewReports:
+    """Tells a new report from the rest of the dialog and writes the new reports in groups."""
+
+    def __init__(self, orders: OrderService, clock: Clock, prefix: str) -> None:
+        self.orders = orders
+        self.clock = clock
+        self.prefix = prefix
+        self.intake = GroupCommit(self._write_reports)
+
+    def of(self, inbound: Inbound, held: Held) -> NewReport | None:
+        """The message as a report for the intake batch, when it is one: a text that reads as a new request
+        with or without a survey waiting (so the pending surveys need not be read) and passes the checks."""
+        if inbound.kind not in ("text", "voice") or not inbound.text:
+            return None
+        if dialog.understand(inbound.text, prefix=self.prefix).kind != Kind.NEW_REQUEST:
+            return None
+        if dialog.parse_rating(inbound.text) is not None:  # a score, if a survey waits: the full dialog decides
+            return None
+        try:
+            report = self.orders.report(openid=inbound.openid, text=inbound.text, photos=held.photos,
+                                        location=held.location)
+        except InvalidInput:
+            return None  # the full dialog answers why
+        return NewReport(inbound, held, report)
+
+    async def _write_reports(self, batch: list[NewReport]) -> list[Outcome]:
+        """One transaction for a batch (or a lone report): the residents, the orders with their events and notices,
+        the InboundMessage rows with their replies. A message recorded before fails it on the unique msg_key."""
+        now = self.clock.now()
+        # routed before the transaction opens: its CPU time would otherwise hold the write lock (SQLite) and the
+        # resident rows (PostgreSQL) that other workers' batches wait for
+        predictions = self.orders.predict_all([new.report.text for new in batch])
+        async with in_transaction() as conn:
+            residents = await self.orders.resident_ids_seen([new.inbound.openid for new in batch], now, conn)
+            reports = []
+            for new in batch:
+                new.report.resident_id = residents[new.inbound.openid]
+                reports.append(new.report)
+            submissions = await self.orders.submit_many(reports, conn, predictions)
+            outcomes = [submitted_outcome(self.orders.taxonomy, submission, new.held)
+                        for new, submission in zip(batch, submissions)]
+            await insert_rows(conn, models.InboundMessage, [message_record(new.inbound, outcome, now)
+                                                            for new, outcome in zip(batch, outcomes)])
+        self.orders.submitted(submissions)
+        return outcomes
