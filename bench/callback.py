@@ -18,6 +18,11 @@ competes with the server for the CPU, which lowers every figure, the bare server
 generator the first CPU and the servers (with their workers) the others, so the two stop taking turns on the same
 core; PostgreSQL and Redis are not pinned. On a 2-CPU machine that leaves one CPU to the server, which 2 workers
 then share.
+
+--against CHECKOUT (repeatable) compares code: another checkout of sidan (e.g. `git worktree add /tmp/b <commit>`)
+serves in turn with this one, saturation only, --rounds times in alternation (A B A B …, each on a fresh database,
+with this virtualenv), and the ratio of this checkout's rate to the other's is printed per round: two code
+versions measured in one run on a noisy machine.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ import os
 import secrets
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -334,11 +340,11 @@ def pin(enabled: bool) -> str:
     return f"load generator pinned to CPU {allowed[0]}, servers to CPU {', '.join(map(str, allowed[1:]))}"
 
 
-def start(command: list[str], env: dict[str, str], port: int, log_dir: Path, name: str) -> Server:
+def start(command: list[str], env: dict[str, str], port: int, log_dir: Path, name: str, cwd: Path = REPO) -> Server:
     log_path = log_dir / f"{name}.log"
     cpus = SERVER_CPUS
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     return Server(process, port, log_path)
 
@@ -359,10 +365,13 @@ def full_env(database_url: str, redis_url: str, model: Path) -> dict[str, str]:
     return env
 
 
-def start_full(workers: int, database_url: str, redis_url: str, model: Path, log_dir: Path, name: str) -> Server:
+def start_full(workers: int, database_url: str, redis_url: str, model: Path, log_dir: Path, name: str,
+               checkout: Path = REPO) -> Server:
+    """`sidan serve` from `checkout`'s code: `-m` puts its folder first on sys.path, before the editable install."""
     port = free_port()
     command = [PYTHON, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    return start(command, full_env(database_url, redis_url, model), port, log_dir, name)
+    env = full_env(database_url, redis_url, model) | {"PYTHONPATH": str(checkout)}
+    return start(command, env, port, log_dir, name, cwd=checkout)
 
 
 # ------------------------------------------------------------------------------------------------ databases
@@ -467,12 +476,13 @@ async def bench_bare(workers: int, args, work: Path) -> Result:
         server.stop()
 
 
-async def bench_full(config: Config, args, work: Path, model: Path) -> dict:
+async def bench_full(config: Config, args, work: Path, model: Path, checkout: Path = REPO, label: str = "") -> dict:
     url = await fresh_database(config.backend, work, args.postgres)
     redis_url = args.redis if config.redis else ""
     if redis_url:
         await flush_redis(redis_url)
-    server = start_full(config.workers, url, redis_url, model, work, f"full-{config.backend}-{config.workers}w")
+    server = start_full(config.workers, url, redis_url, model, work, f"full-{config.backend}-{config.workers}w{label}",
+                        checkout)
     try:
         await wait_ready(server, workers=config.workers)
         messages = Messages()
@@ -497,6 +507,45 @@ async def bench_full(config: Config, args, work: Path, model: Path) -> dict:
             "batching": [per_batch(before, after) for before, after in zip(counters, counters[1:])]}
 
 
+def disagree(outcome: dict) -> bool:
+    """Lost (an order number given but no row) or doubled (more orders than messages)."""
+    counts = outcome["counts"]
+    return counts["orders"] != outcome["numbered"] or counts["orders"] != counts["messages"]
+
+
+async def compare(configs: list[Config], args, work: Path, model: Path) -> int:
+    """--against: saturation of each checkout in turn, --rounds times; this checkout's rate over each other's."""
+    checkouts = [REPO, *args.against]
+    for label, checkout in zip("ABCDEFGH", checkouts):
+        print(f"{label} = {checkout} ({git_head(checkout)})", flush=True)
+    problems = 0
+    for config in configs:
+        print(f"\nfull /wechat, {config.name}, saturation:", flush=True)
+        rates: list[list[float]] = [[] for _ in checkouts]
+        for round_number in range(1, args.rounds + 1):
+            for index, (label, checkout) in enumerate(zip("ABCDEFGH", checkouts)):
+                outcome = await bench_full(config, args, work, model, checkout, f"-{label}{round_number}")
+                rates[index].append(outcome["saturated"].rate)
+                problems += disagree(outcome)
+                batching = f"; {outcome['batching'][0]}" if config.workers == 1 else ""
+                print(f"  round {round_number} {label} {outcome['saturated'].line()}{batching}"
+                      + ("  !! orders and messages disagree" if disagree(outcome) else ""), flush=True)
+        for label, runs in zip("ABCDEFGH", rates):
+            print(f"  {label}: median {statistics.median(runs):.0f} msg/s, min {min(runs):.0f}, max {max(runs):.0f}")
+        for label, runs in zip("BCDEFGH", rates[1:]):
+            ratios = [a / b if b else float("nan") for a, b in zip(rates[0], runs)]
+            print(f"  A/{label} per round: {' '.join(f'{r:.3f}' for r in ratios)}  (median {statistics.median(ratios):.3f},"
+                  f" min {min(ratios):.3f}, max {max(ratios):.3f})", flush=True)
+    return 1 if problems else 0
+
+
+def git_head(checkout: Path) -> str:
+    done = subprocess.run(["git", "-C", str(checkout), "log", "-1", "--format=%h %s"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(checkout), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return (done.stdout.strip()[:70] or "not a git checkout") + (", with uncommitted changes" if dirty else "")
+
+
 def messages_sent(messages: Messages) -> int:
     """How many messages were built (each sent once): the next counter value."""
     probe = next(messages._counter)
@@ -513,11 +562,17 @@ async def main_async(args) -> int:
         configs = [Config("sqlite", 1, False), Config("postgres", 2, True)]
     if args.only:
         configs = [c for c in configs if c.backend == args.only]
+    if args.workers:
+        configs = [c for c in configs if c.workers == args.workers]
+    if args.against:
+        args.rates = []  # saturation only: the figure compared
     placement = pin(args.pin)
-    print(f"callback benchmark: {args.seconds:g} s per phase, {args.connections} connections (saturation), "
-          f"{', '.join(f'{rate:g}' for rate in args.rates)} msg/s with {args.rate_connections} connections (fixed "
-          f"rate); {os.cpu_count()} CPUs; "
-          f"{placement}", flush=True)
+    steady = (f", {', '.join(f'{rate:g}' for rate in args.rates)} msg/s with {args.rate_connections} connections "
+              f"(fixed rate)") if args.rates else ""
+    print(f"callback benchmark: {args.seconds:g} s per phase, {args.connections} connections (saturation){steady}; "
+          f"{os.cpu_count()} CPUs; {placement}", flush=True)
+    if args.against:
+        return await compare(configs, args, work, model)
     bare = {}
     for workers in sorted({c.workers for c in configs}):
         bare[workers] = await bench_bare(workers, args, work)
@@ -540,8 +595,7 @@ async def main_async(args) -> int:
         print(f"  messages sent {outcome['sent']} (incl. {outcome['warm']} warm-up), answered with an order number "
               f"{outcome['numbered']}, answered busy/other {busy} (nothing recorded: the resident sends again); orders in the database "
               f"{counts['orders']}, inbound rows {counts['messages']}; server RSS {outcome['rss'] / 2**20:.0f} MiB")
-        # lost: an order number was given but no row; doubled: more orders than messages
-        if counts["orders"] != outcome["numbered"] or counts["orders"] != counts["messages"]:
+        if disagree(outcome):
             problems += 1
             print("  !! orders and messages disagree")
         if answered != outcome["sent"]:
@@ -554,6 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase (default 20)")
     parser.add_argument("--quick", action="store_true", help="5 s phases, two configurations")
     parser.add_argument("--only", choices=["sqlite", "postgres"], help="one backend only")
+    parser.add_argument("--workers", type=int, choices=[1, 2], help="only the configurations with this many workers")
     parser.add_argument("--connections", type=int, default=32, help="connections in the saturation phase")
     parser.add_argument("--rate", default="1000", help="messages per second of the fixed-rate phase; several, "
                         "comma-separated, make one phase each, lowest first (e.g. 600,800,1000)")
@@ -562,7 +617,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="PostgreSQL to create bench databases in")
     parser.add_argument("--redis", default=DEFAULT_REDIS, help="Redis database (flushed!) for 2-worker runs")
     parser.add_argument("--pin", action="store_true", help="load generator on one CPU, servers on the others")
+    parser.add_argument("--against", action="append", type=Path, default=[], metavar="CHECKOUT",
+                        help="another checkout to serve in turn with this one (saturation only); repeatable")
+    parser.add_argument("--rounds", type=int, default=3, help="with --against: alternations (default 3)")
     args = parser.parse_args(argv)
+    if len(args.against) > 7:
+        parser.error("--against: at most 7 other checkouts")
+    for checkout in args.against:
+        if not (checkout / "api" / "cli.py").is_file():
+            parser.error(f"--against: {checkout} is not a sidan checkout (no api/cli.py)")
+    args.against = [checkout.resolve() for checkout in args.against]
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     try:
         args.rates = sorted(float(rate) for rate in args.rate.split(","))
     except ValueError:
