@@ -20,9 +20,9 @@ core; PostgreSQL and Redis are not pinned. On a 2-CPU machine that leaves one CP
 then share.
 
 --against CHECKOUT (repeatable) compares code: another checkout of sidan (e.g. `git worktree add /tmp/b <commit>`)
-serves in turn with this one, saturation only, --rounds times in alternation (A B A B …, each on a fresh database,
-with this virtualenv), and the ratio of this checkout's rate to the other's is printed per round: two code
-versions measured in one run on a noisy machine.
+serves beside this one (each on a fresh database, with this virtualenv), saturation only, in phases taken in turn
+--rounds times (A B A B …); this checkout's rate over the other's and their server CPU per message are printed per
+round: two code versions measured in one run on a noisy machine.
 """
 from __future__ import annotations
 
@@ -278,6 +278,15 @@ class Server:
                         total += int(line.split()[1]) * 1024
         return total
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server and its worker processes so far (Linux /proc)."""
+        ticks = 0
+        for pid in [self.process.pid, *children(self.process.pid)]:
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -476,13 +485,12 @@ async def bench_bare(workers: int, args, work: Path) -> Result:
         server.stop()
 
 
-async def bench_full(config: Config, args, work: Path, model: Path, checkout: Path = REPO, label: str = "") -> dict:
+async def bench_full(config: Config, args, work: Path, model: Path) -> dict:
     url = await fresh_database(config.backend, work, args.postgres)
     redis_url = args.redis if config.redis else ""
     if redis_url:
         await flush_redis(redis_url)
-    server = start_full(config.workers, url, redis_url, model, work, f"full-{config.backend}-{config.workers}w{label}",
-                        checkout)
+    server = start_full(config.workers, url, redis_url, model, work, f"full-{config.backend}-{config.workers}w")
     try:
         await wait_ready(server, workers=config.workers)
         messages = Messages()
@@ -514,29 +522,69 @@ def disagree(outcome: dict) -> bool:
 
 
 async def compare(configs: list[Config], args, work: Path, model: Path) -> int:
-    """--against: saturation of each checkout in turn, --rounds times; this checkout's rate over each other's."""
+    """--against: every checkout's server up at once, each on a fresh database of its own, then saturation phases
+    in turn (A B … A B …, --rounds times), so that the machine's other load falls on each alike. Per phase: msg/s,
+    and the server's CPU per message (user + system, its workers included), which that load disturbs less."""
     checkouts = [REPO, *args.against]
-    for label, checkout in zip("ABCDEFGH", checkouts):
+    labels = "ABCDEFGH"[:len(checkouts)]
+    for label, checkout in zip(labels, checkouts):
         print(f"{label} = {checkout} ({git_head(checkout)})", flush=True)
     problems = 0
     for config in configs:
         print(f"\nfull /wechat, {config.name}, saturation:", flush=True)
+        redis_url = args.redis if config.redis else ""
+        if redis_url:
+            await flush_redis(redis_url)  # shared by the servers: their residents and MsgIds differ
+        urls = [await fresh_database(config.backend, work, args.postgres) for _ in checkouts]
+        servers = [start_full(config.workers, url, redis_url, model, work,
+                              f"full-{config.backend}-{config.workers}w-{label}", checkout)
+                   for url, label, checkout in zip(urls, labels, checkouts)]
+        messages = [Messages() for _ in checkouts]
+        numbered = [0] * len(checkouts)
         rates: list[list[float]] = [[] for _ in checkouts]
-        for round_number in range(1, args.rounds + 1):
-            for index, (label, checkout) in enumerate(zip("ABCDEFGH", checkouts)):
-                outcome = await bench_full(config, args, work, model, checkout, f"-{label}{round_number}")
-                rates[index].append(outcome["saturated"].rate)
-                problems += disagree(outcome)
-                batching = f"; {outcome['batching'][0]}" if config.workers == 1 else ""
-                print(f"  round {round_number} {label} {outcome['saturated'].line()}{batching}"
-                      + ("  !! orders and messages disagree" if disagree(outcome) else ""), flush=True)
-        for label, runs in zip("ABCDEFGH", rates):
-            print(f"  {label}: median {statistics.median(runs):.0f} msg/s, min {min(runs):.0f}, max {max(runs):.0f}")
-        for label, runs in zip("BCDEFGH", rates[1:]):
-            ratios = [a / b if b else float("nan") for a, b in zip(rates[0], runs)]
-            print(f"  A/{label} per round: {' '.join(f'{r:.3f}' for r in ratios)}  (median {statistics.median(ratios):.3f},"
-                  f" min {min(ratios):.3f}, max {max(ratios):.3f})", flush=True)
+        cpu: list[list[float]] = [[] for _ in checkouts]
+        try:
+            for server in servers:
+                await wait_ready(server, workers=config.workers)
+            for index, server in enumerate(servers):
+                warm = await saturate(server.port, min(2.0, args.seconds), args.connections, messages[index])
+                numbered[index] += warm.orders_replied
+            for round_number in range(1, args.rounds + 1):
+                for index, (label, server) in enumerate(zip(labels, servers)):
+                    before = server.cpu_seconds()
+                    result = await saturate(server.port, args.seconds, args.connections, messages[index])
+                    per_message = (server.cpu_seconds() - before) * 1000 / result.ok if result.ok else float("nan")
+                    numbered[index] += result.orders_replied
+                    rates[index].append(result.rate)
+                    cpu[index].append(per_message)
+                    print(f"  round {round_number} {label} {result.line()}  server CPU {per_message:.2f} ms/msg",
+                          flush=True)
+        finally:
+            for server in servers:
+                server.stop()
+        for label, url, given in zip(labels, urls, numbered):
+            counts = await count_rows(url)
+            await drop_database(url, args.postgres)
+            if counts["orders"] != given or counts["orders"] != counts["messages"]:
+                problems += 1
+                print(f"  !! {label}: {given} order numbers given, {counts['orders']} orders, "
+                      f"{counts['messages']} inbound rows")
+        for label, runs, costs in zip(labels, rates, cpu):
+            print(f"  {label}: msg/s {spread(runs, '.0f')}; server CPU ms/msg {spread(costs, '.2f')}")
+        for label, runs, costs in zip(labels[1:], rates[1:], cpu[1:]):
+            print(f"  A/{label} msg/s per round: {ratios(rates[0], runs)}\n"
+                  f"  {label}/A CPU per message per round: {ratios(costs, cpu[0])}", flush=True)
     return 1 if problems else 0
+
+
+def spread(values: list[float], form: str) -> str:
+    return f"median {statistics.median(values):{form}}, min {min(values):{form}}, max {max(values):{form}}"
+
+
+def ratios(numerators: list[float], denominators: list[float]) -> str:
+    """Round by round, then their median, min and max."""
+    each = [a / b if b else float("nan") for a, b in zip(numerators, denominators)]
+    return " ".join(f"{r:.3f}" for r in each) + f" ({spread(each, '.3f')})"
 
 
 def git_head(checkout: Path) -> str:
