@@ -21,7 +21,7 @@ then share.
 
 --against CHECKOUT (repeatable) compares code: another checkout of sidan (e.g. `git worktree add /tmp/b <commit>`)
 serves beside this one (each on a fresh database, with this virtualenv), saturation only, in phases taken in turn
---rounds times (A B A B …); this checkout's rate over the other's and their server CPU per message are printed per
+--rounds times (A B, B A, … the order rotating); this checkout's rate over the other's and their server CPU per message are printed per
 round: two code versions measured in one run on a noisy machine.
 """
 from __future__ import annotations
@@ -523,7 +523,7 @@ def disagree(outcome: dict) -> bool:
 
 async def compare(configs: list[Config], args, work: Path, model: Path) -> int:
     """--against: every checkout's server up at once, each on a fresh database of its own, then saturation phases
-    in turn (A B … A B …, --rounds times), so that the machine's other load falls on each alike. Per phase: msg/s,
+    in turn (A B C, B C A, C A B, … --rounds times), so that the machine's other load falls on each alike. Per phase: msg/s,
     and the server's CPU per message (user + system, its workers included), which that load disturbs less."""
     checkouts = [REPO, *args.against]
     labels = "ABCDEFGH"[:len(checkouts)]
@@ -550,7 +550,9 @@ async def compare(configs: list[Config], args, work: Path, model: Path) -> int:
                 warm = await saturate(server.port, min(2.0, args.seconds), args.connections, messages[index])
                 numbered[index] += warm.orders_replied
             for round_number in range(1, args.rounds + 1):
-                for index, (label, server) in enumerate(zip(labels, servers)):
+                turn = (round_number - 1) % len(servers)  # the order rotates: no version always goes first
+                for index in [*range(turn, len(servers)), *range(turn)]:
+                    label, server = labels[index], servers[index]
                     before = server.cpu_seconds()
                     result = await saturate(server.port, args.seconds, args.connections, messages[index])
                     per_message = (server.cpu_seconds() - before) * 1000 / result.ok if result.ok else float("nan")
