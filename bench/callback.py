@@ -21,8 +21,8 @@ then share.
 
 --against CHECKOUT (repeatable) compares code: another checkout of sidan (e.g. `git worktree add /tmp/b <commit>`)
 serves beside this one (each on a fresh database, with this virtualenv), saturation only, in phases taken in turn
---rounds times (A B, B A, … the order rotating); this checkout's rate over the other's and their server CPU per message are printed per
-round: two code versions measured in one run on a noisy machine.
+--rounds times, the order rotating (A B, B A, …); per round, this checkout's rate over the other's and their server
+CPU per message: two code versions measured in one run on a noisy machine.
 """
 from __future__ import annotations
 
@@ -523,8 +523,9 @@ def disagree(outcome: dict) -> bool:
 
 async def compare(configs: list[Config], args, work: Path, model: Path) -> int:
     """--against: every checkout's server up at once, each on a fresh database of its own, then saturation phases
-    in turn (A B C, B C A, C A B, … --rounds times), so that the machine's other load falls on each alike. Per phase: msg/s,
-    and the server's CPU per message (user + system, its workers included), which that load disturbs less."""
+    in turn (A B C, B C A, C A B, … --rounds times), so that the machine's other load falls on each alike. Per
+    phase: msg/s, and the server's CPU per message (user + system, its workers included), which that load disturbs
+    less."""
     checkouts = [REPO, *args.against]
     labels = "ABCDEFGH"[:len(checkouts)]
     for label, checkout in zip(labels, checkouts):
@@ -567,7 +568,7 @@ async def compare(configs: list[Config], args, work: Path, model: Path) -> int:
         for label, url, given in zip(labels, urls, numbered):
             counts = await count_rows(url)
             await drop_database(url, args.postgres)
-            if counts["orders"] != given or counts["orders"] != counts["messages"]:
+            if disagree({"counts": counts, "numbered": given}):
                 problems += 1
                 print(f"  !! {label}: {given} order numbers given, {counts['orders']} orders, "
                       f"{counts['messages']} inbound rows")
@@ -669,7 +670,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pin", action="store_true", help="load generator on one CPU, servers on the others")
     parser.add_argument("--against", action="append", type=Path, default=[], metavar="CHECKOUT",
                         help="another checkout to serve in turn with this one (saturation only); repeatable")
-    parser.add_argument("--rounds", type=int, default=3, help="with --against: alternations (default 3)")
+    parser.add_argument("--rounds", type=int, default=6, help="with --against: alternations (default 6); a "
+                        "multiple of the number of versions puts each first equally often")
     args = parser.parse_args(argv)
     if len(args.against) > 7:
         parser.error("--against: at most 7 other checkouts")
