@@ -18,6 +18,11 @@ competes with the server for the CPU, which lowers every figure, the bare server
 generator the first CPU and the servers (with their workers) the others, so the two stop taking turns on the same
 core; PostgreSQL and Redis are not pinned. On a 2-CPU machine that leaves one CPU to the server, which 2 workers
 then share.
+
+--against CHECKOUT (repeatable) compares code: another checkout of sidan (e.g. `git worktree add /tmp/b <commit>`)
+serves beside this one (each on a fresh database, with this virtualenv), saturation only, in phases taken in turn
+--rounds times, the order rotating (A B, B A, …); per round, this checkout's rate over the other's and their server
+CPU per message: two code versions measured in one run on a noisy machine.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ import os
 import secrets
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -272,6 +278,15 @@ class Server:
                         total += int(line.split()[1]) * 1024
         return total
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server and its worker processes so far (Linux /proc)."""
+        ticks = 0
+        for pid in [self.process.pid, *children(self.process.pid)]:
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -334,11 +349,11 @@ def pin(enabled: bool) -> str:
     return f"load generator pinned to CPU {allowed[0]}, servers to CPU {', '.join(map(str, allowed[1:]))}"
 
 
-def start(command: list[str], env: dict[str, str], port: int, log_dir: Path, name: str) -> Server:
+def start(command: list[str], env: dict[str, str], port: int, log_dir: Path, name: str, cwd: Path = REPO) -> Server:
     log_path = log_dir / f"{name}.log"
     cpus = SERVER_CPUS
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     return Server(process, port, log_path)
 
@@ -359,10 +374,13 @@ def full_env(database_url: str, redis_url: str, model: Path) -> dict[str, str]:
     return env
 
 
-def start_full(workers: int, database_url: str, redis_url: str, model: Path, log_dir: Path, name: str) -> Server:
+def start_full(workers: int, database_url: str, redis_url: str, model: Path, log_dir: Path, name: str,
+               checkout: Path = REPO) -> Server:
+    """`sidan serve` from `checkout`'s code: `-m` puts its folder first on sys.path, before the editable install."""
     port = free_port()
     command = [PYTHON, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    return start(command, full_env(database_url, redis_url, model), port, log_dir, name)
+    env = full_env(database_url, redis_url, model) | {"PYTHONPATH": str(checkout)}
+    return start(command, env, port, log_dir, name, cwd=checkout)
 
 
 # ------------------------------------------------------------------------------------------------ databases
@@ -497,6 +515,88 @@ async def bench_full(config: Config, args, work: Path, model: Path) -> dict:
             "batching": [per_batch(before, after) for before, after in zip(counters, counters[1:])]}
 
 
+def disagree(outcome: dict) -> bool:
+    """Lost (an order number given but no row) or doubled (more orders than messages)."""
+    counts = outcome["counts"]
+    return counts["orders"] != outcome["numbered"] or counts["orders"] != counts["messages"]
+
+
+async def compare(configs: list[Config], args, work: Path, model: Path) -> int:
+    """--against: every checkout's server up at once, each on a fresh database of its own, then saturation phases
+    in turn (A B C, B C A, C A B, … --rounds times), so that the machine's other load falls on each alike. Per
+    phase: msg/s, and the server's CPU per message (user + system, its workers included), which that load disturbs
+    less."""
+    checkouts = [REPO, *args.against]
+    labels = "ABCDEFGH"[:len(checkouts)]
+    for label, checkout in zip(labels, checkouts):
+        print(f"{label} = {checkout} ({git_head(checkout)})", flush=True)
+    problems = 0
+    for config in configs:
+        print(f"\nfull /wechat, {config.name}, saturation:", flush=True)
+        redis_url = args.redis if config.redis else ""
+        if redis_url:
+            await flush_redis(redis_url)  # shared by the servers: their residents and MsgIds differ
+        urls = [await fresh_database(config.backend, work, args.postgres) for _ in checkouts]
+        servers = [start_full(config.workers, url, redis_url, model, work,
+                              f"full-{config.backend}-{config.workers}w-{label}", checkout)
+                   for url, label, checkout in zip(urls, labels, checkouts)]
+        messages = [Messages() for _ in checkouts]
+        numbered = [0] * len(checkouts)
+        rates: list[list[float]] = [[] for _ in checkouts]
+        cpu: list[list[float]] = [[] for _ in checkouts]
+        try:
+            for server in servers:
+                await wait_ready(server, workers=config.workers)
+            for index, server in enumerate(servers):
+                warm = await saturate(server.port, min(2.0, args.seconds), args.connections, messages[index])
+                numbered[index] += warm.orders_replied
+            for round_number in range(1, args.rounds + 1):
+                turn = (round_number - 1) % len(servers)  # the order rotates: no version always goes first
+                for index in [*range(turn, len(servers)), *range(turn)]:
+                    label, server = labels[index], servers[index]
+                    before = server.cpu_seconds()
+                    result = await saturate(server.port, args.seconds, args.connections, messages[index])
+                    per_message = (server.cpu_seconds() - before) * 1000 / result.ok if result.ok else float("nan")
+                    numbered[index] += result.orders_replied
+                    rates[index].append(result.rate)
+                    cpu[index].append(per_message)
+                    print(f"  round {round_number} {label} {result.line()}  server CPU {per_message:.2f} ms/msg",
+                          flush=True)
+        finally:
+            for server in servers:
+                server.stop()
+        for label, url, given in zip(labels, urls, numbered):
+            counts = await count_rows(url)
+            await drop_database(url, args.postgres)
+            if disagree({"counts": counts, "numbered": given}):
+                problems += 1
+                print(f"  !! {label}: {given} order numbers given, {counts['orders']} orders, "
+                      f"{counts['messages']} inbound rows")
+        for label, runs, costs in zip(labels, rates, cpu):
+            print(f"  {label}: msg/s {spread(runs, '.0f')}; server CPU ms/msg {spread(costs, '.2f')}")
+        for label, runs, costs in zip(labels[1:], rates[1:], cpu[1:]):
+            print(f"  A/{label} msg/s per round: {ratios(rates[0], runs)}\n"
+                  f"  {label}/A CPU per message per round: {ratios(costs, cpu[0])}", flush=True)
+    return 1 if problems else 0
+
+
+def spread(values: list[float], form: str) -> str:
+    return f"median {statistics.median(values):{form}}, min {min(values):{form}}, max {max(values):{form}}"
+
+
+def ratios(numerators: list[float], denominators: list[float]) -> str:
+    """Round by round, then their median, min and max."""
+    each = [a / b if b else float("nan") for a, b in zip(numerators, denominators)]
+    return " ".join(f"{r:.3f}" for r in each) + f" ({spread(each, '.3f')})"
+
+
+def git_head(checkout: Path) -> str:
+    done = subprocess.run(["git", "-C", str(checkout), "log", "-1", "--format=%h %s"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(checkout), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return (done.stdout.strip()[:70] or "not a git checkout") + (", with uncommitted changes" if dirty else "")
+
+
 def messages_sent(messages: Messages) -> int:
     """How many messages were built (each sent once): the next counter value."""
     probe = next(messages._counter)
@@ -513,11 +613,17 @@ async def main_async(args) -> int:
         configs = [Config("sqlite", 1, False), Config("postgres", 2, True)]
     if args.only:
         configs = [c for c in configs if c.backend == args.only]
+    if args.workers:
+        configs = [c for c in configs if c.workers == args.workers]
+    if args.against:
+        args.rates = []  # saturation only: the figure compared
     placement = pin(args.pin)
-    print(f"callback benchmark: {args.seconds:g} s per phase, {args.connections} connections (saturation), "
-          f"{', '.join(f'{rate:g}' for rate in args.rates)} msg/s with {args.rate_connections} connections (fixed "
-          f"rate); {os.cpu_count()} CPUs; "
-          f"{placement}", flush=True)
+    steady = (f", {', '.join(f'{rate:g}' for rate in args.rates)} msg/s with {args.rate_connections} connections "
+              f"(fixed rate)") if args.rates else ""
+    print(f"callback benchmark: {args.seconds:g} s per phase, {args.connections} connections (saturation){steady}; "
+          f"{os.cpu_count()} CPUs; {placement}", flush=True)
+    if args.against:
+        return await compare(configs, args, work, model)
     bare = {}
     for workers in sorted({c.workers for c in configs}):
         bare[workers] = await bench_bare(workers, args, work)
@@ -540,8 +646,7 @@ async def main_async(args) -> int:
         print(f"  messages sent {outcome['sent']} (incl. {outcome['warm']} warm-up), answered with an order number "
               f"{outcome['numbered']}, answered busy/other {busy} (nothing recorded: the resident sends again); orders in the database "
               f"{counts['orders']}, inbound rows {counts['messages']}; server RSS {outcome['rss'] / 2**20:.0f} MiB")
-        # lost: an order number was given but no row; doubled: more orders than messages
-        if counts["orders"] != outcome["numbered"] or counts["orders"] != counts["messages"]:
+        if disagree(outcome):
             problems += 1
             print("  !! orders and messages disagree")
         if answered != outcome["sent"]:
@@ -554,6 +659,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase (default 20)")
     parser.add_argument("--quick", action="store_true", help="5 s phases, two configurations")
     parser.add_argument("--only", choices=["sqlite", "postgres"], help="one backend only")
+    parser.add_argument("--workers", type=int, choices=[1, 2], help="only the configurations with this many workers")
     parser.add_argument("--connections", type=int, default=32, help="connections in the saturation phase")
     parser.add_argument("--rate", default="1000", help="messages per second of the fixed-rate phase; several, "
                         "comma-separated, make one phase each, lowest first (e.g. 600,800,1000)")
@@ -562,7 +668,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="PostgreSQL to create bench databases in")
     parser.add_argument("--redis", default=DEFAULT_REDIS, help="Redis database (flushed!) for 2-worker runs")
     parser.add_argument("--pin", action="store_true", help="load generator on one CPU, servers on the others")
+    parser.add_argument("--against", action="append", type=Path, default=[], metavar="CHECKOUT",
+                        help="another checkout to serve in turn with this one (saturation only); repeatable")
+    parser.add_argument("--rounds", type=int, default=6, help="with --against: alternations (default 6); a "
+                        "multiple of the number of versions puts each first equally often")
     args = parser.parse_args(argv)
+    if len(args.against) > 7:
+        parser.error("--against: at most 7 other checkouts")
+    for checkout in args.against:
+        if not (checkout / "api" / "cli.py").is_file():
+            parser.error(f"--against: {checkout} is not a sidan checkout (no api/cli.py)")
+    args.against = [checkout.resolve() for checkout in args.against]
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     try:
         args.rates = sorted(float(rate) for rate in args.rate.split(","))
     except ValueError:

@@ -10,12 +10,13 @@ import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from xml.etree.ElementTree import Element, ParseError, XMLParser
+from xml.parsers.expat import ExpatError
 
+import xmltodict
+from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
-from wechatpy.events import EVENT_TYPES
 from wechatpy.exceptions import InvalidSignatureException
-from wechatpy.messages import MESSAGE_TYPES, BaseMessage, UnknownMessage
+from wechatpy.messages import BaseMessage
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
@@ -85,58 +86,23 @@ def checked_text(body: bytes, limit: int) -> str:
 
 
 def parse_fields(text: str) -> dict[str, Any]:
-    """The children of <xml>…</xml> as wechatpy reads them (xmltodict's shape: a leaf is its stripped text or None,
-    an element with children or attributes a dict, a repeated element a list), parsed once by expat through
-    ElementTree's C parser. Entities cannot be declared: a DTD was refused before."""
-    parser = XMLParser()
+    """The children of <xml>…</xml> as xmltodict reads them (the shape wechatpy's messages expect), entities
+    disabled (a DTD was refused before) and elements nested no deeper than MAX_DEPTH."""
     try:
-        parser.feed(text)
-        root = parser.close()
-    except ParseError as exc:
+        document = xmltodict.parse(text, encoding="utf-8", disable_entities=True, postprocessor=_within_depth)
+    except (ExpatError, ValueError) as exc:
         raise Rejected(400, f"malformed XML: {exc}") from None
-    fields = _element_value(root) if root.tag == "xml" else None
+    fields = document.get("xml") if isinstance(document, dict) else None
     if not isinstance(fields, dict):
         raise Rejected(400, "the root element must be <xml> with children")
     return fields
 
 
-def _element_value(element: Element, depth: int = 0) -> Any:
-    text = (element.text or "").strip() or None
-    if not len(element) and not element.attrib:
-        return text
-    if depth >= MAX_DEPTH:
+def _within_depth(path: list[tuple[str, Any]], key: str, value: Any) -> tuple[str, Any]:
+    """xmltodict's hook for each element or attribute it keeps; `path` runs from <xml> to the element itself."""
+    if len(path) > MAX_DEPTH + 1:
         raise Rejected(400, f"elements nested more than {MAX_DEPTH} deep")
-    value: dict[str, Any] = {f"@{name}": attribute for name, attribute in element.attrib.items()}
-    for child in element:
-        child_value = _element_value(child, depth + 1)
-        if child.tag not in value:
-            value[child.tag] = child_value
-        elif isinstance(value[child.tag], list):
-            value[child.tag].append(child_value)
-        else:
-            value[child.tag] = [value[child.tag], child_value]
-    tails = "".join(child.tail or "" for child in element).strip()
-    if text or tails:  # mixed content: never a field WeChat sends, kept so that validation refuses it
-        value["#text"] = " ".join(part for part in (text, tails) if part)
-    return value
-
-
-def message_from_fields(fields: dict[str, Any]) -> BaseMessage:
-    """wechatpy's message or event for validated fields: its class chosen as wechatpy.parse_message chooses it,
-    without parsing the XML a second time. Reads a copy: scan-to-subscribe events rewrite Event and EventKey."""
-    message = dict(fields)
-    message_type = message["MsgType"].lower()
-    if message_type != "event":  # device_* messages are not for an official account and go as unknown
-        return MESSAGE_TYPES.get(message_type, UnknownMessage)(message)
-    event_type = message["Event"].lower()
-    event_key = message.get("EventKey")
-    if event_type == "subscribe" and event_key:
-        if event_key.startswith(("scanbarcode|", "scanimage|")):
-            event_type = message["Event"] = "subscribe_scan_product"
-        elif event_key.startswith("qrscene_"):
-            event_type = message["Event"] = "subscribe_scan"
-            message["EventKey"] = event_key[len("qrscene_"):]
-    return EVENT_TYPES.get(event_type, UnknownMessage)(message)
+    return key, value
 
 
 def _required_text(fields: dict[str, Any], name: str) -> str:
@@ -189,8 +155,8 @@ def open_envelope(
         raise Rejected(400, "no <MsgType>: an encrypted body needs encrypt_type=aes")
     validate_message(fields)
     try:
-        message = message_from_fields(fields)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        message = parse_message(text)  # the text already checked and parsed once above
+    except (ExpatError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise Rejected(400, f"unreadable message: {exc}") from None
     return Envelope(message, fields, encrypted)
 

@@ -3,13 +3,9 @@ with the dialect's placeholders, so the same text serves PostgreSQL and SQLite."
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
-
-from tortoise.fields import DatetimeField
-from tortoise.fields.base import Field
-from tortoise.validators import MaxLengthValidator
 
 
 class Sql:
@@ -72,9 +68,8 @@ async def insert_with_ids(conn: Any, objects: list[Any], key: str) -> None:
     meta = type(objects[0])._meta
     names = _insert_names(meta)
     q = Sql(conn.capabilities.dialect)
-    encoders = _encoders(type(objects[0]), names)
-    rows = q.rows([[encode(getattr(obj, name)) if encode is not None else field.to_db_value(getattr(obj, name), obj)
-                    for name, field, encode in encoders] for obj in objects])
+    fields = [(name, meta.fields_map[name]) for name in names]
+    rows = q.rows([[field.to_db_value(getattr(obj, name), obj) for name, field in fields] for obj in objects])
     pk, key_column = meta.db_pk_column, meta.fields_db_projection[key]
     sql = f'{_insert_into(meta, names)} VALUES {rows} RETURNING "{pk}", "{key_column}"'
     ids = {row[key_column]: row[pk] for row in await conn.execute_query_dict(sql, q.values)}
@@ -90,66 +85,13 @@ async def insert_rows(conn: Any, model: Any, rows: list[dict[str, Any]]) -> None
         return
     meta = model._meta
     names = _insert_names(meta)
-    encoders = [(name, field, encode or (lambda value, to_db=field.to_db_value: to_db(value, model)))
-                for name, field, encode in _encoders(model, names)]
+    fields = [(name, meta.fields_map[name]) for name in names]
     per_statement = max(1, MAX_PARAMETERS // len(names))
     for start in range(0, len(rows), per_statement):
         q = Sql(conn.capabilities.dialect)
-        values = q.rows([[encode(row[name] if name in row else _default(field)) for name, field, encode in encoders]
-                         for row in rows[start:start + per_statement]])
+        values = q.rows([[field.to_db_value(row[name] if name in row else _default(field), model)
+                          for name, field in fields] for row in rows[start:start + per_statement]])
         await conn.execute_query(f"{_insert_into(meta, names)} VALUES {values}", q.values)
-
-
-_MOMENT = object()  # in a cached plan: a moment column, given a memo of its own for each statement
-_plans: dict[tuple[Any, ...], list[tuple[str, Any, Any]]] = {}
-
-
-def _encoders(model: Any, names: list[str]) -> list[tuple[str, Any, Callable[[Any], Any] | None]]:
-    """For one statement: (name, field, encode) per column, encode(value) == field.to_db_value(value, model) but
-    cheaper where the answer is known without asking (the intake converts ~80 values per report):
-    - a plain field (Field's own to_db_value) given a value of exactly its type returns it, after its validators:
-      none, or a maximum length checked here;
-    - a moment is converted once per statement however many rows and columns repeat it (a batch's `now`).
-    None for a field stamped by Tortoise on write (auto_now): it needs the instance, not the class."""
-    fields = [model._meta.fields_map[name] for name in names]
-    key = (model, *map(id, fields))  # the fields themselves: Tortoise builds new ones when it is initialised again
-    plan = _plans.get(key)
-    if plan is None:
-        plan = _plans[key] = [(name, field, _encoder(field, model)) for name, field in zip(names, fields)]
-    return [(name, field, _memo_moments(lambda value, to_db=field.to_db_value: to_db(value, model))
-             if encode is _MOMENT else encode) for name, field, encode in plan]
-
-
-def _encoder(field: Any, model: Any) -> Any:
-    if type(field).to_db_value is Field.to_db_value:
-        return _plain_encoder(field, model)
-    if type(field) is DatetimeField:
-        return None if field.auto_now or field.auto_now_add else _MOMENT
-    return None if getattr(field, "auto_now", False) else (lambda value, to_db=field.to_db_value: to_db(value, model))
-
-
-def _plain_encoder(field: Any, model: Any) -> Callable[[Any], Any]:
-    to_db, kind, validators = field.to_db_value, field.field_type, field.validators
-    if not validators:
-        return lambda value: value if value is None or type(value) is kind else to_db(value, model)
-    if len(validators) == 1 and type(validators[0]) is MaxLengthValidator and kind is str:
-        limit = validators[0].max_length
-        return lambda value: value if type(value) is str and len(value) <= limit else to_db(value, model)
-    return lambda value: to_db(value, model)
-
-
-def _memo_moments(encode: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    done: dict[Any, Any] = {}
-
-    def memoized(value: Any) -> Any:
-        if type(value) is not datetime:  # None, or something to_db_value takes or refuses on its own
-            return encode(value)
-        try:
-            return done[value]
-        except KeyError:
-            result = done[value] = encode(value)
-            return result
-    return memoized
 
 
 def new_instance(model: Any, **values: Any) -> Any:
