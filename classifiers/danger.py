@@ -9,7 +9,7 @@ collapse, drowning, poisoning, trapped, medical, accident, distress. A kind fire
 one of its signs together with one of its cues anywhere in the text; a match does not count when its clause is
 about a campaign or a project (宣传, 治理, 项目 …), when a negation stands right before it (没着火, 防溺水), when a
 worry or a hypothesis comes shortly before it (万一着火, 担心…会滑坡), or when the past does (去年…滑坡) and
-nothing in the clause says it is happening now (正在, 刚才, 赶紧 …). See the file's own comments.
+nothing between that and the match says it is happening now (正在, 刚才, 现在又 …). See the file's own comments.
 
 The Router calls this on every text (after normalisation): a hit makes the prediction 急难事 with
 danger=True, danger_kind and danger_advice. A match that only a recent past word takes back (前天晚上失火) is no
@@ -148,10 +148,10 @@ class DangerList:
             return None
         if self._hedges is not None and self._hedges.search(before[-HEDGE_WINDOW:]):
             return None
-        past = [m.group(0) for m in self._past.finditer(before)] if self._past is not None else []
-        if not past or (self._now is not None and self._now.search(clause)):
-            return NOW
-        return RECENT if self._recent is not None and all(self._recent.match(w) for w in past) else None
+        past = list(self._past.finditer(before)) if self._past is not None else []
+        if not past or (self._now is not None and self._now.search(before, past[-1].end())):
+            return NOW  # no past word, or the present comes after it: "上次着火的那家现在又着火了"
+        return RECENT if self._recent is not None and all(self._recent.match(m.group(0)) for m in past) else None
 
 
 def danger_path() -> Path:
