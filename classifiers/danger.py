@@ -162,10 +162,14 @@ def load_danger(path: str | Path | None = None) -> DangerList:
     return DangerList.load(path)
 
 
-def load_danger_tests(path: str | Path | None = None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """corpus/danger-tests.toml as (positives, negatives): lists of (kind or negative group, text)."""
+def load_danger_tests(path: str | Path | None = None, *, heldout: bool = False
+                      ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """corpus/danger-tests.toml as (positives, negatives): lists of (kind or negative group, text); the development
+    set, or with heldout=True the set the patterns were never tuned on."""
     path = Path(path) if path else corpus_dir() / "danger-tests.toml"
     data = tomllib.loads(path.read_text(encoding="utf-8"))
+    if heldout:
+        data = data["heldout"]
     positives = [(kind, text) for kind, texts in data["positives"].items() for text in texts]
     negatives = [(group, text) for group, texts in data["negatives"].items() for text in texts]
     return positives, negatives

@@ -37,6 +37,15 @@ def test_no_negative_fires(danger, group, text):
     assert danger.find(text) is None
 
 
+def test_the_held_out_set_is_mostly_right(danger):
+    """The patterns were never tuned on these: a floor, not every line (bench/classifier.py prints the figures)."""
+    positives, negatives = load_danger_tests(heldout=True)
+    found = sum(danger.find(t) is not None for _, t in positives)
+    false = sum(danger.find(t) is not None for _, t in negatives)
+    assert len(positives) >= 20 and len(negatives) >= 15
+    assert found / len(positives) >= 0.85 and found / max(found + false, 1) >= 0.9
+
+
 @pytest.mark.parametrize("text", ["陌生人打电话说我中奖了，要我先转账交税", "对方让我把验证码发给他", "客服说要把钱转到安全账户",
                                   "网上有人拉我刷单", "短信里有个链接说点进去给银行卡解冻", "有人冒充公检法说我涉案"])
 def test_a_fraud_in_progress_is_an_emergency_with_the_anti_fraud_advice(danger, text):
