@@ -88,6 +88,8 @@ class DangerList:
                                    _compile(f"{name}.unless", k.get("unless"))))
         except (KeyError, TypeError, AttributeError) as exc:
             raise DangerFileError(f"danger list: missing or malformed {exc}") from None
+        every = [p.pattern for k in kinds for p in (k.patterns, k.signs) if p is not None]
+        self._any = re.compile("|".join(every)) if every else None
         names = [k.name for k in kinds]
         if len(set(names)) != len(names):
             raise DangerFileError(f"danger list: a kind is named twice ({names})")
@@ -105,31 +107,36 @@ class DangerList:
     # ------------------------------------------------------------------ detection
     def find(self, text: str, *, normalized: bool = False) -> Danger | None:
         """The first kind (in the file's order) that fires on the text, or None. Never raises on a str."""
-        return self._find(text, normalized, NOW)
+        return self.assess(text, normalized=normalized)[0]
 
     def recent(self, text: str, *, normalized: bool = False) -> Danger | None:
-        """A kind that fired a day or two ago (前天晚上失火): no danger now, but the matter is still 急难事."""
-        return self._find(text, normalized, RECENT)
+        """A kind that fired a day or two ago (前天晚上失火) and none now: no danger, but the matter is still 急难事."""
+        return self.assess(text, normalized=normalized)[1]
 
-    def _find(self, text: str, normalized: bool, when: str) -> Danger | None:
+    def assess(self, text: str, *, normalized: bool = False) -> tuple[Danger | None, Danger | None]:
+        """(danger now, or None; else danger of a day or two ago, or None), in one pass over the text."""
         low = (text if normalized else normalize(text)).lower()
-        if not low:
-            return None
+        if not low or (self._any is not None and not self._any.search(low)):
+            return None, None  # most texts: one scan for every pattern and sign at once
+        recent = None
         for kind in self.kinds:
-            hit = self._first(kind.patterns, low, kind, when)
-            if hit is None and kind.signs is not None and kind.cues is not None and kind.cues.search(low):
-                hit = self._first(kind.signs, low, kind, when)
-            if hit is not None:
-                return Danger(kind.name, kind.label, kind.advice, hit)
-        return None
+            for when, hit in self._matches(kind, low):
+                if when == NOW:
+                    return Danger(kind.name, kind.label, kind.advice, hit), None
+                if when == RECENT and recent is None:
+                    recent = Danger(kind.name, kind.label, kind.advice, hit)
+        return None, recent
 
-    def _first(self, pattern: re.Pattern | None, low: str, kind: _Kind, when: str) -> str | None:
-        if pattern is None:
-            return None
-        for m in pattern.finditer(low):
-            if self._when(low, m.start(), m.end(), kind) == when:
-                return m.group(0)
-        return None
+    def _matches(self, kind: _Kind, low: str):
+        """(NOW, RECENT or None; the matched words) for each match of the kind's patterns, then of its signs when
+        one of its cues is in the text."""
+        parts = [kind.patterns]
+        if kind.signs is not None and kind.cues is not None and kind.cues.search(low):
+            parts.append(kind.signs)
+        for pattern in parts:
+            if pattern is not None:
+                for m in pattern.finditer(low):
+                    yield self._when(low, m.start(), m.end(), kind), m.group(0)
 
     def _when(self, low: str, start: int, end: int, kind: _Kind) -> str | None:
         """NOW when a match at low[start:end] speaks of danger here and now (see the module docstring), RECENT when

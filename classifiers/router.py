@@ -184,8 +184,9 @@ class Router:
         for name, (lo, hi, temperature) in self._slices.items():
             probas[name] = softmax(scores[:, lo:hi] / temperature)
         empty = np.diff(X.indptr) == 0
-        dangers = [self._find_danger(n) for n in norms]
-        urgent = [d is not None or self._recent_danger(n) for d, n in zip(dangers, norms)]
+        assessed = [self._assess_danger(n) for n in norms]
+        dangers = [now for now, _ in assessed]
+        urgent = [now is not None or recent is not None for now, recent in assessed]
         flags = [_flags(d, s) for d, s in zip(dangers, self._screen(norms, docs, dangers))]
         out = []
         if self.kind == "generic":
@@ -232,7 +233,7 @@ class Router:
         """What is left when the model fails on a text: danger and the screen's rules, confidence 0."""
         try:
             norm = normalize(text)
-            danger = self._find_danger(norm)
+            danger = self._assess_danger(norm)[0]
             screen = Screen(True) if danger else Screen(rule_reason(norm) is None, rule_reason(norm))
         except Exception:  # noqa: BLE001
             danger, screen = None, Screen(True)
@@ -240,12 +241,9 @@ class Router:
         label = "" if self.kind == "generic" else None
         return Prediction(None, None, urgency, 0.0, (), label=label, **_flags(danger, screen))
 
-    def _find_danger(self, normalized: str) -> Danger | None:
-        return self.danger_list.find(normalized, normalized=True) if self.danger_list is not None else None
-
-    def _recent_danger(self, normalized: str) -> bool:
-        """Danger of a day or two ago (前天晚上失火): 急难事 all the same, without danger=True or advice."""
-        return self.danger_list is not None and self.danger_list.recent(normalized, normalized=True) is not None
+    def _assess_danger(self, normalized: str) -> tuple[Danger | None, Danger | None]:
+        """(danger now, danger of a day or two ago): the latter (前天晚上失火) is 急难事 too, without danger=True."""
+        return self.danger_list.assess(normalized, normalized=True) if self.danger_list is not None else (None, None)
 
     def _screen(self, norms: list[str], docs: list, dangers: list) -> list[Screen]:
         """Danger is always a request; then the rules; then, for the texts still undecided, the learned screen."""

@@ -23,7 +23,8 @@ The model: the router's own pipeline (jieba words + character n-grams, TF-IDF, c
 classifiers/model.py) on one target whose classes are "request" and the reasons above. A text is refused when its
 probability of being a request is below a threshold fitted on out-of-fold probabilities of the training rows: the
 highest at which at most MAX_REFUSED of each group of training requests (the corpus, the short requests) would be
-refused. Real requests must almost never be refused: bench/classifier.py measures it on held-out data.
+refused. A text longer than MODEL_MAX_CHARS is not put to the model: it is a request. Real requests must almost never
+be refused: bench/classifier.py measures it on held-out data.
 """
 from __future__ import annotations
 
@@ -54,8 +55,11 @@ REASONS: dict[str, str] = {
 }
 RULE_REASONS = ("empty", "symbols", "digits", "repeated", "keyboard")
 MAX_REFUSED = 0.005  # share of a group of training requests the fitted threshold may refuse (out of fold)
+# A longer text (normalised) is a request: the learned screen judges short texts only. No text of corpus/not-requests
+# is half as long, and a long letter often opens with pleasantries ("你好,感谢在百忙之中…") the model would take for thanks.
+MODEL_MAX_CHARS = 60
 
-_KEYBOARD_RUNS = ("qwertyuiop", "asdfghjkl", "zxcvbnm", "qazwsxedcrfvtgbyhnujmikolp", "1234567890")
+_KEYBOARD_RUNS = ("qwertyuiop", "asdfghjkl", "zxcvbnm", "qazwsxedcrfvtgbyhnujmikolp")  # rows, and columns top to bottom
 _VOWELS = set("aeiouy")
 _LATIN_WORD = re.compile(r"[a-z]+")
 
@@ -135,13 +139,16 @@ class RequestModel:
         return p, scores[:, k:].argmax(axis=1)
 
     def screen(self, docs: list) -> list[Screen]:
-        """One Screen per analysed doc (classifiers.text.analyze); an empty doc is left to the rules (a request)."""
-        if not docs:
-            return []
-        p, reason = self.p_request(docs)
-        names = self.reason.classes
-        return [Screen(True) if not doc.chars or pr >= self.threshold else Screen(False, names[r])
-                for doc, pr, r in zip(docs, p.tolist(), reason.tolist())]
+        """One Screen per analysed doc (classifiers.text.analyze); an empty doc is left to the rules and a long one
+        (over MODEL_MAX_CHARS) is a request."""
+        out = [Screen(True) for _ in docs]
+        short = [i for i, doc in enumerate(docs) if 0 < len(doc.chars) <= MODEL_MAX_CHARS]
+        if short:
+            p, reason = self.p_request([docs[i] for i in short])
+            for i, pr, r in zip(short, p.tolist(), reason.tolist()):
+                if pr < self.threshold:
+                    out[i] = Screen(False, self.reason.classes[r])
+        return out
 
 
 def fit_threshold(p_request: np.ndarray, groups: list[str], max_refused: float = MAX_REFUSED) -> float:

@@ -257,6 +257,17 @@ def test_the_reported_junk_is_no_request(router, text, reasons):
     assert router.is_request(text)[1] in reasons
 
 
+def test_a_long_letter_opening_with_thanks_is_a_request(router):
+    """The learned screen judges short texts only: formal letters open with pleasantries."""
+    from classifiers.screen import MODEL_MAX_CHARS
+
+    opening = "您好,感谢您在百忙之中抽空看我的留言,辛苦了,谢谢!"
+    letter = opening + "我们小区后门那条路晚上一盏灯都没有,老人孩子走路经常摔跤,希望能装几盏路灯。"
+    assert len(normalize(letter)) > MODEL_MAX_CHARS
+    assert router.is_request(letter) == (True, None)
+    assert router.is_request(opening) == (False, "thanks")
+
+
 @pytest.mark.parametrize("text", ["救命", "救命救命救命", "着火了", "有人跳河"])
 def test_danger_is_always_a_request(router, text):
     assert router.is_request(text) == (True, None)
