@@ -132,8 +132,11 @@ class RequestModel:
 
     def p_request(self, docs: list) -> tuple[np.ndarray, np.ndarray]:
         """Per analysed doc: p(request), and the index of the likeliest reason in self.reason.classes."""
-        X = self.featurizer.transform(docs)
-        scores = np.asarray(X @ self._coef_t) + self._intercept
+        if len(docs) == 1:  # one message (the common case): no sparse matrix to build
+            cols, vals = self.featurizer.transform_one(docs[0])
+            scores = (vals @ self._coef_t[cols] + self._intercept)[None, :]
+        else:
+            scores = np.asarray(self.featurizer.transform(docs) @ self._coef_t) + self._intercept
         k = self._split
         p = softmax(scores[:, :k] / self.decision.temperature)[:, self._request]
         return p, scores[:, k:].argmax(axis=1)

@@ -397,3 +397,16 @@ def test_loading_never_unpickles_foreign_code(tmp_path):
 
     with pytest.raises(ModelFileError):
         Router.load(evil)
+
+
+def test_the_screen_scores_one_text_as_it_scores_a_batch(router):
+    """One message takes a shortcut (no sparse matrix): it must give the batch's numbers."""
+    import numpy as np
+
+    from classifiers.text import analyze
+
+    docs = [analyze(t) for t in UNSEEN_SHORT_REQUESTS + UNSEEN_NOT_REQUESTS]
+    p_batch, reason_batch = router.screen_model.p_request(docs)
+    singles = [router.screen_model.p_request([doc]) for doc in docs]
+    assert np.allclose(p_batch, [p[0] for p, _ in singles])
+    assert list(reason_batch) == [r[0] for _, r in singles]
