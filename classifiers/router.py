@@ -70,8 +70,7 @@ class Prediction:
 
     def as_json(self) -> dict:
         extra = {"danger": self.danger, "danger_kind": self.danger_kind, "danger_advice": self.danger_advice,
-                 "request": self.request,
-                 "not_request_reason": self.not_request_reason}
+                 "request": self.request, "not_request_reason": self.not_request_reason}
         if self.label is not None:  # a generic-label model
             return {"label": self.label, "confidence": round(self.confidence, 4), "terms": list(self.terms), **extra}
         return {
