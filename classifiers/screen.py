@@ -54,7 +54,7 @@ REASONS: dict[str, str] = {
     "mash": "乱码、无意义的字",
 }
 RULE_REASONS = ("empty", "symbols", "digits", "repeated", "keyboard")
-MAX_REFUSED = 0.005  # share of a group of training requests the fitted threshold may refuse (out of fold)
+MAX_REFUSED = 0.01  # share of a group of training requests the fitted threshold may refuse (out of fold): the goal
 # A longer text (normalised) is a request: the learned screen judges short texts only. No text of corpus/not-requests
 # is half as long, and a long letter often opens with pleasantries ("你好,感谢在百忙之中…") the model would take for thanks.
 MODEL_MAX_CHARS = 60
