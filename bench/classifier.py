@@ -1,6 +1,6 @@
 """Benchmark of the routing classifier on real data and its speed.
 
-    python bench/classifier.py [DATASET_DIR] [--cv-quick] [--skip-cv]
+    python bench/classifier.py [DATASET_DIR] [--cv-quick] [--skip-cv] [--only-screen]
 
 DATASET_DIR defaults to ../shared/datasets/gov-messages relative to the repository (495 real resident messages,
 7 labels, fixed train/test split; README there). Prints, next to the reference measured on the same data
@@ -12,8 +12,13 @@ DATASET_DIR defaults to ../shared/datasets/gov-messages relative to the reposito
   * training time; single-message predict latency (median, p99; model loaded) and batch throughput,
     on the gov messages and on the project corpus's short requests; jieba's own tokenisation rate on the
     same texts (with the model's HMM setting, and with jieba's defaults) and the ratios (jieba is the ceiling:
-    every prediction tokenises its text).
-Goals: single predict p99 < 2 ms, batch >= 5,000 messages/s on one core.
+    every prediction tokenises its text);
+  * the not-a-request screen of the live routing model (var/models/router.pkl): the share of real requests it
+    wrongly refuses on the corpus's held-out requests, on the held-out short requests and on every gov message, and
+    the share of the held-out non-requests (corpus/not-requests) it catches, by reason;
+  * the danger list (corpus/danger.toml): precision and recall on corpus/danger-tests.toml (and whether the kind is
+    right), and its agreement with the corpus rows labelled 急难事.
+Goals: single predict p99 < 2 ms, batch >= 5,000 messages/s on one core; requests wrongly refused <= 1 %.
 """
 from __future__ import annotations
 
@@ -109,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dataset", nargs="?", default=str(REPO.parent / "shared" / "datasets" / "gov-messages"))
     parser.add_argument("--cv-quick", action="store_true", help="one default setting inside the 5 CV folds")
     parser.add_argument("--skip-cv", action="store_true", help="no 5-fold cross-validation over messages.csv")
+    parser.add_argument("--only-screen", action="store_true",
+                        help="only the not-a-request screen and the danger list (no training, no speed)")
     args = parser.parse_args(argv)
     data = Path(args.dataset)
     if not (data / "train.csv").exists():
@@ -127,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
 
     tokenizer()
     train, test, everything = read(data / "train.csv"), read(data / "test.csv"), read(data / "messages.csv")
+    if args.only_screen:
+        screen_block(live_router(), [text_of(r) for r in everything])
+        danger_block()
+        return 0
     print(f"gov-messages: {len(train)} train / {len(test)} test / {len(everything)} all, {data}")
     print(f"machine: {os.cpu_count()} CPUs, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
           f"(timings are wall-clock; other processes slow them)")
@@ -175,13 +186,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # --- speed
     speed_block("gov-messages, long formal messages", router, [text_of(r) for r in everything])
-    live = None
-    try:
-        from classifiers import default_model_path
-
-        live = Router.load(default_model_path())
-    except Exception as exc:  # noqa: BLE001
-        print(f"\n(no routing model for the corpus speed figures: {exc})")
+    live = live_router()
     if live is not None:
         from classifiers.data import load_corpus
 
@@ -190,8 +195,79 @@ def main(argv: list[str] | None = None) -> int:
         held = live.metrics.get("heldout", {})
         if held.get("n"):
             print(f"  its held-out accuracy ({held['n']} rows): category {held['category_accuracy']:.3f}, "
-                  f"department {held['department_accuracy']:.3f}, both {held['routing_accuracy']:.3f}")
+                  f"department {held['department_accuracy']:.3f}, both {held['routing_accuracy']:.3f}, urgency "
+                  f"{held.get('urgency_accuracy', float('nan')):.3f}")
+    screen_block(live, [text_of(r) for r in everything])
+    danger_block()
     return 0
+
+
+def live_router():
+    from classifiers import Router, default_model_path
+
+    try:
+        return Router.load(default_model_path())
+    except Exception as exc:  # noqa: BLE001
+        print(f"\n(no routing model at {default_model_path()}: {exc}; `make model` trains it)")
+        return None
+
+
+def _share(k: int, n: int) -> str:
+    return f"{k}/{n} = {k / n:.1%}" if n else "—"
+
+
+def screen_block(router, gov_texts: list[str]) -> None:
+    """The live model's not-a-request screen on rows it was not trained on."""
+    if router is None or router.screen_model is None:
+        print("\n(the live model has no not-a-request screen: retrain it with `sidan classify train`)")
+        return
+    from classifiers.data import load_corpus, split
+    from classifiers.screen import screen_data
+    from classifiers.training import evaluate_screen
+
+    train, heldout = split(load_corpus())
+    held = evaluate_screen(router, screen_data(train, heldout))
+    gov_refused = [(t[:40], p.not_request_reason) for t, p in zip(gov_texts, router.predict_many(gov_texts))
+                   if not p.request]
+    req, short, junk = held["requests"], held["short_requests"], held["not_requests"]
+    print(f"\n[not-a-request screen of {router.version}, refused when p(request) < {router.screen_model.threshold:.3f}]")
+    print(f"  real requests wrongly refused: corpus held-out {_share(req['refused'], req['n'])}; held-out short "
+          f"requests {_share(short['refused'], short['n'])}; gov-messages (never trained on) "
+          f"{_share(len(gov_refused), len(gov_texts))}   (goal <= 1 %)")
+    for name, rows in (("corpus", req["examples"]), ("short", short["examples"]), ("gov", gov_refused[:5])):
+        if rows:
+            print(f"    refused ({name}): {rows}")
+    print(f"  held-out non-requests caught: {_share(junk['caught'], junk['n'])}; by reason: "
+          + ", ".join(f"{k} {v['caught']}/{v['n']}" for k, v in junk["by_reason"].items()))
+    print(f"    missed, e.g.: {junk['missed']}")
+
+
+def danger_block() -> None:
+    """Precision and recall of corpus/danger.toml on corpus/danger-tests.toml, and on the corpus's 急难事 labels."""
+    from classifiers.danger import load_danger, load_danger_tests
+    from classifiers.data import load_corpus
+
+    danger = load_danger()
+    print(f"\n[danger list, corpus/danger.toml: {len(danger.kinds)} kinds]")
+    for heldout, what in ((False, "development set, the patterns were tuned on it"),
+                          (True, "held-out set, never tuned on")):
+        positives, negatives = load_danger_tests(heldout=heldout)
+        hits = [danger.find(t) for _, t in positives]
+        false = [(g, t, h.kind) for g, t in negatives if (h := danger.find(t))]
+        tp = sum(h is not None for h in hits)
+        right_kind = sum(h is not None and h.kind == k for h, (k, _) in zip(hits, positives))
+        print(f"  corpus/danger-tests.toml, {what} ({len(positives)} positives, {len(negatives)} negatives): "
+              f"precision {tp / max(tp + len(false), 1):.3f}, recall {tp / len(positives):.3f}, right kind "
+              f"{_share(right_kind, len(positives))}")
+        if false or tp < len(positives):
+            print(f"    false alarms: {false}; missed: {[t for h, (_, t) in zip(hits, positives) if h is None]}")
+    rows = load_corpus()
+    urgent = [ex for ex in rows if ex.urgency == "急难事"]
+    fired_urgent = sum(danger.find(ex.text) is not None for ex in urgent)
+    fired_other = sum(danger.find(ex.text) is not None for ex in rows if ex.urgency != "急难事")
+    print(f"  the corpus's urgency labels (not written for the list): rows labelled 急难事 with danger "
+          f"{_share(fired_urgent, len(urgent))}; other rows with danger {_share(fired_other, len(rows) - len(urgent))} "
+          f"(mostly frauds in progress the corpus rated 操心事)")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """`sidan classify train | evaluate | predict` (also `python -m classifiers …`).
 
 train     routing model from corpus/requests/*.csv (+ the corrections the caller passes), measured on the
-          corpus's held-out split; written to the model path only if its held-out routing accuracy is not
-          lower than the live model's on the same split (--force overrides). With --data CSV
+          corpus's held-out split, with its not-a-request screen (corpus/not-requests/*.txt against the requests
+          and corpus/short-requests.txt) in the same file; written to the model path only if its held-out routing
+          accuracy is not lower than the live model's on the same split (--force overrides). With --data CSV
           --label-column COL: a model of that CSV's label set (several --text-column names, comma-separated,
           are joined with a space), written to --model PATH.
 evaluate  accuracy, macro-F1, per-class precision/recall and confusion matrices, also as a PNG.
@@ -121,6 +122,13 @@ def cmd_train(args, extra_examples) -> int:
     for target, cv in m["cv"].items():
         print(f"  {target}: {cv['folds']}-fold CV accuracy {cv['accuracy']:.4f}, macro-F1 {cv['macro_f1']:.4f}, "
               f"settings {cv['params']}")
+    screen = m.get("screen")
+    if screen:
+        sh = screen["heldout"]
+        print(f"not-a-request screen (threshold {screen['threshold']:.3f}): held-out requests refused "
+              f"{sh['requests']['refused']}/{sh['requests']['n']}, short requests refused "
+              f"{sh['short_requests']['refused']}/{sh['short_requests']['n']}, non-requests caught "
+              f"{sh['not_requests']['caught']}/{sh['not_requests']['n']}")
 
     path = Path(args.model) if args.model else default_model_path()
     if path.exists() and not args.force:

@@ -163,6 +163,9 @@ class TrainResult:
     featurizer: Featurizer
     models: dict[str, LinearModel]
     cv: dict[str, dict]  # target -> {"accuracy", "macro_f1", "folds", "params"}
+    # target -> out-of-fold probabilities of the chosen setting (temperature applied), one row per labelled doc in
+    # the docs' order: what a decision threshold is fitted on without touching held-out data
+    oof: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def train(
@@ -257,7 +260,7 @@ def train(
     fz.fit_bags(bags_of[g_best], everything)
     X = fz.transform_bags(bags_of[g_best], everything)
     fz.finalize()
-    models, cv = {}, {}
+    models, cv, oof = {}, {}, {}
     for name, (classes, y, has) in enc.items():
         (acc, f1), mparams, S = results[g_best][name]
         rows = np.flatnonzero(has)
@@ -270,5 +273,6 @@ def train(
         models[name] = LinearModel(classes, W1 + W2, b1 + b2, T, params)
         cv[name] = {"accuracy": acc, "macro_f1": f1, "folds": k, "rows": int(len(rows)), "params": params,
                     "temperature": T}
-    return TrainResult(fz, models, cv)
+        oof[name] = softmax(S / T)
+    return TrainResult(fz, models, cv, oof)
 

@@ -1,4 +1,7 @@
-"""Prediction, Router (a loaded model artifact) and the artifact file.
+"""Prediction and Router (a loaded model artifact; the file itself: classifiers/artifact.py).
+
+    router = Router.load()                          # once per worker
+    p = router.predict("后山裂缝越来越大,下面住着人")     # or router.predict_many(texts): the same answers, in one batch
 
 A routing model predicts category, department and urgency. The department respects the allowed
 category–department pairs of the taxonomy by a joint decision: with p(c) from the category model and
@@ -7,64 +10,48 @@ the best pair wins and its confidence is min(p'(category), p'(department)), the 
 So a department the category does not allow is never answered, and a confident answer needs both
 models to agree on an allowed pair.
 
-Urgency: the urgency model's answer, except that a danger word of the taxonomy (after normalisation)
-forces the most urgent level (急难事) and sets danger=True.
+Danger (classifiers/danger.py, corpus/danger.toml): when a kind of immediate danger fires, the urgency is the most
+urgent level (急难事) whatever the urgency model says, danger=True, danger_kind names the kind ("fraud",
+"geohazard", "fire", …) and danger_advice is what the resident should do now (Chinese, for the reply). The caller
+alerts the supervisor on danger=True (orders/services.py does). Danger of a day or two ago (前天晚上失火) makes the
+urgency 急难事 too, without danger=True or advice: nothing to run from any more, help is still urgent.
 
-A generic model (trained on another label set with --data/--label-column) answers `label`.
+Not a request (classifiers/screen.py): request=False with not_request_reason (a code of screen.REASONS: "empty",
+"symbols", "digits", "repeated", "keyboard", "greeting", "thanks", "test", "chitchat", "mash") when the text is no
+request at all — the caller should answer it instead of filing an order. Danger always counts as a request. The
+routing fields are filled all the same. `is_request(text)` is the same verdict as a pair (request, reason).
+
+A generic model (trained on another label set with --data/--label-column) answers `label`; it has no learned
+screen, so only the screen's rules apply to it.
 """
 from __future__ import annotations
 
-import datetime as _dt
-import hashlib
-import io
 import logging
-import os
-import pickle
-import platform
 import re
-import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
+from classifiers.artifact import (ARTIFACT_FORMAT, ModelFileError, ModelVersionWarning, default_model_path,
+                                  library_versions, make_artifact, read_artifact, write_artifact)
+from classifiers.danger import Danger, DangerFileError, DangerList, load_danger
 from classifiers.features import Featurizer
 from classifiers.model import LinearModel, softmax
+from classifiers.screen import RequestModel, Screen, rule_reason
 from classifiers.taxonomy import Taxonomy, load_taxonomy
-from classifiers.text import JIEBA_HMM, REPO_ROOT, analyze, normalize, tokenizer
+from classifiers.text import analyze, normalize, tokenizer
+
+__all__ = ["ARTIFACT_FORMAT", "ModelFileError", "ModelVersionWarning", "Prediction", "Router", "default_model_path",
+           "library_versions", "make_artifact", "read_artifact", "write_artifact"]
 
 log = logging.getLogger("sidan.classifiers")
 
-ARTIFACT_FORMAT = "sidan-router/1"
 DEFAULT_URGENCY = "操心事"
 TOP_TERMS = 5
-
-
-class ModelVersionWarning(UserWarning):
-    """The artifact was written by other library versions than the running ones."""
-
-
-class ModelFileError(ValueError):
-    """The model file is missing, unreadable or not a sidan model."""
-
-
-def default_model_path() -> Path:
-    env = os.environ.get("SIDAN_CLASSIFIER_MODEL_PATH")
-    return Path(env) if env else REPO_ROOT / "var" / "models" / "router.pkl"
-
-
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for dist in ("numpy", "scipy", "scikit-learn", "jieba", "opencc"):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            out[dist] = "?"
-    return out
+# An artifact from before corpus/danger.toml, read where that file is missing: its danger words, one kind.
+_OLD_DANGER_ADVICE = "情况紧急请直接拨打 110 / 119 / 120,并告诉我们您在哪里、发生了什么。"
 
 
 @dataclass(frozen=True)
@@ -76,17 +63,23 @@ class Prediction:
     terms: tuple[str, ...]
     label: str | None = None
     danger: bool = False
+    danger_kind: str | None = None  # a kind of corpus/danger.toml when danger: "fraud", "geohazard", "fire", …
+    danger_advice: str | None = None  # that kind's advice to the resident (Chinese)
+    request: bool = True  # False: no request at all (a greeting, "测试", "asdfgh", an emoji): answer, do not file
+    not_request_reason: str | None = None  # when request is False: a code of classifiers.screen.REASONS
 
     def as_json(self) -> dict:
+        extra = {"danger": self.danger, "danger_kind": self.danger_kind, "danger_advice": self.danger_advice,
+                 "request": self.request, "not_request_reason": self.not_request_reason}
         if self.label is not None:  # a generic-label model
-            return {"label": self.label, "confidence": round(self.confidence, 4), "terms": list(self.terms)}
+            return {"label": self.label, "confidence": round(self.confidence, 4), "terms": list(self.terms), **extra}
         return {
             "category": self.category,
             "department": self.department,
             "urgency": self.urgency,
             "confidence": round(self.confidence, 4),
             "terms": list(self.terms),
-            "danger": self.danger,
+            **extra,
         }
 
 
@@ -102,7 +95,9 @@ class Router:
 
     normalize = staticmethod(normalize)
 
-    def __init__(self, artifact: dict, taxonomy: Taxonomy | None = None):
+    def __init__(self, artifact: dict, taxonomy: Taxonomy | None = None, danger: DangerList | None = None):
+        """taxonomy and danger default to corpus/ as it is now (edits apply without retraining), else to what the
+        artifact recorded at training."""
         self.artifact = artifact
         self.kind: str = artifact["kind"]
         self.version: str = artifact["version"]
@@ -117,21 +112,19 @@ class Router:
                 taxonomy = None
         snap = artifact.get("taxonomy", {})
         if taxonomy is not None:
-            self.danger_words = taxonomy.danger_words
             pairs = taxonomy.pairs
             self.most_urgent = taxonomy.most_urgent
         else:
-            self.danger_words = tuple(snap.get("danger_words", ()))
             pairs = frozenset(tuple(p) for p in snap.get("pairs", ()))
             self.most_urgent = snap.get("most_urgent", "急难事")
+        self.danger_list: DangerList | None = danger or _danger_list(artifact)
+        self.screen_model: RequestModel | None = RequestModel(artifact["screen"]) if artifact.get("screen") else None
         tokenizer()  # jieba's dictionary is loaded here, at worker start, not in the first request
         # every readable feature name gets a term id (ids in the names' sorted order, for stable ties)
         self._term_names = sorted({n for n in self.featurizer.names_ if _readable(n) is not None})
         term_id = {n: i for i, n in enumerate(self._term_names)}
         self._term_of = np.fromiter((term_id.get(n, -1) for n in self.featurizer.names_), dtype=np.int64,
                                     count=len(self.featurizer.names_))
-        words = sorted({w for w in self.danger_words if w}, key=len, reverse=True)
-        self._danger = re.compile("|".join(map(re.escape, words))) if words else None
         # all targets' coefficients in one matrix: one sparse product scores every target; its rows give the terms
         names = list(self.models)
         self._stack = np.ascontiguousarray(np.vstack([self.models[k].coef for k in names]))
@@ -158,6 +151,11 @@ class Router:
         return write_artifact(self.artifact, path)
 
     # ------------------------------------------------------------------ prediction
+    def is_request(self, text: str) -> tuple[bool, str | None]:
+        """(True, None) for a request; (False, reason) for a text that is none (a code of screen.REASONS)."""
+        p = self.predict(text)
+        return p.request, p.not_request_reason
+
     # One code path for one text and for many: features of the whole batch, one sparse product for every
     # target's scores, the joint decision and the explaining terms as array operations; Python only builds
     # the answers. Only the batch's texts are tokenised one by one (jieba).
@@ -178,13 +176,17 @@ class Router:
 
     def _predict_batch(self, texts: list) -> list[Prediction]:
         norms = [normalize(t) for t in texts]
-        X = self.featurizer.transform([analyze(n, normalized=True, hmm=self._hmm) for n in norms])
+        docs = [analyze(n, normalized=True, hmm=self._hmm) for n in norms]
+        X = self.featurizer.transform(docs)
         scores = np.asarray(X @ self._stack_t) + self._stack_b
         probas = {}
         for name, (lo, hi, temperature) in self._slices.items():
             probas[name] = softmax(scores[:, lo:hi] / temperature)
         empty = np.diff(X.indptr) == 0
-        danger = [self._is_dangerous(n) for n in norms]
+        assessed = [self._assess_danger(n) for n in norms]
+        dangers = [now for now, _ in assessed]
+        urgent = [now is not None or recent is not None for now, recent in assessed]
+        flags = [_flags(d, s) for d, s in zip(dangers, self._screen(norms, docs, dangers))]
         out = []
         if self.kind == "generic":
             k = probas["label"].argmax(axis=1)
@@ -192,9 +194,9 @@ class Router:
             terms = self._terms(X, [self._slices["label"][0] + k])
             classes = self.models["label"].classes
             for i in range(len(texts)):
-                urgency = self.most_urgent if danger[i] else DEFAULT_URGENCY
+                urgency = self.most_urgent if urgent[i] else DEFAULT_URGENCY
                 out.append(Prediction(None, None, urgency, float(confidence[i]), terms[i], label=classes[k[i]],
-                                      danger=danger[i]))
+                                      **flags[i]))
             return out
         ci, dj, confidence = self._decide_batch(probas)
         confidence = np.where(empty, 0.0, confidence)
@@ -206,8 +208,8 @@ class Router:
             urgencies = [DEFAULT_URGENCY] * len(texts)
         for i in range(len(texts)):
             out.append(Prediction(categories[ci[i]], departments[dj[i]],
-                                  self.most_urgent if danger[i] else urgencies[i],
-                                  float(confidence[i]), terms[i], danger=danger[i]))
+                                  self.most_urgent if urgent[i] else urgencies[i],
+                                  float(confidence[i]), terms[i], **flags[i]))
         return out
 
     def _decide_batch(self, probas: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -227,18 +229,34 @@ class Router:
         return ci, dj, conf
 
     def _fallback(self, text) -> Prediction:
+        """What is left when the model fails on a text: danger and the screen's rules, confidence 0."""
         try:
-            danger = self._is_dangerous(normalize(text))
+            norm = normalize(text)
+            danger = self._assess_danger(norm)[0]
+            screen = Screen(True) if danger else Screen(rule_reason(norm) is None, rule_reason(norm))
         except Exception:  # noqa: BLE001
-            danger = False
+            danger, screen = None, Screen(True)
         urgency = self.most_urgent if danger else DEFAULT_URGENCY
-        if self.kind == "generic":
-            return Prediction(None, None, urgency, 0.0, (), label="", danger=danger)
-        return Prediction(None, None, urgency, 0.0, (), danger=danger)
+        label = "" if self.kind == "generic" else None
+        return Prediction(None, None, urgency, 0.0, (), label=label, **_flags(danger, screen))
 
-    def _is_dangerous(self, normalized: str) -> bool:
-        """A danger word of the taxonomy occurs in the (normalised) text (as classifiers.text.find_danger)."""
-        return self._danger is not None and self._danger.search(normalized.lower()) is not None
+    def _assess_danger(self, normalized: str) -> tuple[Danger | None, Danger | None]:
+        """(danger now, danger of a day or two ago): the latter (前天晚上失火) is 急难事 too, without danger=True."""
+        return self.danger_list.assess(normalized, normalized=True) if self.danger_list is not None else (None, None)
+
+    def _screen(self, norms: list[str], docs: list, dangers: list) -> list[Screen]:
+        """Danger is always a request; then the rules; then, for the texts still undecided, the learned screen."""
+        out: list[Screen | None] = []
+        pending = []
+        for i, (norm, danger) in enumerate(zip(norms, dangers)):
+            reason = None if danger else rule_reason(norm)
+            out.append(Screen(False, reason) if reason else (Screen(True) if danger else None))
+            if out[-1] is None:
+                pending.append(i)
+        if pending and self.screen_model is not None:
+            for i, screen in zip(pending, self.screen_model.screen([docs[i] for i in pending])):
+                out[i] = screen
+        return [screen or Screen(True) for screen in out]
 
     def _terms(self, X, chosen: list[np.ndarray], n: int = TOP_TERMS) -> list[tuple[str, ...]]:
         """Per row of X, the readable terms that pushed hardest towards the chosen classes (rows of the
@@ -273,95 +291,22 @@ class Router:
         return out
 
 
-# ---------------------------------------------------------------------------- the artifact file
-def make_artifact(kind: str, featurizer: Featurizer, models: dict[str, LinearModel], metrics: dict, *,
-                  corpus_hash: str, taxonomy: Taxonomy | None = None, extra: dict | None = None) -> dict:
-    created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
-    art = {
-        "format": ARTIFACT_FORMAT,
-        "kind": kind,
-        "created_at": created.isoformat().replace("+00:00", "Z"),
-        "featurizer": featurizer,
-        "models": models,
-        "metrics": metrics,
-        "corpus_hash": corpus_hash,
-        "libraries": library_versions(),
-        "analyzer": {"jieba_hmm": JIEBA_HMM},
-        "taxonomy": {
-            "pairs": sorted(taxonomy.pairs) if taxonomy else [],
-            "danger_words": list(taxonomy.danger_words) if taxonomy else [],
-            "most_urgent": taxonomy.most_urgent if taxonomy else "急难事",
-        },
-        **(extra or {}),
-    }
-    digest = hashlib.sha256(f"{corpus_hash}|{art['created_at']}|{sorted(metrics.items())!r}".encode()).hexdigest()
-    art["version"] = f"{kind}-{created.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
-    return art
+def _flags(danger: Danger | None, screen: Screen) -> dict:
+    return {"danger": danger is not None, "danger_kind": danger.kind if danger else None,
+            "danger_advice": danger.advice if danger else None, "request": screen.request,
+            "not_request_reason": screen.reason}
 
 
-def write_artifact(artifact: dict, path: str | Path) -> Path:
-    """Atomically: written to a temporary file next to the target, then renamed over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+def _danger_list(artifact: dict) -> DangerList | None:
+    """corpus/danger.toml as it is now; else the list the artifact recorded; else an old artifact's danger words."""
     try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(artifact, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the server's workers may run as another user
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-class _Unpickler(pickle.Unpickler):
-    """Only what an artifact holds: our two classes, numpy arrays and a few builtins — nothing that runs code."""
-
-    ALLOWED = {
-        ("classifiers.model", "LinearModel"),
-        ("classifiers.features", "Featurizer"),
-        ("numpy", "dtype"),
-        ("numpy", "ndarray"),
-        ("numpy._core.numeric", "_frombuffer"),
-        ("numpy.core.numeric", "_frombuffer"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.multiarray", "scalar"),
-        ("builtins", "set"),
-        ("builtins", "frozenset"),
-        ("builtins", "tuple"),
-        ("copyreg", "_reconstructor"),
-        ("builtins", "object"),
-    }
-
-    def find_class(self, module: str, name: str):
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a model file")
-
-
-def read_artifact(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.exists():
-        raise ModelFileError(f"no model at {path}: train one with `sidan classify train`")
-    try:
-        data = path.read_bytes()
-        artifact = _Unpickler(io.BytesIO(data)).load()
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError, IndexError,
-            OSError) as exc:
-        raise ModelFileError(f"{path} is not a readable sidan model ({type(exc).__name__}: {exc})") from None
-    if not isinstance(artifact, dict) or artifact.get("format") != ARTIFACT_FORMAT:
-        raise ModelFileError(f"{path} is not a sidan model artifact ({ARTIFACT_FORMAT})")
-    trained, running = artifact.get("libraries", {}), library_versions()
-    differ = {k: (trained.get(k), running[k]) for k in running if k != "python" and trained.get(k) != running[k]}
-    if differ:
-        what = ", ".join(f"{k} {a} → {b}" for k, (a, b) in sorted(differ.items()))
-        warnings.warn(
-            f"model {path.name} was trained with other library versions ({what}); its answers may differ — "
-            f"retrain with `sidan classify train`",
-            ModelVersionWarning,
-            stacklevel=3,
-        )
-    return artifact
+        return load_danger()
+    except DangerFileError as exc:
+        log.warning("danger list: %s; using the model's own copy", exc)
+    if artifact.get("danger"):
+        return DangerList(artifact["danger"])
+    words = sorted({w for w in artifact.get("taxonomy", {}).get("danger_words", ()) if w}, key=len, reverse=True)
+    if not words:
+        return None
+    return DangerList({"context": {}, "kinds": [{"name": "danger", "label": "危险", "advice": _OLD_DANGER_ADVICE,
+                                                 "patterns": [re.escape(w) for w in words]}]})

@@ -1,4 +1,4 @@
-"""corpus/taxonomy.toml as data: categories, departments, allowed pairs, urgencies and danger words.
+"""corpus/taxonomy.toml as data: categories, departments, allowed pairs and urgencies (danger: classifiers/danger.py).
 
 The classifier reads the file itself (classifiers/ imports nothing of ours)."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from classifiers.text import corpus_dir, normalize
+from classifiers.text import corpus_dir
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,6 @@ class Urgency:
     motto: str
     accept_hours: float
     resolve_days: float
-    danger_words: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -39,14 +38,6 @@ class Taxonomy:
     @property
     def most_urgent(self) -> str:
         return next(iter(self.urgencies))
-
-    @property
-    def danger_words(self) -> tuple[str, ...]:
-        """Danger words of every urgency, normalised like the texts they are searched in."""
-        words = []
-        for urgency in self.urgencies.values():
-            words.extend(urgency.danger_words)
-        return tuple(dict.fromkeys(w for w in (normalize(w).lower() for w in words) if w))
 
     @property
     def pairs(self) -> frozenset[tuple[str, str]]:
@@ -74,7 +65,6 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     urgencies = {
         u["name"]: Urgency(
             u["name"], u.get("motto", u["name"]), float(u.get("accept_hours", 1)), float(u.get("resolve_days", 7)),
-            tuple(u.get("danger_words", ())),
         )
         for u in data["urgencies"]
     }

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# Longest text (after normalisation) the features look at; danger words are searched in the whole text.
+# Longest text (after normalisation) the features look at; danger (classifiers/danger.py) is searched in the whole text.
 MAX_CHARS = 4000
 
 # (The e-mail branch only starts at the start of a run of word characters: linear time on 10,000-character runs.)
@@ -168,8 +168,3 @@ def analyze(text: str, *, normalized: bool = False, hmm: bool = JIEBA_HMM) -> Do
     words = tuple(w for w in tokenizer().lcut(chars, HMM=hmm) if not _is_punct(w) and w not in stop)
     return Doc(chars, words)
 
-
-def find_danger(normalized: str, danger_words) -> tuple[str, ...]:
-    """Danger words (already normalised) that occur in a normalised text."""
-    low = normalized.lower()
-    return tuple(w for w in danger_words if w and w in low)

@@ -4,10 +4,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from classifiers.artifact import make_artifact
+from classifiers.danger import load_danger
 from classifiers.data import Example, content_hash, split
 from classifiers.evaluation import report
 from classifiers.model import FULL_SPACE, SearchSpace, train
-from classifiers.router import Router, make_artifact
+from classifiers.router import Router
+from classifiers.screen import ScreenData, screen_data, train_screen
 from classifiers.taxonomy import Taxonomy, load_taxonomy
 from classifiers.text import analyze, tokenizer
 
@@ -81,10 +84,36 @@ def evaluate_routing(router: Router, heldout: list[Example]) -> dict:
     return out
 
 
+def evaluate_screen(router: Router, data: ScreenData) -> dict:
+    """The not-a-request screen on held-out rows: requests wrongly refused (the corpus's held-out requests, the
+    held-out short requests) and non-requests caught, overall and by reason."""
+    def refused(rows):
+        preds = router.predict_many([ex.text for ex in rows]) if rows else []
+        return [ex.text for ex, p in zip(rows, preds) if not p.request], preds
+
+    out = {}
+    for name, rows in (("requests", data.heldout_requests), ("short_requests", data.heldout_short)):
+        texts, _ = refused(rows)
+        out[name] = {"n": len(rows), "refused": len(texts), "share": len(texts) / len(rows) if rows else None,
+                     "examples": texts[:10]}
+    junk = data.heldout_not_requests
+    _, preds = refused(junk)
+    by_reason: dict[str, list[int]] = {}
+    for ex, p in zip(junk, preds):
+        by_reason.setdefault(ex.label, [0, 0])[0 if p.request else 1] += 1
+    caught = sum(1 for p in preds if not p.request)
+    out["not_requests"] = {"n": len(junk), "caught": caught, "share": caught / len(junk) if junk else None,
+                           "by_reason": {k: {"n": a + b, "caught": b} for k, (a, b) in sorted(by_reason.items())},
+                           "missed": [ex.text for ex, p in zip(junk, preds) if p.request][:10]}
+    return out
+
+
 def train_routing(corpus: list[Example], extras: list[Example] = (), *, options: Options | None = None,
-                  taxonomy: Taxonomy | None = None) -> tuple[Router, list[Example], dict]:
+                  taxonomy: Taxonomy | None = None, screen: ScreenData | None = None) -> tuple[Router, list[Example], dict]:
     """Train on the corpus's training split plus the extra examples (corrections, never held out);
-    measure on the corpus's held-out split. Returns the router, the held-out rows and a summary."""
+    measure on the corpus's held-out split. The not-a-request screen is trained beside it (classifiers/screen.py;
+    `screen` overrides its rows, default corpus/not-requests and corpus/short-requests.txt) and kept in the same
+    artifact. Returns the router, the held-out rows and a summary."""
     options = options or Options()
     taxonomy = taxonomy or load_taxonomy()
     checked = check_routing_rows(corpus, taxonomy)
@@ -102,6 +131,9 @@ def train_routing(corpus: list[Example], extras: list[Example] = (), *, options:
         del targets["urgency"]
     result = train(docs, targets, primary=("category", "department"), space=options.space, folds=options.folds,
                    seed=options.seed, progress=options.progress)
+    screen = screen or screen_data(train_rows, heldout)
+    screen_model = train_screen(screen, space=options.space, folds=options.folds, seed=options.seed,
+                                progress=options.progress)
     seconds = time.perf_counter() - t0
     metrics = {
         "cv": result.cv,
@@ -111,13 +143,18 @@ def train_routing(corpus: list[Example], extras: list[Example] = (), *, options:
         "skipped_rows": len(checked.skipped) + len(checked_extra.skipped),
         "train_seconds": round(seconds, 2),
     }
+    danger = load_danger()
     art = make_artifact("routing", result.featurizer, result.models, metrics,
                         corpus_hash=content_hash(checked.rows + checked_extra.rows), taxonomy=taxonomy,
-                        extra={"heldout_percent": 20, "params": {k: m.params for k, m in result.models.items()}})
-    router = Router(art, taxonomy)
+                        danger=danger.data,
+                        extra={"heldout_percent": 20, "params": {k: m.params for k, m in result.models.items()},
+                               "screen": screen_model.data})
+    router = Router(art, taxonomy, danger)
     metrics["heldout"] = evaluate_routing(router, heldout)
+    metrics["screen"] = {"threshold": screen_model.threshold, "train_rows": screen_model.data["train_rows"],
+                         "cv": screen_model.data["cv"], "heldout": evaluate_screen(router, screen)}
     router.metrics = metrics
-    summary = {"skipped": checked.skipped + checked_extra.skipped, "heldout": heldout}
+    summary = {"skipped": checked.skipped + checked_extra.skipped, "heldout": heldout, "screen": screen}
     return router, heldout, summary
 
 

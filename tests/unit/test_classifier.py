@@ -1,4 +1,5 @@
-"""The classifier's pieces that need no trained model: normalisation, danger words, features, split, CLI errors."""
+"""The classifier's pieces that need no trained model: normalisation, features, split, CLI errors (danger:
+test_danger.py; the not-a-request rules: test_screen.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,7 @@ from classifiers.cli import main
 from classifiers.data import Example, is_heldout, split
 from classifiers.features import Featurizer, char_gram_ids, char_gram_text
 from classifiers.model import fit_temperature, softmax, stratified_folds
-from classifiers.text import analyze, find_danger
+from classifiers.text import analyze
 
 
 # ---------------------------------------------------------------------------- normalisation
@@ -68,17 +69,6 @@ def test_user_dictionary_keeps_governance_terms_whole():
     words = analyze("网格员说秸秆焚烧和宅基地的事找村委会").words
     for term in ("网格员", "秸秆焚烧", "宅基地", "村委会"):
         assert term in words
-
-
-# ---------------------------------------------------------------------------- danger words
-@pytest.mark.parametrize("text", ["我家隔壁着火了快来人", "楼道里有煤氣味，好像漏氣了", "有人拿刀在菜市场追人", "她说不想活了",
-                                  "后山滑坡了"])
-def test_danger_words_are_found_after_normalisation(text):
-    assert find_danger(normalize(text), load_taxonomy().danger_words)
-
-
-def test_no_danger_in_an_ordinary_request():
-    assert not find_danger(normalize("路灯坏了好几天了"), load_taxonomy().danger_words)
 
 
 def test_taxonomy():
