@@ -24,11 +24,11 @@ from typing import Any
 
 from tortoise import connections
 
+from api.demo.township import HALF_SIDE, VILLAGES
 from orders import models
 from orders.clock import SHANGHAI, FrozenClock
 from orders.config import REPO_ROOT, Settings
 from orders.deadlines import DeadlinePolicy
-from orders.demo import HALF_SIDE, VILLAGES
 from orders.lifecycle import State
 from orders.taxonomy import Taxonomy, load_taxonomy
 
@@ -522,7 +522,7 @@ async def generate_history(
     method: str = "auto",
 ) -> int:
     """Write `n_orders` orders submitted over `days` days before `end` (default: now), their steps played up
-    to `now`. Needs the demo departments, grids and staff (orders.demo.load_demo_data). Returns the count."""
+    to `now`. Needs the demo departments, grids and staff (api.demo.township.load_demo_data). Returns the count."""
     if not isinstance(n_orders, int) or n_orders < 0:
         raise ValueError("n_orders must be a non-negative integer")
     if method not in ("auto", "replay", "bulk"):
@@ -530,7 +530,7 @@ async def generate_history(
     if n_orders == 0:
         return 0
     if not await models.Department.exists():
-        raise RuntimeError("load the demo departments, grids and staff first (orders.demo.load_demo_data)")
+        raise RuntimeError("load the demo departments, grids and staff first (api.demo.township.load_demo_data)")
     now = now or datetime.now(timezone.utc)
     end = min(end or now, now)
     bulk = method == "bulk" or (method == "auto" and n_orders > REPLAY_LIMIT)
