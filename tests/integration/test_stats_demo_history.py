@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from tortoise import Tortoise
 
-from api.demo.history import generate_history, make_plans
+from api.demo.history import generate_history
+from api.demo.plans import make_plans
 from api.demo.township import load_demo_data
 from orders import db, models
 from orders.lifecycle import STATE_TIMESTAMP, State
