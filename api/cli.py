@@ -71,8 +71,8 @@ def cmd_makemigrations(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
+    from api.demo.township import load_demo_data
     from orders import db
-    from orders.demo import load_demo_data
 
     settings = _settings()
 
@@ -81,8 +81,8 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
         try:
             counts = await load_demo_data()
             if args.orders:
+                from api.demo.history import generate_history
                 from orders import models
-                from orders.demo_history import generate_history
 
                 if args.if_empty and await models.Order.exists():
                     counts["orders"] = 0  # `make run` twice keeps the history it made the first time

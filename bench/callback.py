@@ -386,8 +386,8 @@ def start_full(workers: int, database_url: str, redis_url: str, model: Path, log
 # ------------------------------------------------------------------------------------------------ databases
 async def fresh_database(backend: str, work: Path, postgres_base: str) -> str:
     """A migrated database with the demo departments, nobody else's rows."""
+    from api.demo.township import load_demo_data
     from orders import db
-    from orders.demo import load_demo_data
 
     if backend == "sqlite":
         url = f"sqlite://{work / f'bench-{uuid.uuid4().hex[:6]}.sqlite3'}"

@@ -1,6 +1,6 @@
 """Benchmark: every dashboard query's median and p95 on PostgreSQL at 10k → 100k → 1M orders.
 
-The history is bulk-written (orders.demo_history, COPY) into a database of its own, which is dropped at the end.
+The history is bulk-written (api.demo.history, COPY) into a database of its own, which is dropped at the end.
 It grows backwards in time at a constant density (BULK_ORDERS_PER_DAY), as a township's table grows: the
 dashboard's window (the last 30 days) holds about the same number of orders at every size, so with the
 indexes a query's time should stay flat while the table grows a hundredfold. One wider window (a year) shows
@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from api.demo.history import BULK_ORDERS_PER_DAY, generate_history  # noqa: E402
+from api.demo.township import load_demo_data  # noqa: E402
 from orders import db, models  # noqa: E402
-from orders.demo import load_demo_data  # noqa: E402
-from orders.demo_history import BULK_ORDERS_PER_DAY, generate_history  # noqa: E402
 from orders.stats import Filters, Stats  # noqa: E402
 from tests.support import make_settings  # noqa: E402
 

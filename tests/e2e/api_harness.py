@@ -8,8 +8,8 @@ import httpx
 from sanic import Sanic
 
 from api.app import create_app
+from api.demo.township import load_demo_data
 from orders import models
-from orders.demo import load_demo_data
 from tests.fake_wechat import FakeWeChat
 from tests.support import running_server
 

@@ -9,9 +9,9 @@ import re
 import sys
 
 from api.app import create_app
+from api.demo.township import load_demo_data
 from bot import chat
 from orders import models
-from orders.demo import load_demo_data
 from tests.support import REPO, FakeClassifier, running_server
 
 AES_KEY = base64.b64encode(b"sidan-test-aes-key-32-bytes-long").decode().rstrip("=")

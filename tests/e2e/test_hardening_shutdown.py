@@ -13,11 +13,11 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
+from api.demo.township import load_demo_data
 from bot.chat import Simulator
 from orders import models
 from orders.background import BackgroundTasks
 from orders.clock import FrozenClock
-from orders.demo import load_demo_data
 from orders.dispatcher import Dispatcher
 from orders.services import OrderService
 from tests.support import REDIS_URL, REPO, FakeClassifier, free_port

@@ -3,8 +3,8 @@ from __future__ import annotations
 import httpx
 
 from api.app import create_app
+from api.demo.township import load_demo_data
 from bot.chat import Simulator
-from orders.demo import load_demo_data
 from tests.support import running_server
 
 

@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from api.app import create_app
+from api.demo.township import load_demo_data
 from bot.chat import Simulator
 from orders import models
-from orders.demo import load_demo_data
 from orders.services import Actor
 from orders.stats import Stats
 from tests.fake_wechat import FakeWeChat

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from api.demo.township import load_demo_data
 from orders import models
 from orders.clock import SHANGHAI, FrozenClock
-from orders.demo import load_demo_data
 from orders.lifecycle import Role
 from orders.services import Actor, OrderService
 

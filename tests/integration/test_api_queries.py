@@ -6,9 +6,9 @@ from datetime import date, datetime, timezone
 
 import pytest
 
+from api.demo.township import load_demo_data
 from orders import models, queries
 from orders.clock import FrozenClock
-from orders.demo import load_demo_data
 from orders.errors import InvalidInput, NotFound
 from orders.lifecycle import Role, State
 from orders.queries import OrderFilters

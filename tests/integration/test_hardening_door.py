@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
 from api.app import create_app
+from api.demo.township import load_demo_data
 from bot.chat import Simulator, to_xml
 from orders import models
 from orders.clock import SHANGHAI, FrozenClock
-from orders.demo import load_demo_data
 from orders.store import StoreUnavailable
 from tests.support import FakeClassifier, fail_inserts_into, running_server
 

@@ -9,11 +9,11 @@ from datetime import datetime, timezone
 import pytest
 from tortoise import Tortoise
 
+from api.demo.township import load_demo_data
 from bot.conversation import Conversation
 from bot.inbound import Inbound
 from orders import models
 from orders.clock import SHANGHAI, FrozenClock
-from orders.demo import load_demo_data
 from orders.services import OrderService
 from orders.sql import insert_with_ids, new_instance
 from tests.support import fail_inserts_into

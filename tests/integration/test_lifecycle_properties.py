@@ -9,8 +9,8 @@ import shutil
 
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
+from api.demo.township import load_demo_data
 from orders import db, models
-from orders.demo import load_demo_data
 from orders.errors import DomainError
 from orders.lifecycle import TRANSITIONS, Action, Role, State
 from orders.services import Actor, OrderService

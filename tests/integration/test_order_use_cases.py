@@ -5,8 +5,8 @@ import asyncio
 
 import pytest
 
+from api.demo.township import load_demo_data
 from orders import models
-from orders.demo import load_demo_data
 from orders.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from orders.services import Actor, OrderService
 

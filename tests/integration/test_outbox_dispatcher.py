@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from api.demo.township import load_demo_data
 from orders import models
 from orders.clock import SHANGHAI, Clock, FrozenClock
-from orders.demo import load_demo_data
 from orders.dispatcher import ALERT_KIND, ChannelDown, Dispatcher, Undeliverable, backoff_seconds
 
 START = datetime(2026, 11, 24, 9, 0, tzinfo=SHANGHAI)

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import pytest
 
+from api.demo.township import load_demo_data
 from bot.notifier import Notifier
 from bot.wechat_api import WeChatClient
 from orders import models
 from orders.clock import Clock
-from orders.demo import load_demo_data
 from orders.dispatcher import Dispatcher
 from orders.services import Actor, OrderService
 from tests.fake_wechat import FakeWeChat

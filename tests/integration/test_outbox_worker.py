@@ -10,9 +10,9 @@ import time
 
 import pytest
 
+from api.demo.township import load_demo_data
 from orders import models
 from orders.clock import Clock
-from orders.demo import load_demo_data
 from orders.services import Actor, OrderService
 from tests.fake_wechat import FakeWeChat
 from tests.support import REDIS_URL, REPO

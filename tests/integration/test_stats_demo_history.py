@@ -7,9 +7,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from tortoise import Tortoise
 
+from api.demo.history import generate_history
+from api.demo.plans import make_plans
+from api.demo.township import load_demo_data
 from orders import db, models
-from orders.demo import load_demo_data
-from orders.demo_history import generate_history, make_plans
 from orders.lifecycle import STATE_TIMESTAMP, State
 from tests.support import POSTGRES_URL, create_postgres_database, drop_postgres_database
 

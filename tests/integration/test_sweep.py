@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from api.demo.township import load_demo_data
 from orders import models
 from orders.clock import SHANGHAI, FrozenClock
-from orders.demo import load_demo_data
 from orders.services import Actor, OrderService
 from orders.stats import Stats
 from orders.store import MemoryStore

@@ -15,10 +15,10 @@ import pytest
 from wechatpy.crypto import PrpCrypto
 
 from api.app import create_app
+from api.demo.township import load_demo_data
 from bot.chat import Simulator, sign, to_xml
 from orders import models
 from orders.clock import SHANGHAI, FrozenClock
-from orders.demo import load_demo_data
 from orders.services import Actor
 from orders.store import RedisStore
 from tests.support import FakeClassifier, running_server
