@@ -52,6 +52,11 @@ class WeChatDown(DomainError):
     status = 503
 
 
+class MiniAppMissing(DomainError):
+    code = "miniapp_not_configured"
+    status = 503
+
+
 def _encode(settings: Settings, claims: dict[str, Any], lifetime: timedelta, now: datetime | None = None) -> str:
     now = now or datetime.now(timezone.utc)
     payload = {**claims, "iss": ISSUER, "iat": int(now.timestamp()), "exp": int((now + lifetime).timestamp()),
