@@ -25,7 +25,6 @@ DEV_SECRETS = {
     ("auth", "jwt_secret"): "sidan-dev-jwt-secret-change-me-in-production",
 }
 DEV_APPIDS = {("wechat", "appid"): "wx0000000000000000", ("wechat", "miniapp_appid"): "wx1111111111111111"}
-MINIAPP_KEYS = {("wechat", "miniapp_appid"), ("wechat", "miniapp_secret")}  # optional: no mini-program, no secret
 MIN_JWT_SECRET_BITS = 128  # HS256 wants a key as strong as its hash; `openssl rand -hex 32` gives about 240 here
 
 
@@ -242,7 +241,7 @@ def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None 
 
 
 def env_name(section: str, key: str) -> str:
-    return f"SIDAN_{section.upper()}_{key.upper()}"
+    return "SIDAN_ENV" if (section, key) == ("app", "env") else f"SIDAN_{section.upper()}_{key.upper()}"
 
 
 def estimated_entropy_bits(secret: str) -> float:
@@ -255,8 +254,8 @@ def production_problems(settings: Settings) -> list[str]:
     dumped = settings.model_dump()
     with_miniapp = bool(settings.wechat.miniapp_appid)
     problems: list[tuple[str, str, str]] = []
-    for (section, key), dev_value in DEV_SECRETS.items():
-        if dumped[section][key] == dev_value and (with_miniapp or (section, key) not in MINIAPP_KEYS):
+    for (section, key), dev_value in DEV_SECRETS.items():  # without a mini-program, its secret is not used
+        if dumped[section][key] == dev_value and (with_miniapp or key != "miniapp_secret"):
             problems.append((section, key, "production refuses the development secret"))
     for (section, key), dev_value in DEV_APPIDS.items():
         if dumped[section][key] == dev_value:
