@@ -18,6 +18,24 @@ def _settings():
         raise SystemExit(f"配置错误 / configuration error: {exc}") from None
 
 
+def _refuse_unmigrated(settings) -> None:
+    """Production runs only on a migrated database: the code expects the schema of every migration it ships."""
+    if not settings.is_production:
+        return
+    from orders import db
+
+    try:
+        pending = asyncio.run(db.pending_migrations_at(settings.database.url))
+    except Exception as exc:  # noqa: BLE001 - a database away at start is /readyz's to report, not a refusal
+        print(f"注意 / note: 数据库暂时连不上 / database not reachable at start ({type(exc).__name__}); "
+              "/readyz answers 503 until it does", file=sys.stderr)
+        return
+    if pending:
+        raise SystemExit(f"拒绝启动 / refusing to start: config key database.url (SIDAN_DATABASE_URL): 数据库尚未迁移 / "
+                         f"the database lacks {len(pending)} migration(s) ({', '.join(pending)}); "
+                         "run `sidan migrate` first")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     # With uvloop, connections that arrive while a worker starts and are dropped by the client leave the worker
     # answering nothing afterwards (seen with sanic 25.12 + uvloop 0.23); asyncio's own loop does not. WeChat
@@ -39,6 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         check_workers(settings, workers)
     except ConfigError as exc:
         raise SystemExit(f"拒绝启动 / refusing to start: {exc}") from None
+    _refuse_unmigrated(settings)
     advice = workers_advice(settings, workers)
     if advice:
         print(f"注意 / note: {advice}", file=sys.stderr)
@@ -111,6 +130,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if not settings.sends_wechat:
         raise SystemExit("sidan worker 需要真实的微信凭据 / needs real WeChat credentials: set SIDAN_WECHAT_APP_SECRET "
                          "(with the development secret nothing may be sent)")
+    _refuse_unmigrated(settings)
 
     class NoClassifier:  # the worker never submits orders
         def predict(self, text: str):

@@ -226,3 +226,15 @@ class DailyCounter(Model):
 
     class Meta:
         table = "daily_counter"
+
+
+class SpentToken(Model):
+    """A refresh token already exchanged (its jti), kept until the token itself expires.
+
+    A copy used again is refused whatever the store remembers (the in-process store after a restart, Redis down)."""
+
+    jti = fields.CharField(max_length=64, primary_key=True)
+    expires_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "spent_token"

@@ -47,7 +47,7 @@ async def sqlite_template(tmp_path_factory):
 
 
 TABLES = ["correction", "rating", "order_event", "outbox", "inbound_message", "orders", "invitation", "staff",
-          "grid", "resident", "department", "idempotency_record", "daily_counter"]
+          "grid", "resident", "department", "idempotency_record", "daily_counter", "spent_token"]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -74,7 +74,7 @@ async def refresh(request: Request):
     body = parse_body(request, schemas.RefreshBody)
     claims = decode(request.app.ctx.settings, body.refresh_token, "refresh")
     actor = await actor_from_claims(claims)  # a deactivated account cannot refresh
-    await spend_refresh_token(request, claims)
+    await spend_refresh_token(claims)
     return respond(await tokens_for(request, await subject_of(actor)))
 
 
