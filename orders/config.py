@@ -245,7 +245,11 @@ def env_name(section: str, key: str) -> str:
 
 
 def estimated_entropy_bits(secret: str) -> float:
-    """Length × the Shannon entropy of its characters: low for repeated characters or a short alphabet."""
+    """Length × the Shannon entropy of its characters: low for repeated characters or a short alphabet; a secret
+    that repeats one block ("abcd" × 12) is worth its block only."""
+    block = next((size for size in range(1, len(secret) // 2 + 1)
+                  if secret == (secret[:size] * (len(secret) // size + 1))[:len(secret)]), len(secret))
+    secret = secret[:block]
     return sum(n * math.log2(len(secret) / n) for n in Counter(secret).values())
 
 
