@@ -16,7 +16,7 @@ from bot import dialog
 from bot.delivery import Delivery, Held, Outcome, message_record
 from bot.dialog import Intent, Kind, OrderView
 from bot.inbound import Inbound
-from bot.new_reports import NewReports, submitted_outcome
+from bot.new_reports import NewReports, submitted_outcome, voice_of
 from orders import models
 from orders.clock import Clock
 from orders.config import Settings
@@ -136,6 +136,7 @@ class Conversation:
         try:
             submission = await self.orders.submit(
                 openid=inbound.openid, text=text, photos=held.photos, location=held.location, resident=resident,
+                voice=voice_of(inbound),
             )
         except InvalidInput as exc:
             return Outcome(dialog.invalid_input_reply(exc.message))

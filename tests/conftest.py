@@ -11,8 +11,8 @@ from tortoise import Tortoise
 from orders import db
 from orders.store import MemoryStore, RedisStore
 from tests.support import (
-    IN_CI, POSTGRES_URL, REDIS_URL, FakeClassifier, create_postgres_database, drop_postgres_database, reachable,
-    make_settings,
+    IN_CI, MEDIA_ROOT, POSTGRES_URL, REDIS_URL, FakeClassifier, create_postgres_database, drop_postgres_database,
+    reachable, make_settings,
 )
 
 
@@ -28,6 +28,13 @@ def require_service(name: str, url: str, default_port: int) -> None:
     if IN_CI:
         pytest.fail(f"CI=true: {message} — the real-service run is mandatory in CI", pytrace=False)
     pytest.skip(f"{message}: the PostgreSQL/Redis run is skipped on this machine")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def media_root():
+    """The media files written by this run's tests, gone with it."""
+    yield MEDIA_ROOT
+    shutil.rmtree(MEDIA_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +54,7 @@ async def sqlite_template(tmp_path_factory):
 
 
 TABLES = ["correction", "rating", "order_event", "outbox", "inbound_message", "orders", "invitation", "staff",
-          "grid", "resident", "department", "idempotency_record", "daily_counter", "spent_token"]
+          "grid", "resident", "department", "idempotency_record", "daily_counter", "spent_token", "media"]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
