@@ -64,12 +64,12 @@ class Api:
 
 
 @contextlib.asynccontextmanager
-async def serve_api(settings, store, classifier, clock=None, demo: bool = True):
+async def serve_api(settings, store, classifier, clock=None, demo: bool = True, background: bool = False):
     wechat = FakeWeChat().start()
     port = free_port()  # known before the app is built: its links (photos[].url) point at this server
-    # No background sender in these tests: they look at the outbox rows themselves.
+    # No background loops unless asked: most tests look at the outbox rows themselves.
     settings = settings.with_overrides(wechat={"api_base": wechat.base_url}, app={
-        "run_background_tasks": False, "public_url": f"http://127.0.0.1:{port}"})
+        "run_background_tasks": background, "public_url": f"http://127.0.0.1:{port}"})
     app = create_app(settings, classifier=classifier, store=store, clock=clock)
     try:
         async with running_server(app, port=port) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
