@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -23,6 +24,7 @@ log = logging.getLogger("sidan.wechat_api")
 TOKEN_ERRORS = {40001, 40014, 42001}  # invalid credential, invalid token, token expired
 REFRESH_MARGIN_SECONDS = 300
 MAX_MEDIA_BYTES = 20 * 1024 * 1024  # WeChat's temporary media: images up to 10 MB, voice 2 MB
+PICTURE_DOMAINS = (".qpic.cn", ".qq.com")
 
 
 class WeChatAPIError(Exception):
@@ -143,10 +145,10 @@ class WeChatClient:
     async def download(self, url: str) -> tuple[bytes, str]:
         """A photo by its PicUrl (WeChat's image server, no token): the copy left when the media id is gone.
         WeChatAPIError(404) when it is not there (retrying cannot help), WeChatUnavailable otherwise."""
-        if not url.startswith(("http://", "https://")):
-            raise WeChatAPIError(404, "PicUrl is not an http(s) URL")
+        if not self._picture_host(url):
+            raise WeChatAPIError(404, "PicUrl is not on WeChat's image servers")
         try:
-            response = await self._http.get(url, follow_redirects=True)
+            response = await self._http.get(url)
         except httpx.HTTPError as exc:
             raise WeChatUnavailable(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code in (403, 404, 410):
@@ -154,6 +156,14 @@ class WeChatClient:
         if response.status_code != 200:
             raise WeChatUnavailable(f"HTTP {response.status_code}")
         return _body(response), _content_type(response)
+
+    def _picture_host(self, url: str) -> bool:
+        """PicUrls point at WeChat's image servers (mmbiz.qpic.cn): a forged message cannot make sidan fetch and keep
+        whatever an address inside the network answers. The configured API host counts too (the tests' fake)."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        return parts.scheme in ("http", "https") and (
+            host.endswith(PICTURE_DOMAINS) or host == urlsplit(self._wechat.api_base).hostname)
 
     # ---------------------------------------------------------------- messages
     async def send_text(self, openid: str, text: str) -> dict[str, Any]:

@@ -186,3 +186,20 @@ async def test_a_voice_has_no_picture_a_forgotten_one_is_gone_and_a_medium_witho
     assert not isinstance(raised.value, MediaGone)
     with pytest.raises(MediaGone):
         await WeChatMedia(Client()).fetch(None, None)
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data", "http://127.0.0.2:8000/admin",
+                                 "file:///etc/passwd", "https://mmbiz.qpic.cn.evil.example/x.jpg"])
+async def test_a_picurl_off_wechats_image_servers_is_never_fetched(url):
+    from bot.wechat_api import WeChatClient
+    from orders.store import MemoryStore
+
+    client = WeChatClient(settings(SIDAN_WECHAT_API_BASE="http://127.0.0.1:9"), MemoryStore())
+    try:
+        assert client._picture_host("http://mmbiz.qpic.cn/mmbiz_jpg/abc/0") and client._picture_host(
+            "http://127.0.0.1:9/mmbiz/m1.jpg")
+        with pytest.raises(WeChatAPIError) as refused:
+            await client.download(url)
+        assert refused.value.errcode == 404  # as a picture that is not there: the medium is gone, not retried
+    finally:
+        await client.close()
