@@ -28,7 +28,7 @@ from orders import models
 from orders.clock import Clock
 from orders.config import Settings
 from orders.lifecycle import Role
-from orders.polling import Poller, backoff_seconds, default_name, utc
+from orders.polling import Poller, Tally, backoff_seconds, default_name, utc
 
 __all__ = ["ALERT_KIND", "ChannelDown", "DeliveryError", "DispatchReport", "Dispatcher", "Sender", "Undeliverable",
            "backoff_seconds", "default_name", "utc"]
@@ -57,22 +57,16 @@ class Sender(Protocol):
 
 
 @dataclass
-class DispatchReport:
-    claimed: int = 0
+class DispatchReport(Tally):
     sent: int = 0
     retried: int = 0
     dead: int = 0
-
-    def add(self, other: DispatchReport) -> None:
-        self.claimed += other.claimed
-        self.sent += other.sent
-        self.retried += other.retried
-        self.dead += other.dead
 
 
 class Dispatcher(Poller):
     model = models.Outbox
     what = "outbox"
+    tally = DispatchReport
     log = log
 
     def __init__(

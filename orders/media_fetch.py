@@ -25,7 +25,7 @@ from orders.clock import Clock
 from orders.config import Settings
 from orders.evidence import sniff, stored_fields
 from orders.media_store import MediaStore
-from orders.polling import Poller, backoff_seconds
+from orders.polling import Poller, Tally, backoff_seconds
 
 log = logging.getLogger("sidan.media")
 
@@ -52,22 +52,16 @@ class MediaSource(Protocol):
 
 
 @dataclass
-class FetchReport:
-    claimed: int = 0
+class FetchReport(Tally):
     stored: int = 0
     retried: int = 0
     failed: int = 0
-
-    def add(self, other: FetchReport) -> None:
-        self.claimed += other.claimed
-        self.stored += other.stored
-        self.retried += other.retried
-        self.failed += other.failed
 
 
 class MediaFetcher(Poller):
     model = models.Media
     what = "media download"
+    tally = FetchReport
     log = log
 
     def __init__(

@@ -16,6 +16,7 @@ import os
 import random
 import socket
 import uuid
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -43,11 +44,23 @@ def default_name() -> str:
     return f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+@dataclass
+class Tally:
+    """What rounds did, counted: how many rows they claimed, and the subclass's outcomes."""
+
+    claimed: int = 0
+
+    def add(self, other: Tally) -> None:
+        for field in fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+
+
 class Poller:
     """Claim due rows of `model`, work them (run_once), poll again; the subclass records each row's outcome."""
 
     model: Any  # a Tortoise model with status, next_attempt_at, claimed_by
     what: str  # in the logs: "outbox", "media download"
+    tally: type[Tally]  # what run_once returns
     log: logging.Logger
 
     def __init__(self, clock: Clock | None, name: str | None, lease_seconds: float, poll_seconds: float,
@@ -60,18 +73,15 @@ class Poller:
         self.failed_rounds = 0  # rounds failed in a row: the loop is failing (readiness), not one job
 
     async def run_once(self) -> Any:
-        """Claim one batch and work it; returns a report with `claimed` and `add(other)`."""
+        """Claim one batch and work it; returns its Tally."""
         raise NotImplementedError
 
     async def run_until_idle(self, max_rounds: int = 1000) -> Any:
         """Rounds until nothing is due (tests and `sidan worker --once`)."""
-        total = None
+        total = self.tally()
         for _ in range(max_rounds):
             report = await self.run_once()
-            if total is None:
-                total = report
-            else:
-                total.add(report)
+            total.add(report)
             if report.claimed == 0:
                 break
         return total
