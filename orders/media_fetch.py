@@ -30,6 +30,7 @@ from orders.polling import Poller, Tally, backoff_seconds
 log = logging.getLogger("sidan.media")
 
 MAX_ERROR_CHARS = 500
+MEDIA_TYPES = ("image/", "audio/", "voice/")  # WeChat's voice: audio/amr, voice/speex
 
 
 class FetchFailed(Exception):
@@ -112,6 +113,8 @@ class MediaFetcher(Poller):
         if not fetched.data:
             raise FetchFailed("empty answer")
         content_type = sniff(fetched.data) or fetched.content_type or "application/octet-stream"
+        if not content_type.startswith(MEDIA_TYPES):  # a proxy's error page is no evidence: try again later
+            raise FetchFailed(f"not a photo or a voice message: {content_type}")
         fields = stored_fields(fetched.data, content_type)
         await self.store.put(fields["storage_key"], fetched.data, content_type)
         updated = await self.mine(row.id).update(status="stored", stored_at=self.now(), attempts=F("attempts") + 1,

@@ -43,6 +43,8 @@ ENDPOINTS = [
     ("PATCH", "/admin/staff/{staff}", {"active": True}, {"admin"}),
     ("GET", "/admin/invitations", None, {"admin"}),
     ("POST", "/admin/invitations", {"name": "新人", "role": "supervisor"}, {"admin"}),
+    ("POST", "/media", None, STAFF),
+    ("GET", "/media/{media}", None, EVERYONE),  # who may read a medium is the order's business (test_media_flow)
 ]
 PUBLIC = {("POST", "/auth/login"), ("POST", "/auth/refresh"), ("POST", "/auth/bind")}
 OTHER_DOORS = "/api/v1/stats/"  # statistics: their own helper, their own tests
@@ -55,7 +57,7 @@ async def api(settings, store, fake_classifier):
 
 
 def _path(template: str, number: str, staff_id: int) -> str:
-    return template.replace("{n}", number).replace("{staff}", str(staff_id))
+    return template.replace("{n}", number).replace("{staff}", str(staff_id)).replace("{media}", "1")
 
 
 async def _request(api, method: str, path: str, body, headers: dict):
@@ -85,7 +87,8 @@ async def test_every_role_is_refused_every_endpoint_it_may_not_use(api):
 
 async def test_the_table_covers_every_operation_of_the_document(api):
     spec = (await api.client.get("/docs/openapi.json")).json()
-    documented = {(method.upper(), path.removeprefix("/api/v1").replace("{number}", "{n}").replace("{staff_id}", "{staff}"))
+    documented = {(method.upper(), path.removeprefix("/api/v1").replace("{number}", "{n}")
+                   .replace("{staff_id}", "{staff}").replace("{media_id}", "{media}"))
                   for path, operations in spec["paths"].items()
                   if path.startswith("/api/v1") and not path.startswith(OTHER_DOORS)
                   for method in operations}

@@ -151,6 +151,15 @@ async def test_a_medium_wechat_forgot_fails_at_once_unless_its_picurl_still_answ
     assert paths.count("/cgi-bin/media/get") == 2 and len(paths) == 4  # each id first, then each PicUrl
 
 
+async def test_a_page_in_place_of_a_photo_is_not_kept(wired):
+    wired.fake.add_media("m-page", b"<html><body>portal login</body></html>", "text/html")
+    order = await wired.report([("m-page", None)])
+    assert (await wired.fetcher(max_attempts=1).run_once()).failed == 1
+    [row] = await models.Media.filter(order_id=order.id)
+    assert (row.status, row.storage_key, row.sha256) == ("failed", None, None)
+    assert "not a photo or a voice message: text/html" in row.last_error
+
+
 async def test_downloads_claimed_by_a_worker_that_died_are_done_by_the_next_one(wired):
     for media_id in ("m1", "m2"):
         wired.fake.add_media(media_id, photo_bytes((len(media_id), 0, 0)) + media_id.encode())
