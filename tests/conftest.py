@@ -46,7 +46,8 @@ async def sqlite_template(tmp_path_factory):
     return path
 
 
-TABLES = ["correction", "rating", "order_event", "outbox", "inbound_message", "orders", "invitation", "staff",
+TABLES = ["correction", "rating", "order_event", "outbox", "inbound_message", "orders", "invitation", "duty_shift",
+          "staff", "township",
           "grid", "resident", "department", "idempotency_record", "daily_counter"]
 
 
