@@ -15,7 +15,7 @@ from tortoise.transactions import in_transaction
 
 from orders import models
 from orders.taxonomy import Taxonomy, load_taxonomy
-from orders.township.spec import ROLE_NAMES, DutyTable, GridTable, Problem, TownshipFileError, TownshipSpec
+from orders.township.spec import ROLE_NAMES, DutyTable, GridTable, TownshipSpec
 
 TOWNSHIP_ROW = 1
 
@@ -48,14 +48,13 @@ def mask_phone(phone: str | None) -> str | None:
 
 async def apply_township(spec: TownshipSpec, *, now: datetime, dry_run: bool = False,
                          taxonomy: Taxonomy | None = None) -> ApplyResult:
-    """Write the file's township (TownshipFileError when the database makes part of it impossible: nothing written)."""
+    """Write the file's township (checked by parse_township: nothing here can refuse it), or on a dry run say what
+    would change and roll back."""
     writer = _Writer(spec, taxonomy or load_taxonomy(), now, ApplyResult(dry_run=dry_run))
     try:
         async with in_transaction() as conn:
             writer.conn = conn
             await writer.run()
-            if writer.problems:
-                raise TownshipFileError(spec.file, writer.problems)
             if dry_run:
                 raise _DryRun(writer.result)
     except _DryRun as rolled_back:
@@ -83,7 +82,6 @@ class _Writer:
 
     def __init__(self, spec: TownshipSpec, taxonomy: Taxonomy, now: datetime, result: ApplyResult) -> None:
         self.spec, self.taxonomy, self.now, self.result = spec, taxonomy, now, result
-        self.problems: list[Problem] = []
         self.departments: dict[str, models.Department] = {}
         self.grids: dict[str, models.Grid] = {}
 
@@ -162,12 +160,8 @@ class _Writer:
         matched: dict[str, models.Staff] = {}
         taken: set[int] = set()
         # those the file names by openid first: the openid is the surest match
-        for index, entry in sorted(enumerate(self.spec.staff), key=lambda pair: pair[1].openid is None):
-            person = by_openid.get(entry.openid) if entry.openid else None
-            if person is not None and person.id in taken:
-                self.problems.append(self.spec.problem(
-                    "staff", index, "openid", f"这个 openid 已属于工作人员“{person.name}”(编号 {person.id})"))
-                continue
+        for entry in sorted(self.spec.staff, key=lambda entry: entry.openid is None):
+            person = by_openid.get(entry.openid) if entry.openid else None  # unique in the file: never taken
             if person is None:
                 candidate = by_name.get(entry.name)
                 if candidate is not None and candidate.id not in taken and (

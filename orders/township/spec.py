@@ -310,7 +310,11 @@ def parse_township(text: str, file: str = "township.toml", taxonomy: Taxonomy | 
         tables[table] = [_validated(TABLE_MODELS[table], row, table, index, lines, problems)
                          for index, row in enumerate(rows)]
     spec = TownshipSpec(file, township, lines=lines, **tables)
-    problems += _cross_checks(spec, taxonomy or load_taxonomy())
+    # what the entries call themselves, even those with problems of their own: no second problem for a reference
+    named = {(table, key): {row.get(key) for row in data.get(table, []) if isinstance(row, dict)}
+             for table, key in (("villages", "name"), ("grids", "code"), ("departments", "code"), ("staff", "name"))
+             if isinstance(data.get(table, []), list)}
+    problems += _cross_checks(spec, taxonomy or load_taxonomy(), named)
     if problems:
         raise TownshipFileError(file, problems)
     return spec
@@ -340,7 +344,7 @@ def _duplicates(rows: list[Any], attribute: str) -> list[int]:
     return repeated
 
 
-def _cross_checks(spec: TownshipSpec, taxonomy: Taxonomy) -> list[Problem]:
+def _cross_checks(spec: TownshipSpec, taxonomy: Taxonomy, named: dict[tuple[str, str], set[Any]]) -> list[Problem]:
     problems: list[Problem] = []
     add = problems.append
     for table, attribute, label in (("villages", "name", "村名"), ("grids", "code", "网格代码"),
@@ -349,13 +353,13 @@ def _cross_checks(spec: TownshipSpec, taxonomy: Taxonomy) -> list[Problem]:
         rows = getattr(spec, table)
         for index in _duplicates(rows, attribute):
             add(spec.problem(table, index, attribute, f"{label}“{getattr(rows[index], attribute)}”重复"))
-    villages = {village.name for village in spec.villages if village}
+    villages = named.get(("villages", "name"), set())
     for index, grid in enumerate(spec.grids):
         if grid is None:
             continue
         if grid.village not in villages:
             add(spec.problem("grids", index, "village", f"村“{grid.village}”不在 [[villages]] 中"))
-        if grid.polygon is None and grid.center is None:
+        if grid.polygon is None and grid.center is None and grid.radius_m is None:
             add(spec.problem("grids", index, None, "须有边界 polygon,或中心点 center(可加半径 radius_m)"))
         if grid.radius_m is not None and grid.center is None:
             add(spec.problem("grids", index, "radius_m", "有半径就要有中心点 center"))
@@ -364,12 +368,12 @@ def _cross_checks(spec: TownshipSpec, taxonomy: Taxonomy) -> list[Problem]:
         if department is not None and department.code not in taxonomy.departments:
             add(spec.problem("departments", index, "code",
                              f"部门代码“{department.code}”不是分类表中的 12 个之一({codes})"))
-    departments = {d.code for d in spec.departments if d}
-    grids = {g.code for g in spec.grids if g}
+    departments = named.get(("departments", "code"), set())
+    grids = named.get(("grids", "code"), set())
     for index, person in enumerate(spec.staff):
         if person is not None:
             problems += _staff_checks(spec, index, person, departments, grids)
-    names = {person.name for person in spec.staff if person}
+    names = named.get(("staff", "name"), set())
     for index, shift in enumerate(spec.duty):
         if shift is not None and shift.staff not in names:
             add(spec.problem("duty", index, "staff", f"值班人员“{shift.staff}”不在 [[staff]] 中"))
