@@ -6,12 +6,12 @@ Deactivated grids (removed from the township file, kept for their orders) locate
 """
 from __future__ import annotations
 
-import json
 import math
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
+import numpy
 import shapely
 from shapely.geometry import shape
 
@@ -43,7 +43,7 @@ class GridLocator:
     """The grids of a township, their shapes built and prepared once; locate() answers a grid id."""
 
     def __init__(self, grids: Iterable[Any]) -> None:
-        self.shaped: list[tuple[int, Any]] = []  # (grid id, prepared polygon)
+        shaped: list[tuple[int, Any]] = []
         self.round: list[tuple[int, float, float, float]] = []  # (grid id, lat, lng, radius in km)
         self.centres: list[tuple[int, float, float]] = []  # no boundary: the nearest centre within MAX_NEAREST_KM
         for grid in grids:
@@ -52,16 +52,20 @@ class GridLocator:
             geometry = geometry_of(grid.polygon)
             has_centre = grid.center_lat is not None and grid.center_lng is not None
             if geometry is not None:
-                self.shaped.append((grid.id, geometry))
+                shaped.append((grid.id, geometry))
             elif has_centre and getattr(grid, "radius_m", None):
                 self.round.append((grid.id, grid.center_lat, grid.center_lng, grid.radius_m / 1000.0))
             elif has_centre:
                 self.centres.append((grid.id, grid.center_lat, grid.center_lng))
+        self.shaped_ids = [grid_id for grid_id, _ in shaped]
+        self.shapes = numpy.array([geometry for _, geometry in shaped], dtype=object)
 
     def locate(self, latitude: float, longitude: float) -> int | None:
-        for grid_id, geometry in self.shaped:
-            if shapely.intersects_xy(geometry, longitude, latitude):  # on the boundary counts as inside
-                return grid_id
+        if len(self.shapes):
+            # every polygon at once (on a shared edge, the first in the file's order wins)
+            inside = numpy.flatnonzero(shapely.intersects_xy(self.shapes, longitude, latitude))
+            if len(inside):
+                return self.shaped_ids[inside[0]]
         for grid_id, lat, lng, radius_km in self.round:
             if distance_km(latitude, longitude, lat, lng) <= radius_km:
                 return grid_id
@@ -73,25 +77,28 @@ class GridLocator:
         return best
 
 
-_locators: OrderedDict[tuple, GridLocator] = OrderedDict()
+# grid set → (its polygons, its locator): the intake reads the grid rows for each batch of reports, the same rows
+# every time; comparing the polygons as read costs far less than building the shapes again
+_locators: OrderedDict[tuple, tuple[tuple, GridLocator]] = OrderedDict()
 
 
-def _grid_key(grid: Any) -> tuple:
-    return (grid.id, getattr(grid, "active", True), grid.center_lat, grid.center_lng, getattr(grid, "radius_m", None),
-            json.dumps(grid.polygon, sort_keys=True) if grid.polygon else None)
+def locator_for(grids: list[Any]) -> GridLocator:
+    key = tuple((grid.id, getattr(grid, "active", True), grid.center_lat, grid.center_lng,
+                 getattr(grid, "radius_m", None)) for grid in grids)
+    polygons = tuple(grid.polygon for grid in grids)
+    cached = _locators.get(key)
+    if cached is not None and cached[0] == polygons:
+        _locators.move_to_end(key)
+        return cached[1]
+    locator = GridLocator(grids)
+    _locators[key] = (polygons, locator)
+    while len(_locators) > _CACHE_SIZE:
+        _locators.popitem(last=False)
+    return locator
 
 
 def locate_grid(grids: Iterable[Any], latitude: float, longitude: float) -> Any | None:
-    """The grid a location falls in (see the module's doc), or None. The shapes of a set of grids are built once:
-    the intake reads the grid rows for each batch of reports, the same rows every time."""
+    """The grid a location falls in (see the module's doc), or None."""
     grids = list(grids)
-    key = tuple(_grid_key(grid) for grid in grids)
-    locator = _locators.get(key)
-    if locator is None:
-        locator = _locators[key] = GridLocator(grids)
-        while len(_locators) > _CACHE_SIZE:
-            _locators.popitem(last=False)
-    else:
-        _locators.move_to_end(key)
-    grid_id = locator.locate(latitude, longitude)
+    grid_id = locator_for(grids).locate(latitude, longitude)
     return next((grid for grid in grids if grid.id == grid_id), None) if grid_id is not None else None

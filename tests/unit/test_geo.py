@@ -69,5 +69,5 @@ def test_the_same_grid_rows_read_again_answer_with_the_new_objects():
 def test_the_locator_sorts_grids_by_what_they_have():
     locator = GridLocator([grid(1, square(104.0, 28.0)), grid(2, lat=1.0, lng=2.0, radius_m=10.0),
                            grid(3, lat=1.0, lng=2.0), grid(4)])
-    assert [g for g, _ in locator.shaped] == [1] and [r[0] for r in locator.round] == [2]
+    assert locator.shaped_ids == [1] and [r[0] for r in locator.round] == [2]
     assert [c[0] for c in locator.centres] == [3]
