@@ -58,6 +58,8 @@ async def test_a_township_set_up_in_a_terminal_binds_its_people_over_the_api(api
     assert bound.json()["role"] == "admin"
     staff = await api.get("oXiaoZhou", "/admin/staff")
     assert staff.status_code == 200 and "钱网格" in {item["name"] for item in staff.json()["items"]}
+    dashboard = await api.get("oXiaoZhou", "/stats/dashboard")
+    assert dashboard.status_code == 200 and dashboard.json()["township"] == "新安镇"
     # each code binds once
     reused = await api.client.post("/api/v1/auth/bind", json={"code": "code-oOther", "invitation": admin["code"]})
     assert reused.status_code == 422
@@ -65,6 +67,7 @@ async def test_a_township_set_up_in_a_terminal_binds_its_people_over_the_api(api
     # the statistics link goes to the township's first supervisor, without naming the demo
     link = sidan(database_url, "dashboard-link")
     assert link.returncode == 0 and "#token=" in link.stdout and "吴主任" in link.stderr
+    assert sidan(database_url, "stats", "--period", "30d").stdout.startswith("新安镇 四单统计")
 
 
 async def test_a_file_with_problems_lists_each_with_its_line_and_writes_nothing(database_url, tmp_path, orm):
