@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from shapely.geometry import Polygon
 from tortoise.transactions import in_transaction
 
 from orders import models
@@ -68,8 +69,6 @@ def grid_geometry(grid: GridTable) -> dict[str, Any]:
     if grid.center is not None:
         lng, lat = grid.center
     elif grid.polygon:
-        from shapely.geometry import Polygon
-
         centroid = Polygon(grid.polygon).centroid
         lng, lat = round(centroid.x, 6), round(centroid.y, 6)
     else:

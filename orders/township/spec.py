@@ -10,9 +10,9 @@ import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 from shapely.geometry import Polygon
 from shapely.validation import explain_validity
@@ -87,10 +87,17 @@ def _custom(message: str) -> PydanticCustomError:
     return PydanticCustomError("township", message)
 
 
-def _check_phone(value: str | None, pattern: re.Pattern[str]) -> str | None:
-    if value is not None and not pattern.match(value):
-        raise _custom(f"电话号码格式不对:“{value}”(手机 11 位,座机如 0870-1234567)")
-    return value
+def _phone_checker(pattern: re.Pattern[str]):
+    def check(value: str | None) -> str | None:
+        if value is not None and not pattern.match(value):
+            raise _custom(f"电话号码格式不对:“{value}”(手机 11 位,座机如 0870-1234567)")
+        return value
+
+    return AfterValidator(check)
+
+
+PersonPhone = Annotated[str | None, _phone_checker(PERSON_PHONE)]
+ServicePhone = Annotated[str | None, _phone_checker(SERVICE_PHONE)]
 
 
 def _check_point(point: list[float], where: str) -> list[float]:
@@ -111,7 +118,7 @@ class _Table(BaseModel):
 class TownshipTable(_Table):
     name: str = Field(min_length=1, max_length=64)
     order_prefix: str
-    duty_phone: str | None = None
+    duty_phone: ServicePhone = None
 
     @field_validator("order_prefix")
     @classmethod
@@ -119,11 +126,6 @@ class TownshipTable(_Table):
         if not ORDER_PREFIX.match(value):
             raise _custom(f"工单号前缀应为 1–6 个大写英文字母,如 YK(现为“{value}”)")
         return value
-
-    @field_validator("duty_phone")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        return _check_phone(value, SERVICE_PHONE)
 
 
 class VillageTable(_Table):
@@ -175,12 +177,7 @@ class DepartmentTable(_Table):
     active: bool = True
     name: str | None = Field(None, min_length=1, max_length=64)  # default: the taxonomy's
     duties: list[str] | None = None  # default: the taxonomy's
-    phone: str | None = None
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        return _check_phone(value, SERVICE_PHONE)
+    phone: ServicePhone = None
 
 
 class StaffTable(_Table):
@@ -188,13 +185,8 @@ class StaffTable(_Table):
     role: Literal["admin", "supervisor", "grid_worker", "dept_staff"]
     department: str | None = None
     grid: str | None = None
-    phone: str | None = None
+    phone: PersonPhone = None
     openid: str | None = Field(None, min_length=1, max_length=64)
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        return _check_phone(value, PERSON_PHONE)
 
 
 class DutyTable(_Table):

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from orders import models
 from tests.e2e.api_harness import serve_api
-from tests.support import REPO
+from tests.support import REPO, run_sidan as sidan
 
 XINAN = "tests/data/xinan-township.toml"
-
-
-def sidan(database_url: str, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDAN_")}
-    env.update(SIDAN_DATABASE_URL=database_url, SIDAN_REDIS_URL="")
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120)
 
 
 @pytest.fixture
