@@ -13,19 +13,15 @@ from api.v1.docs import doc
 from api.v1.http import parse_body, respond, routes
 from orders import models
 from orders.errors import Conflict, DomainError
+from orders.invitations import normalize_invitation
 from orders.services import Actor
 
 TAG = "认证"
-INVITATION_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud over the phone
 
 
 class InvitationInvalid(DomainError):
     code = "invitation_invalid"
     status = 422
-
-
-def normalize_invitation(code: str) -> str:
-    return "".join(ch for ch in code.upper() if ch.isalnum())
 
 
 async def profile_of(actor: Actor) -> schemas.Profile:
