@@ -11,6 +11,7 @@ commands, greetings and thanks in so many words, digits, emoji.
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -102,10 +103,15 @@ def find_order_number(text: str, prefix: str) -> str | None:
     return f"{prefix}{match.group(1)}-{match.group(2)}" if match else None
 
 
+@functools.cache
+def _longest_first(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted((word.replace(" ", "") for word in words), key=len, reverse=True))
+
+
 def _strip_words(bare: str, words: tuple[str, ...]) -> str:
     rest = bare
-    for word in sorted(words, key=len, reverse=True):
-        rest = rest.replace(word.replace(" ", ""), "")
+    for word in _longest_first(words):
+        rest = rest.replace(word, "")
     return rest
 
 

@@ -29,6 +29,7 @@ UNRESOLVED_SCORE = 2
 # Answers that say something about the outcome but no score: asked again rather than guessed.
 VAGUE_ANSWERS = ("还行", "还可以", "凑合", "马马虎虎", "就那样", "过得去", "说得过去")
 BARE_ANSWERS = frozenset(word for word, _ in RATING_WORDS + PRAISE_WORDS) | set(UNRESOLVED_WORDS)
+_UNRESOLVED_LONGEST_FIRST = sorted(UNRESOLVED_WORDS, key=len, reverse=True)
 
 _NUMERALS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 # "5", "4分 修得很快", "五星", "三分", "5星好评"; a Chinese numeral needs its unit ("五" alone may be anything)
@@ -75,7 +76,7 @@ def parse_rating(text: str) -> Rating | None:
         score = int(match.group(1)) if match.group(1) else _NUMERALS[match.group(2)]
         comment = match.group(3).strip() or None
         return Rating(score, False if _unresolved(comment) else None, comment)
-    for word in sorted(UNRESOLVED_WORDS, key=len, reverse=True):
+    for word in _UNRESOLVED_LONGEST_FIRST:
         if cleaned.startswith(word):
             return Rating(UNRESOLVED_SCORE, False, _rest(cleaned[len(word):]) or word)
     for word, score, must_stand_alone in _WORDS_LONGEST_FIRST:
@@ -90,6 +91,8 @@ def parse_rating(text: str) -> Rating | None:
 
 def is_vague_answer(text: str) -> bool:
     """"还行吧", "还可以啦": about the outcome, but no score."""
+    if not any(word in text for word in VAGUE_ANSWERS):
+        return False
     bare = "".join(ch for ch in _clean(text) if ch.isalnum()).rstrip(_FILLERS)
     return bare in VAGUE_ANSWERS
 
