@@ -36,6 +36,7 @@ async def transcript(chat: Chat, lines: list[tuple[str, tuple[str | Absent, ...]
 
 
 HOW_TO_REPORT = "一句话说清什么事、在哪里"
+WELCOME = "您好!有什么需要反映的事情"
 NO_ORDER = Absent("已收到您的诉求")
 NOT_UNDERSTOOD = Absent("没太明白")
 
@@ -47,7 +48,7 @@ async def test_the_junk_of_the_issue_files_no_order_and_pings_nobody(settings, s
     async with open_door(settings, store, clock, classifier=classifier) as door:
         alice = door.resident()
         await transcript(alice, [("asdfgh qwerty", ("没看懂这条消息", HOW_TO_REPORT, NO_ORDER))]
-                         + [(f"你好{n}", ("您好!有什么需要反映的事情", HOW_TO_REPORT, "我的工单", NO_ORDER))
+                         + [(f"你好{n}", (WELCOME, HOW_TO_REPORT, "我的工单", NO_ORDER))
                             for n in range(10, 21)])
         assert await counts() == {"orders": 0, "messages": 12, "residents": 1, "events": 0, "outbox": 0}
         replies = await models.InboundMessage.filter(openid=ALICE).values_list("reply", flat=True)
@@ -60,9 +61,9 @@ async def test_each_kind_of_non_request_gets_its_answer_and_short_requests_becom
     async with open_door(settings, store, clock, classifier=trained_router) as door:
         alice = door.resident()
         await transcript(alice, [
-            ("你好", ("您好!有什么需要反映的事情", HOW_TO_REPORT, NO_ORDER)),
-            ("在吗", ("您好!有什么需要反映的事情", NO_ORDER)),
-            ("你好10", ("您好!有什么需要反映的事情", NO_ORDER)),
+            ("你好", (WELCOME, HOW_TO_REPORT, NO_ORDER)),
+            ("在吗", (WELCOME, NO_ORDER)),
+            ("你好10", (WELCOME, NO_ORDER)),
             ("测试", ("收到,公众号工作正常", HOW_TO_REPORT, "发“取消”加上工单编号", NO_ORDER)),
             ("发错了", ("收到,公众号工作正常", NO_ORDER)),
             ("谢谢你们", ("不客气", NO_ORDER)),
