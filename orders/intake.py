@@ -25,6 +25,8 @@ from orders.unit_of_work import Actor, UnitOfWork, _Change, _clean_text, _Notice
 
 log = logging.getLogger("sidan.orders")
 
+URGENT_ALERT = "notify_urgent_report"  # the outbox kind of the supervisors' alert of immediate danger
+
 
 class PredictionLike(Protocol):
     category: str | None
@@ -50,6 +52,7 @@ class Submission:
     auto_dispatched: bool = False
     prediction: Any = None
     department_name: str | None = None  # where it was dispatched (None: waits for a grid worker)
+    alerted: bool = False  # the supervisors' urgent alert (十分钟报告制) was queued to at least one of them
 
 
 class DuplicateMessage(Exception):
@@ -103,11 +106,13 @@ class Intake(UnitOfWork):
         resident_id = resident.id if resident is not None and resident.openid == openid else None
         return Report(openid, _clean_text(text), list(photos), location, resident_id, actor, msg_key, msg_type)
 
-    async def submit(self, **report: Any) -> Submission:
+    async def submit(self, prediction: PredictionLike | None = None, **report: Any) -> Submission:
         """A resident's request becomes an order (the arguments are those of report()); confident routing
-        dispatches it at once. One transaction; DuplicateMessage when its msg_key was already recorded."""
+        dispatches it at once. One transaction; DuplicateMessage when its msg_key was already recorded.
+        `prediction`: the text's routing when the caller has it already (it screened the text with it)."""
         checked = self.report(**report)
-        predictions = self.predict_all([checked.text])  # before the transaction: see submit_many
+        # before the transaction: see submit_many
+        predictions = [prediction] if prediction is not None else self.predict_all([checked.text])
         try:
             async with in_transaction() as conn:
                 [submission] = await self.submit_many([checked], conn, predictions)
@@ -160,9 +165,11 @@ class Intake(UnitOfWork):
             {"msg_key": report.msg_key, "openid": report.openid, "msg_type": report.msg_type,
              "order_id": plan.order.id, "reply": None, "received_at": now}
             for report, plan in zip(reports, plans) if report.msg_key])
-        await self._send(conn, [(plan.order, notice) for plan in plans for notice in plan.notices], now)
+        sent = await self._send(conn, [(plan.order, notice) for plan in plans for notice in plan.notices], now)
+        alerted = {row["order_id"] for row in sent if row["kind"] == URGENT_ALERT}
         return [Submission(plan.order, True, auto_dispatched=plan.department is not None, prediction=prediction,
-                           department_name=plan.department.name if plan.department is not None else None)
+                           department_name=plan.department.name if plan.department is not None else None,
+                           alerted=plan.order.id in alerted)
                 for plan, prediction in zip(plans, predictions)]
 
     def predict_all(self, texts: list[str]) -> list[PredictionLike]:
@@ -210,7 +217,7 @@ class Intake(UnitOfWork):
                                                {"terms": list(prediction.terms)[:8], "confidence": order.confidence})])
         if getattr(prediction, "danger", False) or urgency == self.taxonomy.most_urgent:
             # 十分钟报告制: the supervisor hears of immediate danger at once.
-            plan.notices.append(_Notice("notify_urgent_report", "role", Role.SUPERVISOR, {"urgency": urgency}))
+            plan.notices.append(_Notice(URGENT_ALERT, "role", Role.SUPERVISOR, {"urgency": urgency}))
         department = await self._department(conn, code=department_code) if confident else None
         plan.department = department if department is not None and department.active else None
         if plan.department is not None:
