@@ -48,6 +48,7 @@ KIND_LABELS = {
     "notify_escalated": "督办升级",
     "notify_extension_requested": "延期申请",
     "notify_delivery_failed": "消息未送达",
+    "notify_resident_note": "群众补充",
 }
 
 
@@ -105,6 +106,10 @@ def render(kind: str, payload: dict[str, Any]) -> Rendered:
         case "notify_urgent_report":
             text = f"【急难事·十分钟报告】{number}\n{quoted}\n请立即关注并调度处置。"
             return Rendered("急难事,请立即处置", text, "十分钟报告制:请立即关注")
+        case "notify_resident_note":
+            note = clip(payload.get("note"), 200)
+            text = f"【群众补充】工单 {number} 的反映人补充:\n{note}\n原诉求:{quoted}"
+            return Rendered("反映人补充了情况", text, "请在小程序中查看")
         case "notify_escalated":
             level_name = payload.get("level_name") or "乡镇"
             reason = clip(payload.get("reason"), 80)

@@ -21,9 +21,12 @@ from orders.clock import SHANGHAI
 from orders.evidence import resident_media_rows
 from orders.lifecycle import Action, Role, State, transition
 from orders.sql import Sql, insert_rows, insert_with_ids, new_instance
+from orders.township.identity import IdentityCache
 from orders.unit_of_work import Actor, UnitOfWork, _Change, _clean_text, _Notice
 
 log = logging.getLogger("sidan.orders")
+
+URGENT_ALERT = "notify_urgent_report"  # the outbox kind of the supervisors' alert of immediate danger
 
 
 class PredictionLike(Protocol):
@@ -50,6 +53,7 @@ class Submission:
     auto_dispatched: bool = False
     prediction: Any = None
     department_name: str | None = None  # where it was dispatched (None: waits for a grid worker)
+    alerted: bool = False  # the supervisors' urgent alert (十分钟报告制) was queued to at least one of them
 
 
 class DuplicateMessage(Exception):
@@ -84,6 +88,7 @@ class _SubmissionPlan:
 class Intake(UnitOfWork):
     # set by OrderService.__init__
     classifier: Classifier
+    identity: IdentityCache
     on_submit: list[Callable[[models.Order, Any], None]]
 
     # ------------------------------------------------------------------ 点单
@@ -105,11 +110,13 @@ class Intake(UnitOfWork):
         return Report(openid, _clean_text(text), list(photos), location, resident_id, actor, msg_key, msg_type,
                       voice)
 
-    async def submit(self, **report: Any) -> Submission:
+    async def submit(self, prediction: PredictionLike | None = None, **report: Any) -> Submission:
         """A resident's request becomes an order (the arguments are those of report()); confident routing
-        dispatches it at once. One transaction; DuplicateMessage when its msg_key was already recorded."""
+        dispatches it at once. One transaction; DuplicateMessage when its msg_key was already recorded.
+        `prediction`: the text's routing when the caller has it already (it screened the text with it)."""
         checked = self.report(**report)
-        predictions = self.predict_all([checked.text])  # before the transaction: see submit_many
+        # before the transaction: see submit_many
+        predictions = [prediction] if prediction is not None else self.predict_all([checked.text])
         try:
             async with in_transaction() as conn:
                 [submission] = await self.submit_many([checked], conn, predictions)
@@ -165,9 +172,11 @@ class Intake(UnitOfWork):
         await insert_rows(conn, models.Media, [row for report, plan in zip(reports, plans)
                                                for row in resident_media_rows(plan.order.id, report.photos,
                                                                               report.voice, now)])
-        await self._send(conn, [(plan.order, notice) for plan in plans for notice in plan.notices], now)
+        sent = await self._send(conn, [(plan.order, notice) for plan in plans for notice in plan.notices], now)
+        alerted = {row["order_id"] for row in sent if row["kind"] == URGENT_ALERT}
         return [Submission(plan.order, True, auto_dispatched=plan.department is not None, prediction=prediction,
-                           department_name=plan.department.name if plan.department is not None else None)
+                           department_name=plan.department.name if plan.department is not None else None,
+                           alerted=plan.order.id in alerted)
                 for plan, prediction in zip(plans, predictions)]
 
     def predict_all(self, texts: list[str]) -> list[PredictionLike]:
@@ -215,7 +224,7 @@ class Intake(UnitOfWork):
                                                {"terms": list(prediction.terms)[:8], "confidence": order.confidence})])
         if getattr(prediction, "danger", False) or urgency == self.taxonomy.most_urgent:
             # 十分钟报告制: the supervisor hears of immediate danger at once.
-            plan.notices.append(_Notice("notify_urgent_report", "role", Role.SUPERVISOR, {"urgency": urgency}))
+            plan.notices.append(_Notice(URGENT_ALERT, "role", Role.SUPERVISOR, {"urgency": urgency}))
         department = await self._department(conn, code=department_code) if confident else None
         plan.department = department if department is not None and department.active else None
         if plan.department is not None:
@@ -272,7 +281,8 @@ class Intake(UnitOfWork):
             "ON CONFLICT (day) DO UPDATE SET value = daily_counter.value + excluded.value RETURNING value"
         )
         last = int((await conn.execute_query_dict(sql, q.values))[0]["value"])
-        return [f"{self.settings.app.order_prefix}{day}-{value:04d}" for value in range(last - count + 1, last + 1)]
+        prefix = (await self.identity.get(conn)).order_prefix
+        return [f"{prefix}{day}-{value:04d}" for value in range(last - count + 1, last + 1)]
 
     # ------------------------------------------------------------------ 撤单
     async def cancel(self, number: str, actor: Actor, reason: str | None = None) -> models.Order:

@@ -18,7 +18,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from orders import models
+from orders import models, scope
 from orders.clock import Clock
 from orders.config import Settings
 from orders.deadlines import DeadlinePolicy
@@ -155,16 +155,9 @@ class UnitOfWork:
 
     @staticmethod
     def can_see(actor: Actor, order: models.Order) -> bool:
-        """Scope: residents their own orders, departments theirs, grid workers their grids' queue."""
-        match actor.role:
-            case Role.RESIDENT:
-                return order.resident_id == actor.id
-            case Role.DEPT_STAFF:
-                return order.department_id is not None and order.department_id == actor.department_id
-            case Role.GRID_WORKER:
-                return order.grid_id is None or order.grid_id == actor.grid_id
-            case _:
-                return True
+        """Scope (orders/scope.py): residents their own orders, departments theirs, grid workers their grid's and
+        the dispatch queue's."""
+        return scope.can_see(actor, order)
 
     async def _apply(
         self,
@@ -189,8 +182,8 @@ class UnitOfWork:
             await order.refresh_from_db(using_db=conn)
         return order
 
-    async def _annotate(self, number: str, actor: Actor, action: str, plan) -> models.Order:
-        """Changes that are not transitions (a photo, a location) are still versioned and recorded."""
+    async def _annotate(self, number: str, actor: Actor, action: str, plan, reason: str | None = None) -> models.Order:
+        """Changes that are not transitions (a photo, a location, a note) are still versioned and recorded."""
         now = self.clock.now()
         async with in_transaction() as conn:
             order = await self.get(number, actor, conn)
@@ -199,7 +192,7 @@ class UnitOfWork:
 
                 raise IllegalTransition(order.state, action)
             change = await plan(order, conn, now)
-            await self._write(conn, order, actor, action, change, now, from_state=State(order.state),
+            await self._write(conn, order, actor, action, change, now, reason=reason, from_state=State(order.state),
                               to_state=State(order.state))
             await order.refresh_from_db(using_db=conn)
         return order
@@ -272,14 +265,16 @@ class UnitOfWork:
                 raise
             raise Conflict(f"工单 {order.number} 的通知已存在", number=order.number) from None
 
-    async def _send(self, conn, notices: list[tuple[models.Order, _Notice]], now) -> None:
-        """Outbox rows for the staff each notice is for, in one statement; the staff are read once."""
+    async def _send(self, conn, notices: list[tuple[models.Order, _Notice]], now) -> list[dict[str, Any]]:
+        """Outbox rows for the staff each notice is for, in one statement; the staff are read once. Returns the rows
+        (a notice nobody active can receive has none)."""
         if not notices:
-            return
+            return []
         directory = await _StaffDirectory.load(conn)
         rows = [self._outbox_row(order, now, notice.kind, openid, {"to": "staff", **notice.payload})
                 for order, notice in notices for openid in directory.recipients(notice, order)]
         await insert_rows(conn, models.Outbox, rows)
+        return rows
 
     async def _notify_resident(self, conn, order, kind: str, now, payload: dict, dedup: str | None = None) -> None:
         resident = await models.Resident.get_or_none(id=order.resident_id, using_db=conn)

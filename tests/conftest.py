@@ -54,8 +54,9 @@ async def sqlite_template(tmp_path_factory):
     return path
 
 
-TABLES = ["correction", "rating", "order_event", "outbox", "inbound_message", "orders", "invitation", "staff",
-          "grid", "resident", "department", "idempotency_record", "daily_counter", "spent_token", "media"]
+TABLES = ["correction", "rating", "order_event", "outbox", "inbound_message", "media", "orders", "invitation",
+          "duty_shift", "staff", "township", "grid", "resident", "department", "idempotency_record", "daily_counter",
+          "spent_token"]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -113,6 +114,25 @@ async def orm(database_url):
 @pytest.fixture
 def fake_classifier() -> FakeClassifier:
     return FakeClassifier()
+
+
+@pytest.fixture(scope="session")
+def quick_model(tmp_path_factory):
+    """The routing model (with its not-a-request screen) trained from corpus/ once per session, as
+    `sidan classify train --quick` does: the full settings search takes a minute; the quick model routes and screens
+    the same way for the plain texts the tests send."""
+    from classifiers.cli import main
+
+    path = tmp_path_factory.mktemp("model") / "router.pkl"
+    assert main(["train", "--quick", "--model", str(path)]) == 0
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_router(quick_model):
+    from classifiers import Router
+
+    return Router.load(quick_model)
 
 
 def _no_s3(reason: str) -> None:

@@ -20,7 +20,7 @@ PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 EXCERPT_CHARS = 60
 
 ROLE_LABELS = {**{str(role): name for role, name in ROLE_NAMES.items()}, "system": "系统"}
-EXTRA_ACTION_LABELS = {"add_photo": "补充照片", "set_location": "补充位置", "survey_reminder": "回访提醒"}
+EXTRA_ACTION_LABELS = {"resident_note": "群众补充", "add_photo": "补充照片", "set_location": "补充位置", "survey_reminder": "回访提醒"}
 
 
 def mask_phones(text: str | None) -> str | None:

@@ -117,7 +117,7 @@ async def test_subscribe_greet_help_and_thanks_never_create_orders(door):
     assert "有什么需要反映的事情" in await alice.says("你好")
     assert "使用方法" in await alice.says("帮助")
     assert "不客气" in await alice.says("好的,谢谢!")
-    assert "没太明白" in await alice.says("嗯?1")
+    assert "没看懂这条消息" in await alice.says("asdfgh qwerty")
     assert "直接用文字描述" in await alice.says("你好,我想反映一个问题")
     assert (await counts())["orders"] == 0
     resident = await models.Resident.get(openid=ALICE)
@@ -255,7 +255,7 @@ async def test_a_score_rates_the_pending_survey_and_unsatisfied_reopens(door):
     order = await models.Order.get(number=number)
     rating = await models.Rating.get(order_id=order.id)
     assert order.state == "verified" and (rating.score, rating.resolved, rating.comment) == (5, True, "修得很快")
-    assert "没太明白" in await alice.says("5")  # nothing pending any more: a bare digit is not a request
+    assert "您发的“5”是什么意思" in await alice.says("5")  # nothing pending any more: a bare digit is not a request
     # an unsatisfied answer reopens the order (重办)
     second = await _resolved_order(door, alice, "新滩村的路灯也坏了")
     reply = await alice.says("未解决,路灯还是不亮")
@@ -509,18 +509,6 @@ async def test_hostile_requests_are_refused_and_write_nothing(settings, store, c
 
 
 # ---------------------------------------------------------------------------------------------- the real classifier
-@pytest.fixture(scope="session")
-def trained_router(tmp_path_factory):
-    """The routing model trained from corpus/ once per session, as `sidan classify train --quick` does (the full
-    settings search takes a minute; the quick model routes the same way for a plain request like the one below)."""
-    classifiers_cli = pytest.importorskip("classifiers.cli", reason="classifiers/ is not there yet")
-    from classifiers import Router
-
-    path = tmp_path_factory.mktemp("model") / "router.pkl"
-    assert classifiers_cli.main(["train", "--quick", "--model", str(path)]) == 0
-    return Router.load(path)
-
-
 async def test_a_new_request_takes_the_classifier_path_and_stores_its_routing(settings, store, clock, trained_router):
     text = "楼坝村村口的路灯坏了一个星期,晚上走路很危险"
     prediction = trained_router.predict(text)

@@ -31,6 +31,7 @@ EXAMPLES = {
                          "reason": "超过接单时限(11-24 10:00)仍未接单", "overdue": True},
     "notify_extension_requested": {"to": "staff", "days": 3, "reason": "等配件"},
     "notify_delivery_failed": {"to": "staff", "failed_kind": "survey", "failed_to": "resident", "attempts": 8},
+    "notify_resident_note": {"to": "staff", "department": "村镇建设办", "note": "水管在二组老井旁边"},
 }
 
 
@@ -66,6 +67,11 @@ def test_escalation_and_overdue_read_differently():
 def test_an_alert_names_what_failed_and_asks_for_a_phone_call():
     text = render("notify_delivery_failed", {**BASE, **EXAMPLES["notify_delivery_failed"]}).text
     assert "办结回访" in text and "8 次" in text and "电话联系群众" in text
+
+
+def test_a_residents_note_reaches_staff_with_the_words_and_the_request():
+    text = render("notify_resident_note", {**BASE, **EXAMPLES["notify_resident_note"]}).text
+    assert text.startswith("【群众补充】工单 YK20261124-0007") and "水管在二组老井旁边" in text and "原诉求:“村口" in text
 
 
 def test_an_unknown_kind_is_refused():
