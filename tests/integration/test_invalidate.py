@@ -16,6 +16,7 @@ from orders.clock import Clock
 from orders.errors import Conflict, IllegalTransition, InvalidInput, NotFound, NotPermitted
 from orders.services import Actor, OrderService
 from tests.fake_wechat import FakeWeChat
+from tests.integration.stats_history import staff
 from tests.integration.test_outbox_wechat import fast_dispatcher
 
 ADVICE = "电费问题请拨打国网供电服务热线 95598 反映,他们会派人核实。"
@@ -25,10 +26,6 @@ ADVICE = "电费问题请拨打国网供电服务热线 95598 反映,他们会�
 async def service(orm, settings, fake_classifier):
     await load_demo_data()
     return OrderService(settings, fake_classifier)
-
-
-async def staff(openid: str) -> Actor:
-    return Actor.of_staff(await models.Staff.get(openid=openid))
 
 
 async def written(order_id: int) -> tuple:

@@ -8,9 +8,8 @@ import pytest
 
 from api.demo.township import load_demo_data
 from orders.clock import SHANGHAI, FrozenClock
-from orders.services import OrderService
 from orders.stats import Stats
-from tests.integration.stats_history import resident, staff
+from tests.integration.stats_history import Chronicle, resident, staff
 
 NOW = datetime(2026, 4, 20, 9, 0, tzinfo=SHANGHAI)
 
@@ -24,56 +23,37 @@ async def history(orm, settings, fake_classifier) -> dict[str, str]:
     """J K N closed as invalid (J after an automatic dispatch, N after a rating, a 重办 and a 退单); L unsatisfied
     after both reopenings (办结(未解决)); M resolved and rated 5."""
     await load_demo_data()
-    clock = FrozenClock(at(1, 0))
-    service = OrderService(settings, fake_classifier, clock=clock)
+    chronicle = Chronicle(settings, fake_classifier, at(1, 0))
+    service, submit, step = chronicle.service, chronicle.submit, chronicle.step
     grid_worker, supervisor = await staff("demo-grid_worker"), await staff("demo-supervisor")
     jianshe, minzheng = await staff("demo-dept_staff-jianshe"), await staff("demo-dept_staff-minzheng")
-    numbers: dict[str, str] = {}
-
-    async def submit(letter: str, when: datetime, text: str) -> str:
-        clock.set(when)
-        numbers[letter] = (await service.submit(openid=f"resident-{letter}", text=text)).order.number
-        return numbers[letter]
 
     # J: auto → jianshe; a grid worker finds it is the power company's (out of remit) before anyone accepts.
     j = await submit("J", at(2, 9), "路灯坏了,电费也太贵")
-    clock.set(at(2, 9, 10))
-    await service.invalidate(j, grid_worker, "out_of_remit", "电费问题请拨打供电公司 95598 反映")
+    step(at(2, 9, 10)); await service.invalidate(j, grid_worker, "out_of_remit", "电费问题请拨打供电公司 95598 反映")
     # K: unsure; spam, closed by the supervisor.
     k = await submit("K", at(2, 10), "问个事情")
-    clock.set(at(2, 10, 5))
-    await service.invalidate(k, supervisor, "spam", "这条消息没有具体诉求,如有问题请直接描述")
+    step(at(2, 10, 5)); await service.invalidate(k, supervisor, "spam", "这条消息没有具体诉求,如有问题请直接描述")
     # L: auto → minzheng; accepted on time; rated 1, then 2 (both reopen it), then "未解决" with no reopening left.
     l_ = await submit("L", at(3, 9), "低保申请材料")
     for round_, (score, resolved) in enumerate(((1, None), (2, None), (3, False))):
-        clock.set(at(3 + round_, 9, 20))
-        await service.accept(l_, minzheng)
-        clock.set(at(3 + round_, 15))
-        await service.resolve(l_, minzheng, "已告知材料")
-        clock.set(at(3 + round_, 18))
-        await service.rate(l_, await resident("resident-L"), score, resolved=resolved)
+        step(at(3 + round_, 9, 20)); await service.accept(l_, minzheng)
+        step(at(3 + round_, 15)); await service.resolve(l_, minzheng, "已告知材料")
+        step(at(3 + round_, 18)); await service.rate(l_, await resident("resident-L"), score, resolved=resolved)
     # M: auto → jianshe; accepted on time; resolved; rated 5.
     m = await submit("M", at(6, 9), "路灯又坏了")
-    clock.set(at(6, 9, 5))
-    await service.accept(m, jianshe)
-    clock.set(at(7, 9))
-    await service.resolve(m, jianshe, "已修")
-    clock.set(at(7, 10))
-    await service.rate(m, await resident("resident-M"), 5)
+    step(at(6, 9, 5)); await service.accept(m, jianshe)
+    step(at(7, 9)); await service.resolve(m, jianshe, "已修")
+    step(at(7, 10)); await service.rate(m, await resident("resident-M"), 5)
     # N: auto → jianshe; accepted, resolved, rated 1 → reopened; returned by jianshe (a private quarrel over a lamp);
     # the grid worker finds it a duplicate of J.
     n = await submit("N", at(8, 9), "路灯的电费谁出")
-    clock.set(at(8, 9, 5))
-    await service.accept(n, jianshe)
-    clock.set(at(8, 12))
-    await service.resolve(n, jianshe, "已解释")
-    clock.set(at(8, 13))
-    await service.rate(n, await resident("resident-N"), 1)
-    clock.set(at(8, 14))
-    await service.return_(n, jianshe, "不属于路灯维修,是邻里电费纠纷")
-    clock.set(at(8, 15))
-    await service.invalidate(n, grid_worker, "duplicate", f"与您此前反映的工单 {j} 是同一件事,请看那一单的答复")
-    return numbers
+    step(at(8, 9, 5)); await service.accept(n, jianshe)
+    step(at(8, 12)); await service.resolve(n, jianshe, "已解释")
+    step(at(8, 13)); await service.rate(n, await resident("resident-N"), 1)
+    step(at(8, 14)); await service.return_(n, jianshe, "不属于路灯维修,是邻里电费纠纷")
+    step(at(8, 15)); await service.invalidate(n, grid_worker, "duplicate", f"与您此前反映的工单 {j} 是同一件事,请看那一单的答复")
+    return chronicle.numbers
 
 
 @pytest.fixture
