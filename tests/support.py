@@ -5,6 +5,8 @@ import asyncio
 import contextlib
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,3 +150,11 @@ def fail_inserts_into(monkeypatch, table: str, error: Exception) -> None:
             return await _real(self, sql, values)
 
         monkeypatch.setattr(client, method, failing)
+
+
+def run_sidan(database_url: str, *args: str) -> subprocess.CompletedProcess:
+    """`sidan ARGS` in a terminal of its own, on this database (and the in-process store)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDAN_")}
+    env.update(SIDAN_DATABASE_URL=database_url, SIDAN_REDIS_URL="")
+    return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)

@@ -21,7 +21,8 @@ async def api(settings, store, fake_classifier):
 
 @pytest.mark.parametrize("who", [GRID_WORKER, SUPERVISOR, ADMIN])
 async def test_each_dispatcher_closes_an_order_as_invalid_and_the_resident_reads_why(api, who):
-    number = await api.submit("路灯电费太贵了", openid=RESIDENT)  # auto → jianshe, not yet accepted
+    # auto → jianshe, not yet accepted; in the grid worker's grid (XJB-01)
+    number = await api.submit("路灯电费太贵了", openid=RESIDENT, location={"latitude": 28.641, "longitude": 104.406})
     before = (await api.get(who, f"/orders/{number}")).json()
     assert "invalidate" in before["actions"]
     closed = await api.post(who, f"/orders/{number}/invalidate", {"code": "out_of_remit", "reason": ADVICE})

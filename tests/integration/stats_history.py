@@ -37,9 +37,9 @@ class Chronicle:
         self.service = OrderService(settings, classifier, clock=self.clock)
         self.numbers: dict[str, str] = {}
 
-    async def submit(self, letter: str, when: datetime, text: str) -> str:
+    async def submit(self, letter: str, when: datetime, text: str, **report) -> str:
         self.clock.set(when)
-        submission = await self.service.submit(openid=f"resident-{letter}", text=text)
+        submission = await self.service.submit(openid=f"resident-{letter}", text=text, **report)
         self.numbers[letter] = submission.order.number
         return self.numbers[letter]
 

@@ -20,6 +20,7 @@ from tests.integration.stats_history import staff
 from tests.integration.test_outbox_wechat import fast_dispatcher
 
 ADVICE = "电费问题请拨打国网供电服务热线 95598 反映,他们会派人核实。"
+IN_THE_GRID = {"latitude": 28.641, "longitude": 104.406}  # XJB-01, demo-grid_worker's grid
 
 
 @pytest.fixture
@@ -36,8 +37,8 @@ async def written(order_id: int) -> tuple:
 
 
 async def test_a_grid_worker_closes_a_dispatched_order_and_everyone_concerned_is_told(service):
-    order = (await service.submit(openid="oVillager", text="路灯电费太贵了")).order  # auto → jianshe
-    assert order.state == "dispatched"
+    order = (await service.submit(openid="oVillager", text="路灯电费太贵了", location=IN_THE_GRID)).order
+    assert order.state == "dispatched"  # auto → jianshe
     closed = await service.invalidate(order.number, await staff("demo-grid_worker"), "out_of_remit", ADVICE)
     assert closed.state == "invalid" and closed.closed_at is not None
     assert closed.department_id == order.department_id  # where it had been sent stays on record
@@ -107,8 +108,7 @@ async def test_bad_input_is_refused_in_chinese_before_anything_is_written(servic
 
 
 async def test_closing_twice_or_outside_ones_grid_is_refused(service):
-    here = (await service.submit(openid="oA", text="路灯不亮了",
-                                 location={"latitude": 28.641, "longitude": 104.406})).order  # XJB-01
+    here = (await service.submit(openid="oA", text="路灯不亮了", location=IN_THE_GRID)).order
     there = (await service.submit(openid="oB", text="路灯不亮了",
                                   location={"latitude": 28.625, "longitude": 104.425})).order  # XJB-04
     worker = await staff("demo-grid_worker")
@@ -123,7 +123,7 @@ async def test_closing_twice_or_outside_ones_grid_is_refused(service):
 
 
 async def test_a_department_accepting_while_a_grid_worker_closes_it_one_wins(service):
-    order = (await service.submit(openid="oVillager", text="路灯不亮了")).order
+    order = (await service.submit(openid="oVillager", text="路灯不亮了", location=IN_THE_GRID)).order
     results = await asyncio.gather(
         service.accept(order.number, await staff("demo-dept_staff-jianshe")),
         service.invalidate(order.number, await staff("demo-grid_worker"), "spam", "这条消息没有具体诉求。"),
@@ -141,7 +141,7 @@ async def test_the_residents_message_goes_out_like_the_survey(service, settings,
     try:
         wired = settings.with_overrides(wechat={"api_base": fake.base_url})
         client = WeChatClient(wired, store)
-        order = (await service.submit(openid="oVillager", text="路灯电费太贵了")).order
+        order = (await service.submit(openid="oVillager", text="路灯电费太贵了", location=IN_THE_GRID)).order
         await models.Resident.filter(openid="oVillager").update(last_message_at=Clock().now() - timedelta(hours=1))
         await service.invalidate(order.number, await staff("demo-grid_worker"), "out_of_remit", ADVICE)
         report = await fast_dispatcher(wired, Notifier(client, wired)).run_until_idle()

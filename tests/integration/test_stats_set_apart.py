@@ -28,8 +28,9 @@ async def history(orm, settings, fake_classifier) -> dict[str, str]:
     grid_worker, supervisor = await staff("demo-grid_worker"), await staff("demo-supervisor")
     jianshe, minzheng = await staff("demo-dept_staff-jianshe"), await staff("demo-dept_staff-minzheng")
 
-    # J: auto → jianshe; a grid worker finds it is the power company's (out of remit) before anyone accepts.
-    j = await submit("J", at(2, 9), "路灯坏了,电费也太贵")
+    # J: auto → jianshe, in the grid worker's grid; they find it is the power company's (out of remit) before
+    # anyone accepts.
+    j = await submit("J", at(2, 9), "路灯坏了,电费也太贵", location={"latitude": 28.641, "longitude": 104.406})
     step(at(2, 9, 10)); await service.invalidate(j, grid_worker, "out_of_remit", "电费问题请拨打供电公司 95598 反映")
     # K: unsure; spam, closed by the supervisor.
     k = await submit("K", at(2, 10), "问个事情")
@@ -52,7 +53,7 @@ async def history(orm, settings, fake_classifier) -> dict[str, str]:
     step(at(8, 12)); await service.resolve(n, jianshe, "已解释")
     step(at(8, 13)); await service.rate(n, await resident("resident-N"), 1)
     step(at(8, 14)); await service.return_(n, jianshe, "不属于路灯维修,是邻里电费纠纷")
-    step(at(8, 15)); await service.invalidate(n, grid_worker, "duplicate", f"与您此前反映的工单 {j} 是同一件事,请看那一单的答复")
+    step(at(8, 15)); await service.invalidate(n, grid_worker, "duplicate", f"与您此前反映的工单 {j} 是同一件事")
     return chronicle.numbers
 
 

@@ -225,8 +225,8 @@ async def test_a_query_of_an_invalid_order_says_so_and_why_in_full(door):
     alice = door.resident()
     await alice.says("楼坝村的路灯坏了好几天,电费也一直多收")
     advice = "电费多收的问题请拨打国网供电服务热线 95598,或到镇供电所营业厅办理;路灯的事请另发一条,我们马上派单。"
-    worker = await door.staff("demo-grid_worker")
-    await door.app.ctx.orders.invalidate("YK20261124-0001", worker, "out_of_remit", advice)
+    supervisor = await door.staff("demo-supervisor")
+    await door.app.ctx.orders.invalidate("YK20261124-0001", supervisor, "out_of_remit", advice)
     status = await alice.says("查询 YK20261124-0001")
     assert status.splitlines()[0] == "工单 YK20261124-0001:不予受理"
     assert f"不予受理——不属于本镇受理范围。{advice}" in status  # the whole advice, not a snippet
