@@ -32,8 +32,7 @@ class Closing(UnitOfWork):
 
         async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
             told = {"code": code, "code_label": label, "reason": reason}
-            change = _Change(fields={"closed_at": now, "extension_days_requested": None},
-                             data={"code": code, "code_label": label})
+            change = _Change(fields={"closed_at": now}, data={"code": code, "code_label": label})
             change.after.append(lambda c: self._notify_resident(c, order, "invalidated", now, told,
                                                                 dedup=f"invalidated:{order.id}"))
             if order.department_id:
