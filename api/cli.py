@@ -213,13 +213,15 @@ def cmd_stats(args: argparse.Namespace) -> int:
     """The statistics in the terminal: 三率 with numerator/denominator, counts, times; --by for a breakdown."""
     from orders import db
     from orders.errors import DomainError
-    from orders.stats import COUNT_LABELS, DIMENSION_LABELS, RATE_DEFINITIONS, Filters, Stats
+    from orders.stats import COUNT_DEFINITIONS, COUNT_LABELS, DIMENSION_LABELS, RATE_DEFINITIONS, Filters, Stats
     from orders.township import read_identity
 
     settings = _settings()
     if args.definitions:
         for name, (label, numerator, denominator) in RATE_DEFINITIONS.items():
             print(f"{label}({name}) = {numerator} ÷ {denominator}")
+        for name, meaning in COUNT_DEFINITIONS.items():
+            print(f"{COUNT_LABELS[name]}({name}):{meaning}")
         return 0
 
     async def run() -> str:

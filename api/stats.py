@@ -21,8 +21,8 @@ from api.stats_schemas import (BREAKDOWN_BY, FEED_AFTER, FEED_LIMIT, FILTERS, OV
 from orders.errors import DomainError, InvalidInput
 from orders.lifecycle import STATE_LABELS, Role
 from orders.services import Actor
-from orders.stats import (COUNT_LABELS, DIMENSION_LABELS, DURATION_LABELS, RATE_DEFINITIONS, Figures, Filters,
-                          Period, Stats, parse_period)
+from orders.stats import (COUNT_DEFINITIONS, COUNT_LABELS, DIMENSION_LABELS, DURATION_LABELS, RATE_DEFINITIONS,
+                          Figures, Filters, Period, Stats, parse_period)
 
 DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
 READERS = (Role.SUPERVISOR, Role.ADMIN)
@@ -75,7 +75,7 @@ def _json(body: dict[str, Any]) -> JSONResponse:
 def definitions() -> dict[str, Any]:
     return {"rates": {name: {"name": n, "numerator": num, "denominator": den}
                       for name, (n, num, den) in RATE_DEFINITIONS.items()},
-            "counts": COUNT_LABELS, "durations": DURATION_LABELS}
+            "counts": COUNT_LABELS, "count_definitions": COUNT_DEFINITIONS, "durations": DURATION_LABELS}
 
 
 # ------------------------------------------------------------------------------------------ JSON endpoints
@@ -196,9 +196,9 @@ def _download(content: bytes, filename: str, content_type: str) -> HTTPResponse:
 
 
 RATE_ORDER = ("response", "completion", "resolution", "satisfaction", "auto_dispatch", "auto_corrected")
-COUNT_ORDER = ("received", "dispatched", "accepted", "resolved", "rated", "ratings", "unrated", "awaiting_rating",
-               "closed_unrated", "cancelled", "open", "awaiting_acceptance", "overdue", "resolved_late", "escalated",
-               "reopened", "auto_dispatched")
+COUNT_ORDER = ("received", "dispatched", "accepted", "resolved", "closed_unresolved", "rated", "ratings", "unrated",
+               "awaiting_rating", "closed_unrated", "cancelled", "invalid", "open", "awaiting_acceptance", "overdue",
+               "resolved_late", "escalated", "reopened", "auto_dispatched")
 ORDER_COLUMNS = [("number", "工单号"), ("submitted_at", "受理时间"), ("category", "分类"), ("urgency", "紧急程度"),
                  ("state", "状态"), ("department", "承办部门"), ("grid", "网格"), ("auto_dispatched", "自动派单"),
                  ("routing_corrected", "派单被纠正"), ("dispatched_at", "派单时间"), ("accepted_at", "接单时间"),

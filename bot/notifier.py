@@ -35,14 +35,18 @@ THING_CHARS = 20  # subscribe messages: a "thing" value holds at most 20 charact
 
 SURVEY_PAGE = "pages/survey/index?number={number}"
 ORDER_PAGE = "pages/orders/detail?number={number}"
+# The template's second line: what the resident most needs to read (the result, what to do instead), else the request.
+TEMPLATE_DETAIL = {"survey": "result", "survey_reminder": "result", "invalidated": "reason"}
 
 KIND_LABELS = {
     "accepted": "接单告知",
     "survey": "办结回访",
     "survey_reminder": "回访提醒",
+    "invalidated": "不予受理告知",
     "notify_dispatched": "新工单",
     "notify_reopened": "重办工单",
     "notify_cancelled": "工单取消",
+    "notify_invalidated": "工单不予受理",
     "notify_dispatch_needed": "待派单",
     "notify_urgent_report": "急难事报告",
     "notify_escalated": "督办升级",
@@ -87,6 +91,12 @@ def render(kind: str, payload: dict[str, Any]) -> Rendered:
             text = (f"您好!工单 {number}{quoted}办结一天了,还没收到您的评价。回复 1–5 分就好(5 分最满意);"
                     "没解决请回复“未解决”,我们会重新办理。")
             return Rendered("还差您的一个评价", text, "回复 1–5 分评价,没解决请回复“未解决”")
+        case "invalidated":
+            why = payload.get("code_label") or "不属于受理范围"
+            advice = clip(payload.get("reason"), 200)
+            text = (f"您好!您反映的{quoted}(工单 {number})经核实不予受理(原因:{why})。\n{advice}\n"
+                    "如有疑问或情况有变化,可以直接回复我们。")
+            return Rendered(f"您的诉求不予受理:{why}", text, clip(advice, 60) or "如有疑问可以直接回复我们")
         case "notify_dispatched":
             label = "·".join(part for part in (payload.get("category"), payload.get("urgency")) if part)
             text = f"【新工单】{number}({label})\n{quoted}\n请尽快接单(一小时介入)。"
@@ -98,6 +108,10 @@ def render(kind: str, payload: dict[str, Any]) -> Rendered:
         case "notify_cancelled":
             text = f"【已取消】工单 {number}{quoted}已由群众取消,无需再办理。"
             return Rendered("工单已取消", text, "无需再办理")
+        case "notify_invalidated":
+            why = payload.get("code_label") or "不予受理"
+            text = f"【不予受理】工单 {number}{quoted}已由派单人员关闭({why}),无需再办理。"
+            return Rendered("工单不予受理", text, "无需再办理")
         case "notify_dispatch_needed":
             confidence = payload.get("confidence")
             sure = f"(置信度 {float(confidence):.0%})" if isinstance(confidence, int | float) else ""
@@ -203,7 +217,7 @@ class Notifier:
         data = {
             "first": rendered.title,
             "keyword1": number,
-            "keyword2": clip(payload.get("result") if survey else payload.get("text"), 60) or "—",
+            "keyword2": clip(payload.get(TEMPLATE_DETAIL.get(kind, "text")), 60) or "—",
             "keyword3": self._now_text(),
             "remark": rendered.remark,
         }

@@ -23,7 +23,7 @@ from orders.clock import Clock
 from orders.config import Settings
 from orders.deadlines import DeadlinePolicy
 from orders.errors import Conflict, InvalidInput, NotFound
-from orders.lifecycle import Action, Role, State, transition
+from orders.lifecycle import TERMINAL_STATES, Action, Role, State, transition
 from orders.sql import Sql, insert_rows
 from orders.taxonomy import Taxonomy
 
@@ -187,7 +187,7 @@ class UnitOfWork:
         now = self.clock.now()
         async with in_transaction() as conn:
             order = await self.get(number, actor, conn)
-            if State(order.state) in (State.CANCELLED, State.CLOSED_UNRATED, State.VERIFIED):
+            if State(order.state) in TERMINAL_STATES:
                 from orders.errors import IllegalTransition
 
                 raise IllegalTransition(order.state, action)

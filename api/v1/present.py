@@ -10,8 +10,8 @@ from tortoise.models import Model
 from api.auth import ROLE_NAMES
 from api.v1 import schemas
 from orders import models
-from orders.lifecycle import ACTION_LABELS, STATE_LABELS, Role, actions_for
-from orders.queries import OrderDetail
+from orders.lifecycle import ACTION_LABELS, STATE_LABELS, Role, offered_actions, public_action
+from orders.queries import OrderDetail, ReturnNote
 from orders.services import Actor
 
 PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
@@ -66,12 +66,19 @@ def summary_fields(order: models.Order, viewer: Actor) -> dict[str, Any]:
     }
 
 
-def order_summary(order: models.Order, viewer: Actor) -> schemas.OrderSummary:
-    return schemas.OrderSummary(**summary_fields(order, viewer))
+def order_summary(order: models.Order, viewer: Actor, returned: ReturnNote | None = None) -> schemas.OrderSummary:
+    note = None if returned is None else schemas.ReturnNoteOut(
+        reason=_text_for(viewer, order, returned.reason), suggested_department=_ref(returned.suggested_department),
+        suggested_category=returned.suggested_category, returned_by=mask_phones(returned.returned_by) or "",
+        returned_at=returned.returned_at)
+    return schemas.OrderSummary(**summary_fields(order, viewer), returned=note)
 
 
-def order_page(orders: list[models.Order], next_cursor: str | None, viewer: Actor) -> schemas.OrderPage:
-    return schemas.OrderPage(items=[order_summary(order, viewer) for order in orders], next_cursor=next_cursor)
+def order_page(orders: list[models.Order], next_cursor: str | None, viewer: Actor,
+               returns: dict[int, ReturnNote] | None = None) -> schemas.OrderPage:
+    returns = returns or {}
+    return schemas.OrderPage(items=[order_summary(order, viewer, returns.get(order.id)) for order in orders],
+                             next_cursor=next_cursor)
 
 
 def staff_person(staff: models.Staff) -> schemas.Person:
@@ -106,7 +113,7 @@ def order_detail(detail: OrderDetail, viewer: Actor) -> schemas.OrderDetailOut:
                        for media_id in (event.data or {}).get("photos", [])]
     timeline = [
         schemas.TimelineEntry(
-            action=event.action,
+            action=public_action(event.action),
             action_label=ACTION_LABELS.get(event.action) or EXTRA_ACTION_LABELS.get(event.action, event.action),
             from_state=event.from_state, to_state=event.to_state, actor=_actor_of(event),
             reason=_text_for(viewer, order, event.reason),
@@ -134,7 +141,8 @@ def order_detail(detail: OrderDetail, viewer: Actor) -> schemas.OrderDetailOut:
         timeline=timeline,
         ratings=[schemas.RatingOut(round=r.round, score=r.score, resolved=r.resolved, comment=r.comment, at=r.at)
                  for r in detail.ratings],
-        actions=[str(action) for action in actions_for(order.state, viewer.role)],
+        actions=[public_action(action) for action in offered_actions(
+            order.state, viewer.role, extension_pending=order.extension_days_requested is not None)],
     )
 
 

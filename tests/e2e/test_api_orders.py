@@ -224,7 +224,7 @@ async def test_phone_numbers_are_masked_for_staff_and_shown_to_their_writer(api)
 
 async def test_the_detail_offers_the_actions_the_reader_may_take(api):
     number = await api.submit("村口的路灯坏了")
-    assert (await api.get(JIANSHE, f"/orders/{number}")).json()["actions"] == ["accept", "return_"]
+    assert (await api.get(JIANSHE, f"/orders/{number}")).json()["actions"] == ["accept", "return"]
     assert (await api.get(RESIDENT, f"/orders/{number}")).json()["actions"] == ["cancel"]
 
 

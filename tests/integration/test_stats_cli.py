@@ -50,3 +50,16 @@ async def test_dashboard_link_is_signed_and_expires(history_file):
     assert claims["role"] == "supervisor" and claims["exp"] - claims["iat"] == 3 * 3600
     refused = sidan(history_file, "dashboard-link", "--openid", "demo-grid_worker")
     assert refused.returncode == 2 and "不是督办员或管理员" in refused.stderr
+
+
+def test_definitions_say_what_is_counted_apart_and_kept_out_of_the_rates(sqlite_url):
+    result = sidan(sqlite_url, "stats", "--definitions")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    rates = [line for line in lines if " ÷ " in line]
+    assert len(rates) == 6 and all("不含不予受理" in line for line in rates)
+    assert any(line.startswith("办结率(completion) = 已办结的工单(不含办结(未解决))") for line in rates)
+    invalid = next(line for line in lines if line.startswith("不予受理(invalid)"))
+    assert "不进入任何比率的分子和分母" in invalid
+    unresolved = next(line for line in lines if line.startswith("办结(未解决)(closed_unresolved)"))
+    assert "重办次数用完" in unresolved and "不计入办结" in unresolved
