@@ -59,8 +59,7 @@ async def make_backup(settings: Any, directory: Path, keep: int | None = None,
     engine = ENGINES[backend]
     if keep is not None and keep < 1:
         raise BackupError("--keep 至少为 1(保留最新的几份备份)")
-    if backend == "postgres":
-        postgres.find_tool("pg_dump")  # before anything is written
+    engine.ready_to_dump(url)  # before anything is written
     media = media_location(settings)
     if media.path is not None and directory.resolve().is_relative_to(media.path.resolve()):
         raise BackupError(f"备份目录 {directory} 在媒体目录 {media.path} 里面:请换一个目录(最好在另一块磁盘上)")
@@ -120,13 +119,14 @@ async def restore_backup(settings: Any, folder: Path, force: bool = False, check
             f"{BACKEND_NAMES.get(manifest['backend'], manifest['backend'])} 数据库")
     pending = check_migrations(manifest)
     engine = ENGINES[backend]
+    if engine.DATABASE_FILE not in manifest["files"]:
+        raise BackupError(f"备份 {folder} 的清单里没有数据库文件 {engine.DATABASE_FILE},拒绝恢复")
     orders = manifest["tables"].get("orders", 0)
     if check_only:
         say(f"备份完好: {folder}({manifest['created_at']},{BACKEND_NAMES[backend]},迁移级别 {manifest['migration']},"
             f"工单 {orders} 张,{len(manifest['files'])} 个文件校验通过)")
         return
-    if backend == "postgres":
-        postgres.find_tool("pg_restore")
+    engine.ready_to_restore()
     current = await engine.inspect(url)
     occupied = current.data_rows() if current else {}
     if occupied and not force:
@@ -166,8 +166,8 @@ def _run(work) -> int:
     except BackupError as exc:
         print(f"错误: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        print(f"错误: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+    except OSError as exc:  # a folder that cannot be made or written, a full disk
+        print(f"错误: 无法读写 {exc.filename or '文件'}:{exc.strerror or exc}", file=sys.stderr)
         return 2
     return 0
 

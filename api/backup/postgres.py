@@ -81,6 +81,15 @@ def find_tool(name: str) -> str:
     return path
 
 
+def ready_to_dump(url: str) -> None:
+    Target.from_url(url)
+    find_tool("pg_dump")
+
+
+def ready_to_restore() -> None:
+    find_tool("pg_restore")
+
+
 def describe(url: str) -> str:
     return Target.from_url(url).describe()
 

@@ -39,10 +39,19 @@ def read_state(conn: sqlite3.Connection) -> DatabaseState:
     return DatabaseState(counts, migrations)
 
 
+def ready_to_dump(url: str) -> None:
+    path = database_path(url)
+    if not path.is_file():
+        raise BackupError(f"数据库文件 {path.resolve()} 不存在(路径对吗?新装的先运行 sidan migrate)")
+
+
+def ready_to_restore() -> None:
+    """The sqlite3 module is all a restore needs."""
+
+
 async def dump(url: str, target: Path) -> DatabaseState:
+    ready_to_dump(url)
     source_path = database_path(url)
-    if not source_path.is_file():
-        raise BackupError(f"数据库文件 {source_path} 不存在(路径对吗?新装的先运行 sidan migrate)")
     source = sqlite3.connect(source_path, timeout=LOCK_TIMEOUT_SECONDS)
     copy = sqlite3.connect(target)
     try:

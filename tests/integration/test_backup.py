@@ -258,6 +258,19 @@ async def test_a_backup_from_a_newer_sidan_is_refused(source, databases, tmp_pat
 
 
 @pytest.mark.parametrize("kind", ["sqlite"], indirect=True)
+async def test_a_backup_that_cannot_start_says_why_and_leaves_no_folder(source, tmp_path):
+    missing = sidan(tmp_path, f"sqlite://{tmp_path}/no-such.sqlite3", "backup", str(tmp_path / "backups"))
+    assert missing.returncode == 2 and "no-such.sqlite3" in missing.stderr and "不存在" in missing.stderr
+    assert not (tmp_path / "backups").exists() and not (tmp_path / "no-such.sqlite3").exists()
+    (tmp_path / "a-file").write_text("not a folder")
+    blocked = sidan(tmp_path, source.url, "backup", str(tmp_path / "a-file"))
+    assert blocked.returncode == 2 and "a-file" in blocked.stderr and "Traceback" not in blocked.stderr
+    inside_media = sidan(source.cwd, source.url, "backup", str(source.cwd / "var/media/backups"))
+    assert inside_media.returncode == 2 and "媒体目录" in inside_media.stderr
+    assert not (source.cwd / "var/media/backups").exists()
+
+
+@pytest.mark.parametrize("kind", ["sqlite"], indirect=True)
 async def test_a_damaged_media_file_is_refused_too(source, databases, tmp_path):
     damaged = source.copy_of_backup(tmp_path / "copy")
     (damaged / "media/voice/report-1.amr").write_bytes(b"#!AMR\n" + b"\0" * 500)
