@@ -52,6 +52,14 @@ def _folder_for(directory: Path, moment: datetime) -> Path:
     return candidate
 
 
+def _files_of(previous: Path | None) -> dict[str, dict[str, Any]]:
+    """The files of the previous backup, to link the unchanged media to; a damaged one is simply not used."""
+    try:
+        return read_manifest(previous)["files"] if previous is not None else {}
+    except BackupError:
+        return {}
+
+
 async def make_backup(settings: Any, directory: Path, keep: int | None = None,
                       say: Callable[[str], None] = print) -> Path:
     url = settings.database.url
@@ -77,7 +85,7 @@ async def make_backup(settings: Any, directory: Path, keep: int | None = None,
         files = {engine.DATABASE_FILE: file_entry(database_file)}
         media_files, linked = {}, 0
         if media.path is not None and media.path.is_dir():
-            earlier = read_manifest(previous)["files"] if previous is not None else {}
+            earlier = _files_of(previous)
             media_files, linked = copy_media(media.path, partial, previous, earlier)
         files |= media_files
         write_manifest(partial, {
@@ -113,10 +121,9 @@ async def restore_backup(settings: Any, folder: Path, force: bool = False, check
     url = settings.database.url
     backend = backend_of(url)
     if manifest["backend"] != backend:
-        raise BackupError(
-            f"这份备份来自 {BACKEND_NAMES.get(manifest['backend'], manifest['backend'])} 数据库,而配置的数据库"
-            f"(SIDAN_DATABASE_URL)是 {BACKEND_NAMES[backend]}:不能跨数据库类型恢复,请把 SIDAN_DATABASE_URL 指向一个 "
-            f"{BACKEND_NAMES.get(manifest['backend'], manifest['backend'])} 数据库")
+        theirs = BACKEND_NAMES.get(manifest["backend"], manifest["backend"])
+        raise BackupError(f"这份备份来自 {theirs} 数据库,而配置的数据库(SIDAN_DATABASE_URL)是 {BACKEND_NAMES[backend]}:"
+                          f"不能跨数据库类型恢复,请把 SIDAN_DATABASE_URL 指向一个 {theirs} 数据库")
     pending = check_migrations(manifest)
     engine = ENGINES[backend]
     if engine.DATABASE_FILE not in manifest["files"]:
@@ -134,8 +141,7 @@ async def restore_backup(settings: Any, folder: Path, force: bool = False, check
             f"目标数据库 {engine.describe(url)} 里已有数据:{describe_rows(occupied)}。恢复会用这份备份"
             f"({manifest['created_at']},工单 {orders} 张)整个替换它,上面这些数据将全部丢失。确需如此请加 --force"
             f"(建议先用 sidan backup 备份现有数据)")
-    print(f"注意: {sqlite.STOP_THE_SERVER}" if backend == "sqlite"
-          else "注意: 恢复期间请停止 sidan serve 和 sidan worker,恢复后再启动", file=sys.stderr)
+    print(f"注意: {engine.STOP_THE_SERVER}", file=sys.stderr)
     await engine.restore(folder / engine.DATABASE_FILE, url, current, set(manifest["tables"]))
     after = await engine.inspect(url)
     differ = {name: (count, after.tables.get(name)) for name, count in manifest["tables"].items()

@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 from api.backup.manifest import MIGRATIONS_TABLE, BackupError, DatabaseState
 
 DATABASE_FILE = "database.pgdump"
+STOP_THE_SERVER = "恢复期间请停止 sidan serve 和 sidan worker,恢复后再启动"
 CLIENT_PACKAGE = ("找不到 {tool}:请安装 PostgreSQL 客户端(Debian/Ubuntu: apt-get install postgresql-client;"
                   "CentOS/openEuler: yum install postgresql;版本不低于数据库服务器),或把 {tool} 所在目录加入 PATH")
 
