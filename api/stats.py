@@ -155,7 +155,7 @@ async def dashboard_data(request: Request) -> JSONResponse:
     period = _period(request)
     trend_by = "day" if period.days <= 62 else "week"
     body = {
-        "township": request.app.ctx.settings.app.township,
+        "township": (await request.app.ctx.orders.identity.get()).name,
         "viewer": actor.name,
         "generated_at": stats.clock.now().astimezone(stats.tz).isoformat(timespec="seconds"),
         "period": period.to_dict(),
@@ -185,7 +185,7 @@ async def report(request: Request, filename: str) -> HTTPResponse:
     stats = stats_of(request.app)
     period = parse_period(month, stats.today(), stats.tz)
     if kind == "xlsx":
-        content = await build_workbook(stats, period, request.app.ctx.settings.app.township)
+        content = await build_workbook(stats, period, (await request.app.ctx.orders.identity.get()).name)
         return _download(content, f"四单月报-{month}.xlsx",
                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     sheet = _arg(request, "sheet") or "summary"

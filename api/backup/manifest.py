@@ -21,8 +21,8 @@ CHUNK = 1 << 20
 TABLE_LABELS = {
     "orders": "工单", "order_event": "工单事件(办理记录)", "rating": "评价", "outbox": "待发/已发消息",
     "correction": "派单纠正", "inbound_message": "收到的微信消息", "resident": "群众", "staff": "工作人员",
-    "invitation": "邀请", "department": "部门", "grid": "网格", "idempotency_record": "幂等记录",
-    "daily_counter": "工单编号计数",
+    "invitation": "邀请", "department": "部门", "grid": "网格", "township": "乡镇", "duty_shift": "值班",
+    "idempotency_record": "幂等记录", "daily_counter": "工单编号计数", "spent_token": "已用的登录令牌",
 }
 
 

@@ -13,19 +13,15 @@ from api.v1.docs import doc
 from api.v1.http import parse_body, respond, routes
 from orders import models
 from orders.errors import Conflict, DomainError
+from orders.invitations import normalize_invitation
 from orders.services import Actor
 
 TAG = "认证"
-INVITATION_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud over the phone
 
 
 class InvitationInvalid(DomainError):
     code = "invitation_invalid"
     status = 422
-
-
-def normalize_invitation(code: str) -> str:
-    return "".join(ch for ch in code.upper() if ch.isalnum())
 
 
 async def profile_of(actor: Actor) -> schemas.Profile:
@@ -74,7 +70,7 @@ async def refresh(request: Request):
     body = parse_body(request, schemas.RefreshBody)
     claims = decode(request.app.ctx.settings, body.refresh_token, "refresh")
     actor = await actor_from_claims(claims)  # a deactivated account cannot refresh
-    await spend_refresh_token(request, claims)
+    await spend_refresh_token(claims)
     return respond(await tokens_for(request, await subject_of(actor)))
 
 

@@ -176,6 +176,17 @@ async def test_a_refresh_token_works_once(api):
     assert as_refresh.status_code == 401
 
 
+async def test_without_a_mini_program_login_and_binding_say_so_and_call_nobody(settings, store, fake_classifier):
+    async with serve_api(settings.with_overrides(wechat={"miniapp_appid": ""}), store, fake_classifier) as api:
+        login = await api.client.post("/api/v1/auth/login", json={"code": f"code-{SUPERVISOR}"})
+        bind = await api.client.post("/api/v1/auth/bind", json={"code": "wx-code", "invitation": "ABCD2345"})
+        for response in (login, bind):
+            assert response.status_code == 503, response.text
+            error = response.json()["error"]
+            assert error["code"] == "miniapp_not_configured" and "小程序" in error["message"]
+        assert not any(r.path == "/sns/jscode2session" for r in api.wechat.received)
+
+
 async def test_an_invitation_binds_a_new_staff_member_once(api):
     created = await api.post(ADMIN, "/admin/invitations",
                              {"name": "民政办张三", "role": "dept_staff", "department": "minzheng"})

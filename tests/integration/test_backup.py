@@ -12,7 +12,6 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,19 +26,14 @@ from orders import db
 from orders.services import OrderService
 from tests.conftest import TABLES, require_service
 from tests.support import (
-    POSTGRES_URL, REPO, FakeClassifier, create_postgres_database, drop_postgres_database, make_settings,
+    POSTGRES_URL, FakeClassifier, create_postgres_database, drop_postgres_database, make_settings, run_sidan,
 )
 
 MEDIA = {"2026/11/20/photo-路灯.jpg": os.urandom(3000), "voice/report-1.amr": b"#!AMR\n" + os.urandom(500)}
 
 
 def sidan(cwd: Path, database_url: str, *args: str, path: str | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDAN_")}
-    env.update(SIDAN_DATABASE_URL=database_url, SIDAN_REDIS_URL="", PYTHONPATH=str(REPO))
-    if path is not None:
-        env["PATH"] = path
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return run_sidan(database_url, *args, cwd=cwd, path=path, timeout=300)
 
 
 class Databases:

@@ -1,24 +1,14 @@
 """`sidan stats` and `sidan dashboard-link` in a terminal, on the fixed history (SQLite file)."""
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 from api.auth import decode
 from orders import db
 from tests.integration.stats_history import build_history
-from tests.support import REPO, make_settings
-
-
-def sidan(database_url: str, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDAN_")}
-    env.update(SIDAN_DATABASE_URL=database_url, SIDAN_REDIS_URL="")
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120)
+from tests.support import make_settings, run_sidan as sidan
 
 
 @pytest.fixture
