@@ -1,5 +1,5 @@
-"""`sidan`: serve, migrate, demo-data, classify, chat, worker, stats, dashboard-link; township, staff, admin
-(api/township_cli.py)."""
+"""`sidan`: serve, migrate, demo-data, classify, chat, worker, stats, dashboard-link, backup, restore (api/backup/);
+township, staff, admin (api/township_cli.py)."""
 from __future__ import annotations
 
 import argparse
@@ -304,6 +304,18 @@ def cmd_dashboard_link(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from api.backup import backup_command
+
+    return backup_command(_settings(), args.dir, keep=args.keep)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from api.backup import restore_command
+
+    return restore_command(_settings(), args.dir, force=args.force, check_only=args.check)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sidan", description="四单: 点单·派单·接单·验单")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -334,6 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("--hours", type=int)
     link.add_argument("--openid", help="whose link (a supervisor or admin); default: the first active supervisor")
     link.add_argument("--base", help="public base URL, e.g. https://sidan.example.gov.cn")
+    backup = sub.add_parser("backup", help="back up the database and the local media into DIR (a dated folder)")
+    backup.add_argument("dir", help="where backups are kept, e.g. /srv/backups/sidan")
+    backup.add_argument("--keep", type=int, help="then keep only the newest N backups in DIR")
+    restore = sub.add_parser("restore", help="restore a backup folder into the configured database")
+    restore.add_argument("dir", help="one backup folder, e.g. /srv/backups/sidan/sidan-backup-20261124-030000")
+    restore.add_argument("--force", action="store_true", help="replace a database that already holds data")
+    restore.add_argument("--check", action="store_true", help="only verify the backup (checksums, version)")
     sub.add_parser("classify", help="train / evaluate / predict (sidan classify --help)", add_help=False)
     sub.add_parser("chat", help="talk to a running server as a WeChat resident (sidan chat --help)", add_help=False)
     from api.township_cli import add_parsers
@@ -359,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         "worker": cmd_worker,
         "stats": cmd_stats,
         "dashboard-link": cmd_dashboard_link,
+        "backup": cmd_backup,
+        "restore": cmd_restore,
         **args.township_handlers,
     }
     return handlers[args.command](args) or 0
