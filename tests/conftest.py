@@ -46,7 +46,7 @@ async def sqlite_template(tmp_path_factory):
     return path
 
 
-TABLES = ["correction", "rating", "order_event", "outbox", "inbound_message", "orders", "invitation", "staff",
+TABLES = ["personal_data_access", "correction", "rating", "order_event", "outbox", "inbound_message", "orders", "invitation", "staff",
           "grid", "resident", "department", "idempotency_record", "daily_counter"]
 
 
