@@ -139,6 +139,10 @@ class DeadlinesSection(_Section):
         return float(value) if value is not None else None
 
 
+class PrivacySection(_Section):
+    purge_after_days: int = Field(ge=0)  # personal data of orders closed this long ago is masked; 0 = never
+
+
 class Settings(_Section):
     app: AppSection
     database: DatabaseSection
@@ -150,6 +154,7 @@ class Settings(_Section):
     survey: SurveySection
     outbox: OutboxSection
     deadlines: DeadlinesSection
+    privacy: PrivacySection
 
     @property
     def is_production(self) -> bool:
