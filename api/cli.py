@@ -1,4 +1,4 @@
-"""`sidan`: serve, migrate, demo-data, classify, chat, worker, stats, dashboard-link."""
+"""`sidan`: serve, migrate, demo-data, classify, chat, worker, stats, dashboard-link, privacy."""
 from __future__ import annotations
 
 import argparse
@@ -273,6 +273,30 @@ def cmd_dashboard_link(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_privacy(args: argparse.Namespace) -> int:
+    """`sidan privacy purge [--dry-run]`: mask the personal data of orders closed longer than
+    [privacy] purge_after_days ago (0 = never: says so and changes nothing)."""
+    from orders import db
+    from orders.privacy_records import Purge
+
+    settings = _settings()
+    purge = Purge(settings)
+    if not purge.enabled:
+        print("个人信息清除未开启([privacy] purge_after_days = 0),没有做任何改动。"
+              "开启:在 config.toml 设置天数或设置 SIDAN_PRIVACY_PURGE_AFTER_DAYS。")
+        return 0
+
+    async def run():
+        await db.init_db(settings.database.url)
+        try:
+            return await purge.run(dry_run=args.dry_run)
+        finally:
+            await db.close_db()
+
+    print("\n".join(asyncio.run(run()).lines()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sidan", description="四单: 点单·派单·接单·验单")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -302,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("--hours", type=int)
     link.add_argument("--openid", default="demo-supervisor")
     link.add_argument("--base", help="public base URL, e.g. https://sidan.example.gov.cn")
+    privacy = sub.add_parser("privacy", help="personal data: purge what closed orders hold ([privacy])")
+    privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True)
+    purge = privacy_sub.add_parser("purge", help="mask phone, ID and bank card numbers of orders closed longer than "
+                                                 "[privacy] purge_after_days ago (0 = never)")
+    purge.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
     sub.add_parser("classify", help="train / evaluate / predict (sidan classify --help)", add_help=False)
     sub.add_parser("chat", help="talk to a running server as a WeChat resident (sidan chat --help)", add_help=False)
     return parser
@@ -324,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         "worker": cmd_worker,
         "stats": cmd_stats,
         "dashboard-link": cmd_dashboard_link,
+        "privacy": cmd_privacy,
     }
     return handlers[args.command](args) or 0
 
