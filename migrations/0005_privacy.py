@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
                 ('detail', fields.CharField(null=True, max_length=64)),
                 ('at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'personal_data_access', 'app': 'sidan', 'pk_attr': 'id', 'table_description': "Who read an order's personal data unmasked, when (个人信息保护法)"},
+            options={'table': 'personal_data_access', 'app': 'sidan', 'pk_attr': 'id', 'table_description': "Who read an order's personal data unmasked, and when (个人信息保护法)."},
             bases=['Model'],
         ),
         ops.AddField(

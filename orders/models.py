@@ -137,8 +137,9 @@ class OrderEvent(Model):
 
 
 class PersonalDataAccess(Model):
-    """Who read an order's personal data unmasked, when (个人信息保护法: a record of every access by staff); also
-    who took orders out in an export (masked, order empty, detail the file)."""
+    """Who read an order's personal data unmasked, and when (个人信息保护法).
+
+    Also who took orders out in an export (masked: order empty, detail names the file)."""
 
     id = fields.BigIntField(primary_key=True)
     staff = fields.ForeignKeyField("sidan.Staff", related_name="personal_data_accesses", on_delete=fields.RESTRICT)
