@@ -1,4 +1,4 @@
-"""The app factory: mounts the doors (WeChat bot, mini-program API), /healthz, resources per worker."""
+"""The app factory: mounts the doors (WeChat bot, mini-program API), /healthz and /readyz, resources per worker."""
 from __future__ import annotations
 
 import itertools
@@ -9,6 +9,7 @@ from sanic.response import JSONResponse, json
 
 from api import observability, resources
 from api.errors import install_error_handlers
+from api.readiness import readiness
 from orders.clock import Clock
 from orders.config import Settings, check_workers, load_settings
 from orders.services import OrderService
@@ -95,8 +96,14 @@ def create_app(
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:
-        report = await health(request.app)
-        return json(report, status=200 if report["database"] == "ok" else 503)
+        """Liveness (the container's health check): 200 while the process serves; the body says what is degraded."""
+        return json(await health(request.app))
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        """Readiness (the load balancer's): 503 with the reasons while this deployment cannot serve residents."""
+        report = await readiness(request.app)
+        return json(report, status=200 if report["ready"] else 503, ensure_ascii=False)
 
     return app
 

@@ -9,13 +9,13 @@ from typing import Any
 
 import jwt
 from sanic import Request
+from tortoise.exceptions import IntegrityError
 
 from orders import models
 from orders.config import Settings
 from orders.errors import DomainError
 from orders.lifecycle import Role
 from orders.services import Actor
-from orders.store import StoreUnavailable
 
 ALGORITHM = "HS256"
 ISSUER = "sidan"
@@ -49,6 +49,11 @@ class LoginFailed(DomainError):
 
 class WeChatDown(DomainError):
     code = "wechat_unavailable"
+    status = 503
+
+
+class MiniAppMissing(DomainError):
+    code = "miniapp_not_configured"
     status = 503
 
 
@@ -117,24 +122,29 @@ async def subject_of(actor: Actor) -> models.Staff | models.Resident:
     return await models.Staff.get(id=actor.id)
 
 
-async def spend_refresh_token(request: Request, claims: dict[str, Any]) -> None:
-    """A refresh token works once: a stolen copy used after its owner refreshed is refused."""
-    ttl = max(1, int(claims["exp"]) - int(datetime.now(timezone.utc).timestamp()))
+async def spend_refresh_token(claims: dict[str, Any]) -> None:
+    """A refresh token works once: a stolen copy used after its owner refreshed is refused. Spent ids are kept in the
+    database until their token expires, so neither a restart nor a store outage forgets them."""
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not 1 <= len(jti) <= 64:
+        raise AuthError("登录凭证无效")
+    now = datetime.now(timezone.utc)  # wall-clock time, as the token's own expiry
+    expires_at = datetime.fromtimestamp(int(claims["exp"]), timezone.utc)
+    await models.SpentToken.filter(expires_at__lte=now).delete()  # of no more use: their tokens have expired
     try:
-        fresh = await request.app.ctx.store.set(f"auth:refresh-spent:{claims.get('jti')}", "1", ttl=ttl,
-                                                only_if_absent=True)
-    except StoreUnavailable:
-        return  # the store is down: an expiring refresh token is still bounded by its own lifetime
-    if not fresh:
-        raise AuthError("刷新凭证已使用过,请重新登录")
+        await models.SpentToken.create(jti=jti, expires_at=expires_at)
+    except IntegrityError:
+        raise AuthError("刷新凭证已使用过,请重新登录") from None
 
 
 async def identity_from_code(request: Request, code: str) -> tuple[str, str | None]:
     """wx.login's code → the caller's (openid, unionid), through WeChat's jscode2session."""
-    from bot.wechat_api import WeChatAPIError, WeChatUnavailable
+    from bot.wechat_api import MiniAppNotConfigured, WeChatAPIError, WeChatUnavailable
 
     try:
         session = await request.app.ctx.wechat.jscode2session(code)
+    except MiniAppNotConfigured:
+        raise MiniAppMissing("本系统尚未开通小程序,暂时不能用小程序登录,请联系管理员") from None
     except WeChatAPIError:
         raise LoginFailed("微信登录失败,请关闭小程序后重新打开") from None
     except WeChatUnavailable:

@@ -1,4 +1,5 @@
-"""`sidan`: serve, migrate, demo-data, classify, chat, worker, stats, dashboard-link, privacy."""
+"""`sidan`: serve, migrate, demo-data, classify, chat, worker, stats, dashboard-link, privacy; township, staff,
+admin (api/township_cli.py)."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +17,24 @@ def _settings():
         return load_settings()
     except ConfigError as exc:
         raise SystemExit(f"配置错误 / configuration error: {exc}") from None
+
+
+def _refuse_unmigrated(settings) -> None:
+    """Production runs only on a migrated database: the code expects the schema of every migration it ships."""
+    if not settings.is_production:
+        return
+    from orders import db
+
+    try:
+        pending = asyncio.run(db.pending_migrations_at(settings.database.url))
+    except Exception as exc:  # noqa: BLE001 - a database away at start is /readyz's to report, not a refusal
+        print(f"注意 / note: 数据库暂时连不上 / database not reachable at start ({type(exc).__name__}); "
+              "/readyz answers 503 until it does", file=sys.stderr)
+        return
+    if pending:
+        raise SystemExit(f"拒绝启动 / refusing to start: config key database.url (SIDAN_DATABASE_URL): 数据库尚未迁移 / "
+                         f"the database lacks {len(pending)} migration(s) ({', '.join(pending)}); "
+                         "run `sidan migrate` first")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -39,6 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         check_workers(settings, workers)
     except ConfigError as exc:
         raise SystemExit(f"拒绝启动 / refusing to start: {exc}") from None
+    _refuse_unmigrated(settings)
     advice = workers_advice(settings, workers)
     if advice:
         print(f"注意 / note: {advice}", file=sys.stderr)
@@ -111,6 +131,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if not settings.sends_wechat:
         raise SystemExit("sidan worker 需要真实的微信凭据 / needs real WeChat credentials: set SIDAN_WECHAT_APP_SECRET "
                          "(with the development secret nothing may be sent)")
+    _refuse_unmigrated(settings)
 
     class NoClassifier:  # the worker never submits orders
         def predict(self, text: str):
@@ -193,6 +214,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from orders import db
     from orders.errors import DomainError
     from orders.stats import COUNT_LABELS, DIMENSION_LABELS, RATE_DEFINITIONS, Filters, Stats
+    from orders.township import read_identity
 
     settings = _settings()
     if args.definitions:
@@ -204,17 +226,18 @@ def cmd_stats(args: argparse.Namespace) -> int:
         await db.init_db(settings.database.url)
         try:
             stats = Stats(settings.app.timezone)
+            township = (await read_identity(settings)).name
             period = stats.period(args.period)
             filters = Filters(args.category, args.department, args.grid, args.urgency)
             if args.xlsx or args.csv:
                 from api.stats import build_summary_csv, build_workbook
 
                 if args.xlsx:
-                    Path(args.xlsx).write_bytes(await build_workbook(stats, period, settings.app.township))
+                    Path(args.xlsx).write_bytes(await build_workbook(stats, period, township))
                 if args.csv:
                     Path(args.csv).write_bytes(await build_summary_csv(stats, period))
             span = period.to_dict()
-            title = f"{settings.app.township} 四单统计 · {period.label}({span['start']} 至 {span['end']})"
+            title = f"{township} 四单统计 · {period.label}({span['start']} 至 {span['end']})"
             if args.by:
                 groups = await stats.figures(period, filters, by=args.by)
                 rows = [[DIMENSION_LABELS[args.by], "受理", "在办", "超期", "响应率", "办结率", "解决率", "满意率"]]
@@ -243,7 +266,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard_link(args: argparse.Namespace) -> int:
-    """A signed, expiring link to /dashboard for the demo supervisor (or --openid of another supervisor)."""
+    """A signed, expiring link to /dashboard for --openid (a supervisor or admin), else the first active supervisor."""
     from api.auth import dashboard_token
     from api.stats import dashboard_url
     from orders import db, models
@@ -256,11 +279,17 @@ def cmd_dashboard_link(args: argparse.Namespace) -> int:
     async def run():
         await db.init_db(settings.database.url)
         try:
-            return await models.Staff.get_or_none(openid=args.openid, active=True)
+            if args.openid:
+                return await models.Staff.get_or_none(openid=args.openid, active=True)
+            return await models.Staff.filter(role="supervisor", active=True).order_by("id").first()
         finally:
             await db.close_db()
 
     staff = asyncio.run(run())
+    if staff is None and not args.openid:
+        print("错误: 还没有在职的督办员(在乡镇文件中登记 role = \"supervisor\",sidan township apply;"
+              "或用 --openid 指定管理员)", file=sys.stderr)
+        return 2
     if staff is None:
         print(f"错误: 没有在职的工作人员 {args.openid}(演示数据: 先运行 sidan demo-data)", file=sys.stderr)
         return 2
@@ -306,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int)
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("makemigrations", help="write migrations for model changes (developers)")
-    demo = sub.add_parser("demo-data", help="load demo departments, grids and staff (and orders with --orders N)")
+    demo = sub.add_parser("demo-data", help="apply the demo township file corpus/demo-township.toml (departments, "
+                                           "grids, staff with the demo logins), and orders with --orders N")
     demo.add_argument("--orders", type=int, default=0, help="also generate N orders with months of history")
     demo.add_argument("--if-empty", action="store_true", help="generate orders only when there are none yet")
     demo.add_argument("--seed", type=int, default=20261124)
@@ -324,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--definitions", action="store_true", help="print how each rate is computed")
     link = sub.add_parser("dashboard-link", help="print a signed, expiring link to the dashboard")
     link.add_argument("--hours", type=int)
-    link.add_argument("--openid", default="demo-supervisor")
+    link.add_argument("--openid", help="whose link (a supervisor or admin); default: the first active supervisor")
     link.add_argument("--base", help="public base URL, e.g. https://sidan.example.gov.cn")
     privacy = sub.add_parser("privacy", help="personal data: purge what closed orders hold ([privacy])")
     privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True)
@@ -333,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
     sub.add_parser("classify", help="train / evaluate / predict (sidan classify --help)", add_help=False)
     sub.add_parser("chat", help="talk to a running server as a WeChat resident (sidan chat --help)", add_help=False)
+    from api.township_cli import add_parsers
+
+    parser.set_defaults(township_handlers=add_parsers(sub))
     return parser
 
 
@@ -354,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         "stats": cmd_stats,
         "dashboard-link": cmd_dashboard_link,
         "privacy": cmd_privacy,
+        **args.township_handlers,
     }
     return handlers[args.command](args) or 0
 

@@ -1,7 +1,9 @@
 """Structured JSON logs with a request id, secret redaction, and Prometheus metrics at /metrics."""
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import hmac
 import json
 import logging
 import re
@@ -16,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, raw
 
+from api.auth import AuthError, bearer_token
 from orders.config import Settings
 from orders.privacy import RedactingFilter, redact
 
@@ -23,11 +26,12 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("req
 
 TOKEN_PARAM = re.compile(r"(access_token|secret|js_code|session_key)=([^&\s\"']+)")
 BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+")
+GAUGE_SECONDS = 10.0  # the database gauges are read at most this often: scraping cannot be used to load the database
 
 
 def secret_values(settings: Settings) -> list[str]:
     values = [settings.wechat.token, settings.wechat.aes_key, settings.wechat.app_secret,
-              settings.wechat.miniapp_secret, settings.auth.jwt_secret]
+              settings.wechat.miniapp_secret, settings.auth.jwt_secret, settings.metrics.token]
     return sorted({v for v in values if v and len(v) >= 6}, key=len, reverse=True)
 
 
@@ -109,7 +113,8 @@ class IntakeCollector:
 
 
 class Metrics:
-    """Per-worker registry. Gauges of the database (orders by state, outbox backlog) are read at scrape."""
+    """Per-worker registry. Gauges of the database (orders by state, outbox backlog) are read at a scrape, at most
+    once per GAUGE_SECONDS; scrapes in between (or at the same time) are served the last read."""
 
     def __init__(self, intake: Callable[[], Any] = lambda: None) -> None:
         self.registry = CollectorRegistry()
@@ -123,23 +128,34 @@ class Metrics:
                                     registry=self.registry)
         self.confidence = Histogram("sidan_classifier_confidence", "Routing confidence of submitted orders",
                                     registry=self.registry, buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0))
+        self.monotonic = time.monotonic
+        self._gauges_read_at: float | None = None
+        self._gauges_lock = asyncio.Lock()
 
     def observe_submission(self, order: Any, prediction: Any) -> None:
         self.confidence.observe(float(getattr(prediction, "confidence", 0.0) or 0.0))
 
     async def refresh_from_database(self) -> None:
+        async with self._gauges_lock:
+            now = self.monotonic()
+            if self._gauges_read_at is not None and now - self._gauges_read_at < GAUGE_SECONDS:
+                return
+            self._gauges_read_at = now  # a read that fails counts too: a database in trouble is not asked again
+            await self._read_gauges()
+
+    async def _read_gauges(self) -> None:
         from tortoise.functions import Count
 
         from orders import models
 
+        states = await models.Order.all().group_by("state").annotate(n=Count("id")).values("state", "n")
+        backlog = await models.Outbox.filter(status__in=["pending", "dead"]).group_by("status").annotate(
+            n=Count("id")).values("status", "n")
         self.orders_by_state.clear()
-        rows = await models.Order.all().group_by("state").annotate(n=Count("id")).values("state", "n")
-        for row in rows:
+        for row in states:
             self.orders_by_state.labels(row["state"]).set(row["n"])
         self.outbox_backlog.clear()
-        rows = await models.Outbox.filter(status__in=["pending", "dead"]).group_by("status").annotate(
-            n=Count("id")).values("status", "n")
-        for row in rows:
+        for row in backlog:
             self.outbox_backlog.labels(row["status"]).set(row["n"])
 
 
@@ -166,6 +182,9 @@ def install(app: Sanic) -> None:
 
     @app.get("/metrics")
     async def prometheus(request: Request) -> HTTPResponse:
+        token = app.ctx.settings.metrics.token
+        if token and not hmac.compare_digest((bearer_token(request) or "").encode(), token.encode()):
+            raise AuthError("需要监控令牌:请求头 Authorization: Bearer <SIDAN_METRICS_TOKEN>")
         try:
             await metrics.refresh_from_database()
         except Exception:  # noqa: BLE001 - the request metrics are still worth serving

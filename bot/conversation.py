@@ -37,8 +37,7 @@ class Conversation:
         self.orders = orders
         self.store = store
         self.clock = clock
-        self.prefix = settings.app.order_prefix
-        self.new_reports = NewReports(orders, clock, self.prefix)
+        self.new_reports = NewReports(orders, clock)
         self.intake = self.new_reports.intake
         self.delivery = Delivery(settings, store, clock, self.answer)
 
@@ -46,8 +45,14 @@ class Conversation:
         """The reply text (None: answer `success`); each message key is answered once (bot.delivery)."""
         return await self.delivery.reply_to(inbound)
 
+    @property
+    def prefix(self) -> str:
+        """The township's order prefix (its file's, else config's): residents quote their order numbers with it."""
+        return self.orders.identity.current.order_prefix
+
     async def answer(self, inbound: Inbound, held: Held) -> Outcome:
         """The delivery's handler: the work a message asks for, recorded with it."""
+        await self.orders.identity.get()  # a query once a minute: a newly applied township file is seen here
         new_report = self.new_reports.of(inbound, held)
         if new_report is not None:
             return await self.intake.submit(new_report, key=inbound.openid)
@@ -80,7 +85,7 @@ class Conversation:
 
     async def _on_event(self, inbound: Inbound, resident: models.Resident, actor: Actor) -> Outcome:
         if inbound.event in ("subscribe", "subscribe_scan"):
-            return Outcome(dialog.welcome(self.settings.app.township))
+            return Outcome(dialog.welcome(self.orders.identity.current.name))
         if inbound.event == "unsubscribe":
             return Outcome(None)
         if inbound.event == "click":

@@ -8,7 +8,8 @@ reply; concurrent retries wait for that reply. Underneath, every processed messa
 down, or forgot, the database still refuses to do the work twice and hands back the first reply.
 
 The store also keeps the per-openid rate count, the resident's lock, and the photos and location a resident sent
-before the text they belong to (held).
+before the text they belong to (held). While the store is down, the rate is counted in this process instead
+(LocalRate): each worker then allows a resident the limit on its own.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import json
 import logging
 import secrets
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -92,6 +94,20 @@ def message_record(inbound: Inbound, outcome: Outcome, received_at: datetime) ->
             "order_id": outcome.order_id, "reply": outcome.reply, "received_at": received_at}
 
 
+class LocalRate:
+    """Messages per openid in the current minute, counted in this process: the rate limit while the store is down."""
+
+    def __init__(self) -> None:
+        self._minute: int | None = None
+        self._counts: Counter[str] = Counter()
+
+    def count(self, openid: str, minute: int) -> int:
+        if minute != self._minute:  # a new minute: the last one's counts are of no more use
+            self._minute, self._counts = minute, Counter()
+        self._counts[openid] += 1
+        return self._counts[openid]
+
+
 class Delivery:
     """Hands each message to `answer` at most once; `answer` does the work and records the message with it
     (message_record) in one transaction."""
@@ -102,6 +118,7 @@ class Delivery:
         self.store = store
         self.clock = clock
         self.answer = answer
+        self.local_rate = LocalRate()
 
     async def reply_to(self, inbound: Inbound) -> str | None:
         """The reply text (None: answer `success`). Each message key is processed once; retries get the same reply."""
@@ -126,10 +143,13 @@ class Delivery:
                 return busy_reply()
             # the claim lapsed without a reply (the first attempt failed): try again ourselves
 
+    def _minute(self) -> int:
+        return int(self.clock.now().timestamp() // 60)
+
     async def _arrive(self, openid: str, store_key: str) -> _Visit:
         """One round trip: claim the message, count it against the rate limit, take the resident's lock if it is
         free, read what the resident holds (photos, a location)."""
-        window = int(self.clock.now().timestamp() // 60)
+        window = self._minute()
         token = secrets.token_hex(8)
         claimed, count, locked, raw_held = await self.store.many([
             ("set", store_key, _PENDING, CLAIM_SECONDS, True),
@@ -221,6 +241,9 @@ class Delivery:
             earlier = await _record_of(inbound.key)
             if earlier is not _NO_REPLY:
                 return earlier
+            # a new message (a retry of an answered one got its reply above): counted here, not in the store
+            count = self.local_rate.count(inbound.openid, self._minute())
+            visit.rate_limited = count > self.settings.bot.rate_limit_per_minute
         if visit.rate_limited:
             return rate_limited_reply()
         await self._one_at_a_time(inbound.openid, visit)

@@ -50,10 +50,9 @@ def submitted_outcome(taxonomy: Taxonomy, submission: Submission, held: Held) ->
 class NewReports:
     """Tells a new report from the rest of the dialog and writes the new reports in groups."""
 
-    def __init__(self, orders: OrderService, clock: Clock, prefix: str) -> None:
+    def __init__(self, orders: OrderService, clock: Clock) -> None:
         self.orders = orders
         self.clock = clock
-        self.prefix = prefix
         self.intake = GroupCommit(self._write_reports)
 
     def of(self, inbound: Inbound, held: Held) -> NewReport | None:
@@ -61,7 +60,8 @@ class NewReports:
         with or without a survey waiting (so the pending surveys need not be read) and passes the checks."""
         if inbound.kind not in ("text", "voice") or not inbound.text:
             return None
-        if dialog.understand(inbound.text, prefix=self.prefix).kind != Kind.NEW_REQUEST:
+        prefix = self.orders.identity.current.order_prefix  # Conversation.answer keeps it fresh
+        if dialog.understand(inbound.text, prefix=prefix).kind != Kind.NEW_REQUEST:
             return None
         if dialog.parse_rating(inbound.text) is not None:  # a score, if a survey waits: the full dialog decides
             return None

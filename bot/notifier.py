@@ -207,12 +207,16 @@ class Notifier:
             "remark": rendered.remark,
         }
         page = (SURVEY_PAGE if survey else ORDER_PAGE).format(number=number)
+        # Without a mini-program the template opens nothing: the resident answers in the official account.
+        miniprogram = {"appid": self.wechat.miniapp_appid, "pagepath": page} if self.wechat.miniapp_appid else None
         await self.client.send_template(
             openid, self.wechat.survey_template_id if survey else self.wechat.notify_template_id, data,
-            miniprogram={"appid": self.wechat.miniapp_appid, "pagepath": page},
+            miniprogram=miniprogram,
         )
 
     async def _subscribe(self, openid: str, kind: str, payload: dict, rendered: Rendered) -> None:
+        if not self.wechat.miniapp_appid:
+            raise Undeliverable("no mini-program to send staff a subscribe message: wechat.miniapp_appid is empty")
         number = str(payload.get("number") or "")
         data = {
             "character_string1": number[:32] or "-",

@@ -34,6 +34,11 @@ class WeChatUnavailable(Exception):
     """Network failure, timeout or a non-200 answer: worth retrying later."""
 
 
+class MiniAppNotConfigured(Exception):
+    """wechat.miniapp_appid is empty: this deployment has no mini-program (no login through it, no subscribe
+    messages to staff)."""
+
+
 class WeChatClient:
     def __init__(self, settings: Settings, store: Store, http: httpx.AsyncClient | None = None) -> None:
         self._wechat = settings.wechat
@@ -49,6 +54,8 @@ class WeChatClient:
     # ---------------------------------------------------------------- credentials
     def _credentials(self, app: str) -> tuple[str, str]:
         if app == "miniapp":
+            if not self._wechat.miniapp_appid:
+                raise MiniAppNotConfigured("no mini-program: wechat.miniapp_appid (SIDAN_WECHAT_MINIAPP_APPID) is empty")
             return self._wechat.miniapp_appid, self._wechat.miniapp_secret
         return self._wechat.appid, self._wechat.app_secret
 

@@ -4,8 +4,10 @@ Validated once at start; a missing or malformed value fails with a message namin
 """
 from __future__ import annotations
 
+import math
 import os
 import tomllib
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +24,8 @@ DEV_SECRETS = {
     ("wechat", "miniapp_secret"): "sidan-dev-miniapp-secret",
     ("auth", "jwt_secret"): "sidan-dev-jwt-secret-change-me-in-production",
 }
+DEV_APPIDS = {("wechat", "appid"): "wx0000000000000000", ("wechat", "miniapp_appid"): "wx1111111111111111"}
+MIN_JWT_SECRET_BITS = 90  # the estimate undercounts random keys: `openssl rand -hex 16` (128 random bits) scores 95–125
 
 
 class ConfigError(Exception):
@@ -139,6 +143,10 @@ class DeadlinesSection(_Section):
         return float(value) if value is not None else None
 
 
+class MetricsSection(_Section):
+    token: str  # empty: /metrics is open; otherwise scrapers send it as a bearer token
+
+
 class PrivacySection(_Section):
     purge_after_days: int = Field(ge=0)  # personal data of orders closed this long ago is masked; 0 = never
 
@@ -154,6 +162,7 @@ class Settings(_Section):
     survey: SurveySection
     outbox: OutboxSection
     deadlines: DeadlinesSection
+    metrics: MetricsSection
     privacy: PrivacySection
 
     @property
@@ -215,7 +224,8 @@ def _validate(data: dict[str, Any]) -> Settings:
         problems = []
         for error in exc.errors():
             key = ".".join(str(part) for part in error["loc"])
-            problems.append(f"config key {key}: {error['msg']}")
+            variable = f" ({env_name(*error['loc'])})" if len(error["loc"]) == 2 else ""
+            problems.append(f"config key {key}{variable}: {error['msg']}")
         raise ConfigError("; ".join(problems)) from None
 
 
@@ -231,18 +241,50 @@ def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None 
     _apply_env(data, env)
     settings = _validate(data)
     if settings.is_production:
-        _refuse_dev_secrets(settings)
+        _refuse_for_production(settings)
     return settings
 
 
-def _refuse_dev_secrets(settings: Settings) -> None:
+def env_name(section: str, key: str) -> str:
+    return "SIDAN_ENV" if (section, key) == ("app", "env") else f"SIDAN_{section.upper()}_{key.upper()}"
+
+
+def estimated_entropy_bits(secret: str) -> float:
+    """Length × the Shannon entropy of its characters: low for repeated characters or a short alphabet; a secret
+    that repeats one block ("abcd" × 12) is worth its block only."""
+    block = next((size for size in range(1, len(secret) // 2 + 1)
+                  if secret == (secret[:size] * (len(secret) // size + 1))[:len(secret)]), len(secret))
+    secret = secret[:block]
+    return sum(n * math.log2(len(secret) / n) for n in Counter(secret).values())
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Everything production refuses, each naming its key and the variable that sets it."""
     dumped = settings.model_dump()
-    for (section, key), dev_value in DEV_SECRETS.items():
+    with_miniapp = bool(settings.wechat.miniapp_appid)
+    problems: list[tuple[str, str, str]] = []
+    for (section, key), dev_value in DEV_SECRETS.items():  # without a mini-program, its secret is not used
+        if dumped[section][key] == dev_value and (with_miniapp or key != "miniapp_secret"):
+            problems.append((section, key, "production refuses the development secret"))
+    for (section, key), dev_value in DEV_APPIDS.items():
         if dumped[section][key] == dev_value:
-            env_name = f"SIDAN_{section.upper()}_{key.upper()}"
-            raise ConfigError(
-                f"config key {section}.{key}: production refuses the development secret; set {env_name}"
-            )
+            problems.append((section, key, f"production refuses the development appid {dev_value}"))
+    if not settings.wechat.app_secret:
+        problems.append(("wechat", "app_secret", "the official account's AppSecret is empty"))
+    if with_miniapp and not settings.wechat.miniapp_secret:
+        problems.append(("wechat", "miniapp_secret",
+                         "the mini-program's AppSecret is empty (or set wechat.miniapp_appid empty: no mini-program)"))
+    bits = estimated_entropy_bits(settings.auth.jwt_secret)
+    if bits < MIN_JWT_SECRET_BITS:
+        problems.append(("auth", "jwt_secret", f"the secret is too predictable (about {bits:.0f} bits, needs "
+                                               f"{MIN_JWT_SECRET_BITS}): generate one with `openssl rand -hex 32`"))
+    return [f"config key {section}.{key}: {why}; set {env_name(section, key)}" for section, key, why in problems]
+
+
+def _refuse_for_production(settings: Settings) -> None:
+    problems = production_problems(settings)
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 def workers_advice(settings: Settings, workers: int) -> str | None:

@@ -22,16 +22,14 @@ def tortoise_url(url: str) -> str:
     return url
 
 
+def apps_config() -> dict[str, Any]:
+    return {APP_LABEL: {"models": [MODELS_MODULE], "default_connection": "default", "migrations": MIGRATIONS_MODULE}}
+
+
 def tortoise_config(url: str) -> dict[str, Any]:
     return {
         "connections": {"default": tortoise_url(url)},
-        "apps": {
-            APP_LABEL: {
-                "models": [MODELS_MODULE],
-                "default_connection": "default",
-                "migrations": MIGRATIONS_MODULE,
-            }
-        },
+        "apps": apps_config(),
         "use_tz": True,
         "timezone": "UTC",
     }
@@ -88,6 +86,24 @@ async def pending_model_changes(url: str) -> list[str]:
         return [f"{writer.app_label}.{writer.name}: {[type(op).__name__ for op in writer.operations]}" for writer in writers]
     finally:
         await Tortoise.close_connections()
+
+
+async def pending_migrations() -> list[str]:
+    """Migrations not yet applied to the open database, in the order `sidan migrate` would apply them."""
+    from tortoise.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connections.get("default"), apps_config())
+    return [step.migration.name for step in await executor.plan() if not step.backward]
+
+
+async def pending_migrations_at(url: str) -> list[str]:
+    """pending_migrations() of the database at `url` (a command's check before it starts)."""
+    await init_db(url)
+    try:
+        await ping()  # a database that does not answer raises here, not "every migration pending"
+        return await pending_migrations()
+    finally:
+        await close_db()
 
 
 async def ping() -> bool:

@@ -120,6 +120,7 @@ class Dispatcher:
         self.backoff_max = backoff_max_seconds if backoff_max_seconds is not None else outbox.backoff_max_seconds
         self.rng = rng or random.Random()
         self.totals = DispatchReport()
+        self.failed_rounds = 0  # rounds failed in a row: the loop is failing (readiness), not one message
 
     # ------------------------------------------------------------------ one round
     async def run_once(self) -> DispatchReport:
@@ -160,9 +161,11 @@ class Dispatcher:
             while not stop.is_set():
                 try:
                     report = await self.run_once()
+                    self.failed_rounds = 0
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # noqa: BLE001 - the database may be away for a moment: keep the loop alive
+                    self.failed_rounds += 1
                     log.exception("outbox round failed; trying again in %.1fs", self.poll_seconds)
                     with contextlib.suppress(Exception):
                         await self.release()  # due again now rather than when the lease runs out

@@ -1,37 +1,22 @@
-"""Which grid a location falls in: point in the grid's GeoJSON polygon, else the nearest grid centre."""
+"""Which grid a location falls in, by geometry: inside a grid's polygon (shapely), within a round grid's radius,
+else — only among grids that have no boundary — the nearest centre within 20 km.
+
+With boundaries drawn, a location outside every grid is unlocated (the township's queue), never the nearest grid.
+Deactivated grids (removed from the township file, kept for their orders) locate nothing.
+"""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
+import numpy
+import shapely
+from shapely.geometry import shape
+
 MAX_NEAREST_KM = 20.0  # farther than this from every centre: outside the township, no grid
-
-
-def _rings(polygon: dict[str, Any]) -> list[Sequence[Sequence[float]]]:
-    if not isinstance(polygon, dict):
-        return []
-    geometry = polygon.get("geometry", polygon)
-    kind, coords = geometry.get("type"), geometry.get("coordinates") or []
-    if kind == "Polygon":
-        return [coords[0]] if coords else []
-    if kind == "MultiPolygon":
-        return [part[0] for part in coords if part]
-    return []
-
-
-def point_in_ring(lng: float, lat: float, ring: Sequence[Sequence[float]]) -> bool:
-    """Ray casting; GeoJSON order is [lng, lat]."""
-    inside = False
-    count = len(ring)
-    for i in range(count):
-        x1, y1 = ring[i][0], ring[i][1]
-        x2, y2 = ring[(i + 1) % count][0], ring[(i + 1) % count][1]
-        if (y1 > lat) != (y2 > lat):
-            x_cross = x1 + (lat - y1) * (x2 - x1) / (y2 - y1)
-            if lng < x_cross:
-                inside = not inside
-    return inside
+_CACHE_SIZE = 8  # grid sets: the live one, and a few while a township file is being applied or tested
 
 
 def distance_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
@@ -42,16 +27,78 @@ def distance_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     return 2 * r * math.asin(math.sqrt(a))
 
 
+def geometry_of(polygon: dict[str, Any] | None):
+    """A grid's GeoJSON (a Polygon, MultiPolygon or a Feature holding one) as a prepared shapely geometry, or None."""
+    if not isinstance(polygon, dict):
+        return None
+    geometry = polygon.get("geometry", polygon)
+    if geometry.get("type") not in ("Polygon", "MultiPolygon") or not geometry.get("coordinates"):
+        return None
+    shaped = shape(geometry)
+    shapely.prepare(shaped)
+    return shaped
+
+
+class GridLocator:
+    """The grids of a township, their shapes built and prepared once; locate() answers a grid id."""
+
+    def __init__(self, grids: Iterable[Any]) -> None:
+        shaped: list[tuple[int, Any]] = []
+        self.round: list[tuple[int, float, float, float]] = []  # (grid id, lat, lng, radius in km)
+        self.centres: list[tuple[int, float, float]] = []  # no boundary: the nearest centre within MAX_NEAREST_KM
+        for grid in grids:
+            if not getattr(grid, "active", True):
+                continue
+            geometry = geometry_of(grid.polygon)
+            has_centre = grid.center_lat is not None and grid.center_lng is not None
+            if geometry is not None:
+                shaped.append((grid.id, geometry))
+            elif has_centre and getattr(grid, "radius_m", None):
+                self.round.append((grid.id, grid.center_lat, grid.center_lng, grid.radius_m / 1000.0))
+            elif has_centre:
+                self.centres.append((grid.id, grid.center_lat, grid.center_lng))
+        self.shaped_ids = [grid_id for grid_id, _ in shaped]
+        self.shapes = numpy.array([geometry for _, geometry in shaped], dtype=object)
+
+    def locate(self, latitude: float, longitude: float) -> int | None:
+        if len(self.shapes):
+            # every polygon at once (on a shared edge, the first in the file's order wins)
+            inside = numpy.flatnonzero(shapely.intersects_xy(self.shapes, longitude, latitude))
+            if len(inside):
+                return self.shaped_ids[inside[0]]
+        for grid_id, lat, lng, radius_km in self.round:
+            if distance_km(latitude, longitude, lat, lng) <= radius_km:
+                return grid_id
+        best, best_km = None, MAX_NEAREST_KM
+        for grid_id, lat, lng in self.centres:
+            km = distance_km(latitude, longitude, lat, lng)
+            if km < best_km:
+                best, best_km = grid_id, km
+        return best
+
+
+# grid set → (its polygons, its locator): the intake reads the grid rows for each batch of reports, the same rows
+# every time; comparing the polygons as read costs far less than building the shapes again
+_locators: OrderedDict[tuple, tuple[tuple, GridLocator]] = OrderedDict()
+
+
+def locator_for(grids: list[Any]) -> GridLocator:
+    key = tuple((grid.id, getattr(grid, "active", True), grid.center_lat, grid.center_lng,
+                 getattr(grid, "radius_m", None)) for grid in grids)
+    polygons = tuple(grid.polygon for grid in grids)
+    cached = _locators.get(key)
+    if cached is not None and cached[0] == polygons:
+        _locators.move_to_end(key)
+        return cached[1]
+    locator = GridLocator(grids)
+    _locators[key] = (polygons, locator)
+    while len(_locators) > _CACHE_SIZE:
+        _locators.popitem(last=False)
+    return locator
+
+
 def locate_grid(grids: Iterable[Any], latitude: float, longitude: float) -> Any | None:
+    """The grid a location falls in (see the module's doc), or None."""
     grids = list(grids)
-    for grid in grids:
-        if grid.polygon and any(point_in_ring(longitude, latitude, ring) for ring in _rings(grid.polygon)):
-            return grid
-    best, best_km = None, MAX_NEAREST_KM
-    for grid in grids:
-        if grid.center_lat is None or grid.center_lng is None:
-            continue
-        km = distance_km(latitude, longitude, grid.center_lat, grid.center_lng)
-        if km < best_km:
-            best, best_km = grid, km
-    return best
+    grid_id = locator_for(grids).locate(latitude, longitude)
+    return next((grid for grid in grids if grid.id == grid_id), None) if grid_id is not None else None

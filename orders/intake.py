@@ -20,6 +20,7 @@ from orders import models
 from orders.clock import SHANGHAI
 from orders.lifecycle import Action, Role, State, transition
 from orders.sql import Sql, insert_rows, insert_with_ids, new_instance
+from orders.township.identity import IdentityCache
 from orders.unit_of_work import Actor, UnitOfWork, _Change, _clean_text, _Notice
 
 log = logging.getLogger("sidan.orders")
@@ -82,6 +83,7 @@ class _SubmissionPlan:
 class Intake(UnitOfWork):
     # set by OrderService.__init__
     classifier: Classifier
+    identity: IdentityCache
     on_submit: list[Callable[[models.Order, Any], None]]
 
     # ------------------------------------------------------------------ 点单
@@ -265,7 +267,8 @@ class Intake(UnitOfWork):
             "ON CONFLICT (day) DO UPDATE SET value = daily_counter.value + excluded.value RETURNING value"
         )
         last = int((await conn.execute_query_dict(sql, q.values))[0]["value"])
-        return [f"{self.settings.app.order_prefix}{day}-{value:04d}" for value in range(last - count + 1, last + 1)]
+        prefix = (await self.identity.get(conn)).order_prefix
+        return [f"{prefix}{day}-{value:04d}" for value in range(last - count + 1, last + 1)]
 
     # ------------------------------------------------------------------ 撤单
     async def cancel(self, number: str, actor: Actor, reason: str | None = None) -> models.Order:

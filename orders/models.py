@@ -11,6 +11,7 @@ class Department(Model):
     name = fields.CharField(max_length=64)
     duties = fields.JSONField(default=list)
     active = fields.BooleanField(default=True)
+    phone = fields.CharField(max_length=32, null=True)  # the department's duty phone (township file)
 
     class Meta:
         table = "department"
@@ -24,10 +25,44 @@ class Grid(Model):
     polygon = fields.JSONField(null=True)  # GeoJSON Polygon geometry, [lng, lat] order
     center_lat = fields.FloatField(null=True)
     center_lng = fields.FloatField(null=True)
+    radius_m = fields.FloatField(null=True)  # a round grid: its centre and this radius, when it has no polygon
+    active = fields.BooleanField(default=True)  # removed from the township file but orders refer to it
     # The grid's worker is the active Staff with role grid_worker and this grid (no FK back: no cycle).
 
     class Meta:
         table = "grid"
+
+
+class Township(Model):
+    """The township this deployment serves (one row), as `sidan township apply` last wrote it.
+
+    Its name and order prefix win over config's app.township / app.order_prefix (orders.township.identity)."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64)
+    order_prefix = fields.CharField(max_length=6)
+    duty_phone = fields.CharField(max_length=32, null=True)
+    villages = fields.JSONField(default=list)  # names, in the file's order; grids name theirs
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "township"
+
+
+class DutyShift(Model):
+    """The duty roster for urgent alerts: who is on duty, which weekdays, which local hours.
+
+    A shift whose end comes before its start runs past midnight. Each `sidan township apply` replaces the roster."""
+
+    id = fields.IntField(primary_key=True)
+    staff = fields.ForeignKeyField("sidan.Staff", related_name="duty_shifts", on_delete=fields.CASCADE)
+    days = fields.JSONField(default=list)  # ["mon", "tue", …]
+    starts = fields.CharField(max_length=5)  # "08:00", Asia/Shanghai
+    ends = fields.CharField(max_length=5)  # "20:00"; "24:00" is the end of the day
+    position = fields.SmallIntField(default=0)  # the file's order
+
+    class Meta:
+        table = "duty_shift"
 
 
 class Resident(Model):
@@ -51,6 +86,8 @@ class Staff(Model):
     department = fields.ForeignKeyField("sidan.Department", related_name="staff", null=True, on_delete=fields.RESTRICT)
     grid = fields.ForeignKeyField("sidan.Grid", related_name="staff", null=True, on_delete=fields.SET_NULL)
     phone_masked = fields.CharField(max_length=16, null=True)
+    phone = fields.CharField(max_length=32, null=True)  # in full, for the duty roster: never shown by the API
+    from_file = fields.BooleanField(default=False)  # listed in the township file: removed from it, deactivated
     active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -244,3 +281,15 @@ class DailyCounter(Model):
 
     class Meta:
         table = "daily_counter"
+
+
+class SpentToken(Model):
+    """A refresh token already exchanged (its jti), kept until the token itself expires.
+
+    A copy used again is refused whatever the store remembers (the in-process store after a restart, Redis down)."""
+
+    jti = fields.CharField(max_length=64, primary_key=True)
+    expires_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "spent_token"

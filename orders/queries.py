@@ -1,7 +1,7 @@
 """The read side: order lists with filters and cursor pagination, the dispatch queue, one order's detail.
 
-Scope mirrors OrderService.can_see, but as a database filter, so a page never loads rows its reader may not
-see. Pagination is keyset on the primary key (newest first for lists, oldest first for the queue): a page is
+Scope is OrderService.can_see's rule (orders/scope.py) as a database filter, so a page never loads rows its reader
+may not see. Pagination is keyset on the primary key (newest first for lists, oldest first for the queue): a page is
 one indexed query, whatever the table's size, and rows arriving meanwhile never shift a page.
 """
 from __future__ import annotations
@@ -14,16 +14,16 @@ from datetime import date, datetime, time, timedelta, timezone
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
-from orders import models
+from orders import models, scope
 from orders.clock import SHANGHAI
 from orders.errors import InvalidInput, NotFound
-from orders.lifecycle import Role, State
+from orders.lifecycle import State
 from orders.privacy import is_recorded_access
 from orders.services import Actor, OrderService
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-QUEUE_STATES = (State.SUBMITTED, State.RETURNED)  # waiting for a person to route them (派单)
+QUEUE_STATES = scope.DISPATCH_QUEUE_STATES
 _CURSOR_PREFIX = "o1:"
 
 
@@ -69,21 +69,8 @@ def decode_cursor(cursor: str) -> int:
 
 
 def scoped(actor: Actor) -> QuerySet[models.Order]:
-    """The orders `actor` may see, as a query (the same rule as OrderService.can_see)."""
-    query = models.Order.all()
-    match actor.role:
-        case Role.RESIDENT:
-            return query.filter(resident_id=actor.id)
-        case Role.DEPT_STAFF:
-            if actor.department_id is None:
-                return query.filter(id__lt=0)  # staff without a department see nothing
-            return query.filter(department_id=actor.department_id)
-        case Role.GRID_WORKER:
-            if actor.grid_id is None:
-                return query.filter(grid_id__isnull=True)
-            return query.filter(Q(grid_id__isnull=True) | Q(grid_id=actor.grid_id))
-        case _:
-            return query
+    """The orders `actor` may see, as a query (the same rule as OrderService.can_see: orders/scope.py)."""
+    return scope.visible(actor)
 
 
 def _local_day_start(day: date) -> datetime:

@@ -24,6 +24,7 @@ from orders.intake import Classifier, DuplicateMessage, Intake, PredictionLike, 
 from orders.supervision import MAX_ESCALATION, Supervision
 from orders.surveys import Surveys
 from orders.taxonomy import Taxonomy, load_taxonomy
+from orders.township.identity import IdentityCache
 from orders.unit_of_work import Actor
 
 __all__ = [
@@ -49,4 +50,5 @@ class OrderService(Intake, Handling, Surveys, Supervision):
         self.clock = clock or Clock()
         self.taxonomy = taxonomy or load_taxonomy()
         self.deadlines = DeadlinePolicy(settings, self.taxonomy)
+        self.identity = IdentityCache(settings)  # the township's name and order prefix (file, else config)
         self._departments: tuple[float, dict[str, models.Department], dict[int, models.Department]] | None = None

@@ -18,7 +18,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from orders import models
+from orders import models, scope
 from orders.clock import Clock
 from orders.config import Settings
 from orders.deadlines import DeadlinePolicy
@@ -156,16 +156,9 @@ class UnitOfWork:
 
     @staticmethod
     def can_see(actor: Actor, order: models.Order) -> bool:
-        """Scope: residents their own orders, departments theirs, grid workers their grids' queue."""
-        match actor.role:
-            case Role.RESIDENT:
-                return order.resident_id == actor.id
-            case Role.DEPT_STAFF:
-                return order.department_id is not None and order.department_id == actor.department_id
-            case Role.GRID_WORKER:
-                return order.grid_id is None or order.grid_id == actor.grid_id
-            case _:
-                return True
+        """Scope (orders/scope.py): residents their own orders, departments theirs, grid workers their grid's and
+        the dispatch queue's."""
+        return scope.can_see(actor, order)
 
     async def _apply(
         self,

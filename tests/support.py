@@ -5,6 +5,8 @@ import asyncio
 import contextlib
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,18 @@ REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get("SIDAN_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("SIDAN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+# What an operator sets for production (the AES key and encoding mode aside): real appids and secrets, a random
+# JWT secret (`openssl rand -hex 32`).
+PRODUCTION = {
+    "SIDAN_ENV": "production",
+    "SIDAN_WECHAT_TOKEN": "realtoken",
+    "SIDAN_WECHAT_APPID": "wx5e7c2b9a41d3f086",
+    "SIDAN_WECHAT_APP_SECRET": "real-app-secret",
+    "SIDAN_WECHAT_MINIAPP_APPID": "wx8a1f0c3e9b2d4765",
+    "SIDAN_WECHAT_MINIAPP_SECRET": "real-miniapp-secret",
+    "SIDAN_AUTH_JWT_SECRET": "3f9c1e7a52b04d68a9e1c7f30b5d2846e0a97c3b1f5d8e24c6a0b9f7d3e1c852",
+}
 
 
 @dataclass(frozen=True)
@@ -136,3 +150,12 @@ def fail_inserts_into(monkeypatch, table: str, error: Exception) -> None:
             return await _real(self, sql, values)
 
         monkeypatch.setattr(client, method, failing)
+
+
+def run_sidan(database_url: str, *args: str, **env_vars: str) -> subprocess.CompletedProcess:
+    """`sidan ARGS` in a terminal of its own, on this database (and the in-process store); `env_vars`: more
+    SIDAN_* settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDAN_")}
+    env.update(SIDAN_DATABASE_URL=database_url, SIDAN_REDIS_URL="", **env_vars)
+    return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)

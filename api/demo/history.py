@@ -22,6 +22,7 @@ from orders.config import Settings
 from orders.deadlines import DeadlinePolicy
 from orders.lifecycle import State
 from orders.taxonomy import Taxonomy, load_taxonomy
+from orders.township import read_identity
 
 REPLAY_LIMIT = 2000  # above this, `auto` writes in bulk
 DEFAULT_REPLAY_DAYS = 180
@@ -246,7 +247,7 @@ async def bulk_write(settings: Settings, plans: list[Plan], now: datetime) -> in
     counters = {row["day"]: int(row["value"]) for row in
                 await conn.execute_query_dict("SELECT day, value FROM daily_counter")}
     order_id, rating_id = await next_id("orders"), await next_id("rating")
-    prefix = settings.app.order_prefix
+    prefix = (await read_identity(settings, conn)).order_prefix
     written = 0
     batch_orders: list[tuple] = []
     batch_ratings: list[tuple] = []

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from api.demo.township import HALF_SIDE, VILLAGES
+from api.demo.township import demo_township
 from orders.clock import SHANGHAI
 from orders.config import REPO_ROOT, Settings
 from orders.deadlines import DeadlinePolicy
@@ -85,6 +85,39 @@ def resolve_deadline_for(policy: DeadlinePolicy, start: datetime, urgency: str, 
     return policy.resolve_deadline(start, urgency)
 
 
+@dataclass(frozen=True)
+class DemoGrid:
+    """A grid of the demo township file, to place made-up reports inside it."""
+
+    code: str
+    shape: Any  # shapely Polygon
+    center_lat: float
+    center_lng: float
+    half_lat: float
+    half_lng: float
+
+    @classmethod
+    def of(cls, grid) -> DemoGrid:
+        from shapely.geometry import Polygon
+
+        shape = Polygon(grid.polygon)
+        min_lng, min_lat, max_lng, max_lat = shape.bounds
+        center_lng, center_lat = grid.center or ((min_lng + max_lng) / 2, (min_lat + max_lat) / 2)
+        half_lng = max(center_lng - min_lng, max_lng - center_lng)
+        half_lat = max(center_lat - min_lat, max_lat - center_lat)
+        return cls(grid.code, shape, center_lat, center_lng, half_lat, half_lng)
+
+    def point(self, rng: random.Random) -> tuple[float, float]:
+        """(lat, lng) drawn around the centre until it falls inside (at once for a square around its centre)."""
+        import shapely
+
+        while True:
+            lat = round(self.center_lat + rng.uniform(-0.9, 0.9) * self.half_lat, 6)
+            lng = round(self.center_lng + rng.uniform(-0.9, 0.9) * self.half_lng, 6)
+            if shapely.intersects_xy(self.shape, lng, lat):
+                return lat, lng
+
+
 class Planner:
     """Draws plans. Deadlines come from the same DeadlinePolicy the use cases use."""
 
@@ -97,6 +130,7 @@ class Planner:
         self.examples = load_examples(self.taxonomy)
         self.departments = sorted(self.taxonomy.departments)
         self.threshold = settings.classifier.confidence_threshold
+        self.grids = [DemoGrid.of(grid) for grid in demo_township().grids if grid.polygon]
 
     def submission_times(self, n: int, first: datetime, end: datetime) -> list[datetime]:
         """n moments in [first, end): fewer on weekends, mostly in office hours (local time), sorted."""
@@ -121,10 +155,9 @@ class Planner:
         resident = f"demo-resident-{self.seed}-{rng.randrange(residents)}"
         grid = lat = lng = None
         if rng.random() < 0.85:
-            code, _, _, center_lat, center_lng = rng.choice(VILLAGES)
-            grid = code
-            lat = round(center_lat + rng.uniform(-0.9, 0.9) * HALF_SIDE, 6)
-            lng = round(center_lng + rng.uniform(-0.9, 0.9) * HALF_SIDE, 6)
+            place = rng.choice(self.grids)
+            grid = place.code
+            lat, lng = place.point(rng)
         urgency = example.urgency
         draw = rng.random()
         if draw < 0.72:  # the router is sure and right

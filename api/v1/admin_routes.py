@@ -2,25 +2,20 @@
 accounts and their one-time binding invitations."""
 from __future__ import annotations
 
-import secrets
-from datetime import timedelta
-
 from sanic import Request
-from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from api.auth import STAFF_ROLES, require
 from api.v1 import present, schemas
-from api.v1.auth_routes import INVITATION_ALPHABET
 from api.v1.docs import doc
 from api.v1.http import idempotent, parse_body, parse_query, record_id, respond, routes
 from orders import models
-from orders.errors import Conflict, InvalidInput, NotFound
+from orders.errors import InvalidInput, NotFound
+from orders.invitations import issue_invitation
 from orders.lifecycle import Role
 
 TAG = "基础数据"
 ADMIN_TAG = "管理"
-INVITATION_LENGTH = 8
 
 
 # ---------------------------------------------------------------------------------------------- reference data
@@ -38,7 +33,7 @@ async def departments(request: Request):
      description="GeoJSON FeatureCollection,坐标顺序 [经度, 纬度];properties 含村、网格员。")
 @require(*STAFF_ROLES)
 async def grids(request: Request):
-    rows = await models.Grid.all().order_by("code")
+    rows = await models.Grid.filter(active=True).order_by("code")
     workers = await models.Staff.filter(role=Role.GRID_WORKER, active=True, grid_id__isnull=False).order_by("id")
     names: dict[int, list[str]] = {}
     for worker in workers:
@@ -156,16 +151,8 @@ async def create_invitation(request: Request):
                 raise InvalidInput("该工作人员已停用,请先启用", field="staff_id")
         else:
             staff = await _new_staff(body, conn)
-        for _ in range(5):
-            code = "".join(secrets.choice(INVITATION_ALPHABET) for _ in range(INVITATION_LENGTH))
-            if not await models.Invitation.filter(code=code).using_db(conn).exists():
-                break
-        try:
-            invitation = await models.Invitation.create(
-                code=code, staff=staff, created_by_id=request.ctx.actor.id,
-                expires_at=now + timedelta(hours=body.expires_hours), using_db=conn)
-        except IntegrityError:
-            raise Conflict("邀请码生成冲突,请重试") from None
+        invitation = await issue_invitation(staff, now=now, hours=body.expires_hours, conn=conn,
+                                            created_by_id=request.ctx.actor.id)
     return respond(await _invitation_out(invitation, staff), status=201)
 
 

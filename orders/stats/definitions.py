@@ -26,6 +26,7 @@ A rate whose denominator is 0 has no value: it is None and shown as "—", never
 """
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -36,6 +37,9 @@ from orders.errors import InvalidInput
 from orders.lifecycle import OPEN_STATES
 
 MAX_PERIOD_DAYS = 3660
+# The days a period may cover: no order is older or newer, and the ends of Python's and the databases' calendars
+# (year 1, year 9999) overflow once a day is added or the time zone is taken off.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 DASH = "—"
 
 # name -> (Chinese name, numerator, denominator). The one place the rates are defined for people.
@@ -71,6 +75,7 @@ COUNT_LABELS: dict[str, str] = {
 DURATION_LABELS = {"accept": "接单用时", "resolve": "办结用时"}
 
 DIMENSIONS = ("category", "department", "grid", "urgency", "day", "week", "month")
+TREND_DIMENSIONS = ("day", "week")  # a trend's buckets: filled in, so a chart's x axis has no holes
 DIMENSION_LABELS = {"category": "分类", "department": "部门", "grid": "网格", "urgency": "紧急程度",
                     "day": "日", "week": "周", "month": "月"}
 
@@ -171,46 +176,48 @@ def parse_period(text: str | None, today: date, tz: ZoneInfo, default: str = "30
     """A period from what people type; anything else is a clear error listing what is accepted."""
     raw = (text or default).strip().lower()
 
-    def span(first: date, end: date, label: str) -> Period:
-        if end <= first:
+    def span(first: date, last: date, label: str) -> Period:
+        if first < FIRST_DAY or last > LAST_DAY:
+            raise InvalidInput(f"时间段应在 {FIRST_DAY} 至 {LAST_DAY} 之间:{text}")
+        if last < first:
             raise InvalidInput(f"时间段结束日期早于开始日期:{text}")
-        if (end - first).days > MAX_PERIOD_DAYS:
+        if (last - first).days >= MAX_PERIOD_DAYS:
             raise InvalidInput(f"时间段太长(最多 {MAX_PERIOD_DAYS} 天):{text}")
-        return Period(first, end, label, tz)
+        return Period(first, last + timedelta(days=1), label, tz)
 
-    def month_after(day: date) -> date:
-        return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+    def month(first: date) -> Period:
+        last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+        return span(first, last, f"{first.year} 年 {first.month} 月")
+
+    def year(number: int) -> Period:
+        return span(date(number, 1, 1), date(number, 12, 31), f"{number} 年")
 
     try:
         if raw == "today":
-            return span(today, today + timedelta(days=1), "今天")
+            return span(today, today, "今天")
         if raw == "yesterday":
-            return span(today - timedelta(days=1), today, "昨天")
+            return span(today - timedelta(days=1), today - timedelta(days=1), "昨天")
         if match := re.fullmatch(r"(\d{1,4})d", raw):
             days = int(match.group(1))
             if days < 1:
                 raise InvalidInput("最近天数至少为 1")
-            return span(today - timedelta(days=days - 1), today + timedelta(days=1), f"最近 {days} 天")
+            return span(today - timedelta(days=days - 1), today, f"最近 {days} 天")
         if raw in ("month", "this-month"):
-            first = today.replace(day=1)
-            return span(first, month_after(first), f"{first.year} 年 {first.month} 月")
+            return month(today.replace(day=1))
         if raw == "last-month":
-            first = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
-            return span(first, month_after(first), f"{first.year} 年 {first.month} 月")
+            return month((today.replace(day=1) - timedelta(days=1)).replace(day=1))
         if raw == "year":
-            return span(date(today.year, 1, 1), date(today.year + 1, 1, 1), f"{today.year} 年")
+            return year(today.year)
         if re.fullmatch(r"\d{4}", raw):
-            year = int(raw)
-            return span(date(year, 1, 1), date(year + 1, 1, 1), f"{year} 年")
+            return year(int(raw))
         if re.fullmatch(r"\d{4}-\d{2}", raw):
-            first = date.fromisoformat(raw + "-01")
-            return span(first, month_after(first), f"{first.year} 年 {first.month} 月")
+            return month(date.fromisoformat(raw + "-01"))
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
             day = date.fromisoformat(raw)
-            return span(day, day + timedelta(days=1), raw)
+            return span(day, day, raw)
         if match := re.fullmatch(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})", raw):
             first, last = date.fromisoformat(match.group(1)), date.fromisoformat(match.group(2))
-            return span(first, last + timedelta(days=1), f"{first} 至 {last}")
+            return span(first, last, f"{first} 至 {last}")
     except ValueError:
         pass  # an impossible date such as 2026-02-30: the same message as any other bad input
     raise InvalidInput(f"时间段格式不对:{text!r}。可用:{PERIOD_HELP}")

@@ -102,7 +102,7 @@ async def test_staff_of_one_department_cannot_find_another_departments_order(api
     assert await api.events(number) == ["submit", "dispatch"]
 
 
-async def test_a_grid_worker_sees_their_grid_and_unlocated_orders_but_not_other_grids(api):
+async def test_a_grid_worker_sees_their_grid_and_the_unlocated_queue_but_not_other_grids(api):
     here = await api.submit("两口子吵架", location={"latitude": 28.641, "longitude": 104.406})  # XJB-01
     there = await api.submit("邻居吵架", location={"latitude": 28.625, "longitude": 104.425})  # XJB-04
     nowhere = await api.submit("有人吵架")
@@ -112,6 +112,13 @@ async def test_a_grid_worker_sees_their_grid_and_unlocated_orders_but_not_other_
     assert (await api.post(GRID_WORKER, f"/orders/{there}/dispatch", {"department": "sifasuo"})).status_code == 404
     supervisor_queue = [o["number"] for o in (await api.get(SUPERVISOR, "/dispatch-queue")).json()["items"]]
     assert supervisor_queue == [here, there, nowhere]
+    # an order without a grid is theirs while it waits for dispatch, not once a department has it
+    elsewhere = await api.submit("低保怎么申请")  # dispatched at once to 民政办, no grid
+    assert (await api.get(GRID_WORKER, f"/orders/{elsewhere}")).status_code == 404
+    listed = [o["number"] for o in (await api.get(GRID_WORKER, "/orders")).json()["items"]]
+    assert listed == [nowhere, here]
+    assert (await api.post(GRID_WORKER, f"/orders/{nowhere}/dispatch", {"department": "sifasuo"})).status_code == 200
+    assert (await api.get(GRID_WORKER, f"/orders/{nowhere}")).status_code == 404  # dispatched: off their desk
 
 
 async def test_two_staff_accepting_at_once_one_wins_and_one_gets_409(api):

@@ -132,6 +132,29 @@ async def test_the_store_failing_mid_conversation_loses_nothing_and_recovers(set
         assert await models.InboundMessage.all().count() == 3
 
 
+async def test_the_rate_limit_holds_while_the_store_is_down(settings, store):
+    """Each worker counts on its own while the store is away: a resident gets no more than the limit from one."""
+    flaky = FlakyStore(store)
+    async with door(settings, flaky) as (app, client, alice):
+        limit = app.ctx.settings.bot.rate_limit_per_minute
+        bob = Simulator(str(client.base_url), app.ctx.settings.wechat.token, "o_bob_resident_00000000002",
+                        appid=app.ctx.settings.wechat.appid, now=lambda: app.ctx.clock.now().timestamp())
+        flaky.down = True
+        replies = [simulator_reply(alice, await post(client, alice, alice.text_message(f"楼坝村第{i}盏路灯坏了")))
+                   for i in range(limit + 5)]
+        assert all("工单号" in reply for reply in replies[:limit]), replies[:limit]
+        assert all("太频繁" in reply for reply in replies[limit:]), replies[limit:]
+        assert "工单号" in simulator_reply(bob, await post(client, bob, bob.text_message("新滩村的路灯坏了")))
+        app.ctx.clock.advance(minutes=1)
+        assert "工单号" in simulator_reply(alice, await post(client, alice, alice.text_message("安富村的路灯坏了")))
+        assert await models.Order.filter(resident__openid=ALICE).count() == limit + 1
+
+
+def simulator_reply(simulator: Simulator, response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text
+    return simulator.read_reply(response.text)
+
+
 # ------------------------------------------------------------------------------------------ the database goes away
 async def test_a_database_failure_mid_transaction_leaves_nothing_half_written(settings, store, monkeypatch):
     async with door(settings, store) as (app, client, simulator):
@@ -150,10 +173,11 @@ async def test_a_database_failure_mid_transaction_leaves_nothing_half_written(se
         assert await models.Outbox.all().count() > before["Outbox"]
 
 
-async def test_with_the_database_away_wechat_says_try_later_and_healthz_is_503(settings, store):
+async def test_with_the_database_away_wechat_says_try_later_and_readyz_is_503(settings, store):
     away = settings.with_overrides(database={"url": "postgres://postgres@127.0.0.1:1/sidan_away"})
     async with door(away, store, demo=False) as (app, client, simulator):
         response = await post(client, simulator, simulator.text_message("楼坝村的路灯坏了好几天"))
         assert response.status_code == 200 and "稍后再试" in simulator.read_reply(response.text)
-        healthz = await client.get("/healthz")
-        assert healthz.status_code == 503 and healthz.json()["database"].startswith("error")
+        healthz = await client.get("/healthz")  # alive (the process serves), and it says what is wrong
+        assert healthz.status_code == 200 and healthz.json()["database"].startswith("error")
+        assert (await client.get("/readyz")).status_code == 503  # not ready: the load balancer looks elsewhere

@@ -2,13 +2,9 @@
 file)."""
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
-
 from openpyxl import load_workbook
 
 from api.auth import decode
@@ -16,14 +12,7 @@ from orders import db, models
 from orders.clock import FrozenClock
 from orders.services import Actor, OrderService
 from tests.integration.stats_history import at, build_history
-from tests.support import REPO, make_settings
-
-
-def sidan(database_url: str, *args: str, **env_vars: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDAN_")}
-    env.update(SIDAN_DATABASE_URL=database_url, SIDAN_REDIS_URL="", **env_vars)
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120)
+from tests.support import make_settings, run_sidan as sidan
 
 
 @pytest.fixture

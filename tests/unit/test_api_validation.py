@@ -35,6 +35,11 @@ def problem(model, data) -> str:
     (schemas.RateBody, {"score": 5, "resolved": "maybe"}, "请求内容有误:resolved 应为 true 或 false"),
     (schemas.InvitationBody, {"role": "king"}, "请求内容有误:role 只能是 'grid_worker', 'dept_staff', 'supervisor' 或 'admin'"),
     (schemas.ProgressBody, [], "请求内容有误:应为 JSON 对象"),
+    # optional texts count characters too, not items (their length is checked after the storable check)
+    (schemas.DispatchBody, {"department": "jianshe", "category": "分" * 17}, "请求内容有误:category 太长了(最多 16 字)"),
+    (schemas.ReturnBody, {"reason": "错派", "suggested_category": "分" * 17},
+     "请求内容有误:suggested_category 太长了(最多 16 字)"),
+    (schemas.InvitationBody, {"name": " "}, "请求内容有误:name 不能为空"),
 ])
 def test_validation_problems_are_explained_in_chinese_naming_the_field(model, data, message):
     assert problem(model, data) == message
@@ -51,6 +56,12 @@ def test_query_problems_say_they_are_in_the_query():
     with pytest.raises(ValidationError) as caught:
         schemas.OrderListQuery.model_validate({"since": "yesterday"})
     assert explain(caught.value, "查询参数").message == "查询参数有误:since 应为日期,格式 YYYY-MM-DD"
+
+
+def test_an_over_long_category_filter_counts_characters():
+    with pytest.raises(ValidationError) as caught:
+        schemas.OrderListQuery.model_validate({"category": "分" * 17})
+    assert explain(caught.value, "查询参数").message == "查询参数有误:category 太长了(最多 16 字)"
 
 
 def test_the_openapi_schema_speaks_openapi_3_0():

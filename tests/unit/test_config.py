@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from orders.config import ConfigError, check_workers, load_settings, workers_advice
+from tests.support import PRODUCTION
 
 BASE = {"SIDAN_ENV": "test"}
 
@@ -81,14 +82,52 @@ def test_production_refuses_development_secrets():
 
 
 def test_production_starts_with_real_secrets():
-    settings = load_settings(env={
-        "SIDAN_ENV": "production",
-        "SIDAN_WECHAT_TOKEN": "realtoken",
-        "SIDAN_WECHAT_APP_SECRET": "real-app-secret",
-        "SIDAN_WECHAT_MINIAPP_SECRET": "real-miniapp-secret",
-        "SIDAN_AUTH_JWT_SECRET": "x" * 40,
-    })
+    settings = load_settings(env=PRODUCTION)
     assert settings.is_production
+
+
+def test_production_without_a_mini_program_starts_and_needs_no_mini_program_secret():
+    env = {key: value for key, value in PRODUCTION.items() if key != "SIDAN_WECHAT_MINIAPP_SECRET"}
+    settings = load_settings(env={**env, "SIDAN_WECHAT_MINIAPP_APPID": ""})
+    assert settings.wechat.miniapp_appid == ""
+
+
+@pytest.mark.parametrize("name,value,key", [
+    ("SIDAN_AUTH_JWT_SECRET", "a" * 32, "auth.jwt_secret"),  # long enough, one character
+    ("SIDAN_AUTH_JWT_SECRET", "abcd" * 12, "auth.jwt_secret"),  # long enough, four characters
+    ("SIDAN_AUTH_JWT_SECRET", "sidan-dev-jwt-secret-change-me-in-production", "auth.jwt_secret"),
+    ("SIDAN_WECHAT_APP_SECRET", "", "wechat.app_secret"),
+    ("SIDAN_WECHAT_APP_SECRET", "sidan-dev-app-secret", "wechat.app_secret"),
+    ("SIDAN_WECHAT_APPID", "wx0000000000000000", "wechat.appid"),
+    ("SIDAN_WECHAT_MINIAPP_APPID", "wx1111111111111111", "wechat.miniapp_appid"),
+    ("SIDAN_WECHAT_MINIAPP_SECRET", "", "wechat.miniapp_secret"),  # a mini-program without its secret
+    ("SIDAN_WECHAT_MINIAPP_SECRET", "sidan-dev-miniapp-secret", "wechat.miniapp_secret"),
+    ("SIDAN_WECHAT_TOKEN", "sidan-dev-token", "wechat.token"),
+])
+def test_production_refuses_naming_the_key_and_the_variable(name, value, key):
+    with pytest.raises(ConfigError) as error:
+        load_settings(env={**PRODUCTION, name: value})
+    assert key in str(error.value) and name in str(error.value)
+    load_settings(env={**PRODUCTION, name: value, "SIDAN_ENV": "development"})  # a refusal of production only
+
+
+def test_a_short_jwt_secret_is_refused_naming_the_variable():
+    with pytest.raises(ConfigError) as error:
+        load_settings(env={**PRODUCTION, "SIDAN_AUTH_JWT_SECRET": "Kx8#q2Lm9$Zt4"})
+    assert "auth.jwt_secret" in str(error.value) and "SIDAN_AUTH_JWT_SECRET" in str(error.value)
+
+
+def test_production_names_every_refused_key_at_once():
+    with pytest.raises(ConfigError) as error:
+        load_settings(env={**PRODUCTION, "SIDAN_WECHAT_APPID": "wx0000000000000000", "SIDAN_WECHAT_APP_SECRET": "",
+                           "SIDAN_AUTH_JWT_SECRET": "z" * 40})
+    for name in ("SIDAN_WECHAT_APPID", "SIDAN_WECHAT_APP_SECRET", "SIDAN_AUTH_JWT_SECRET"):
+        assert name in str(error.value)
+
+
+def test_the_metrics_token_comes_from_its_own_variable():
+    assert load_settings(env=BASE).metrics.token == ""  # empty: /metrics open, as before
+    assert load_settings(env={**BASE, "SIDAN_METRICS_TOKEN": "scrape-me"}).metrics.token == "scrape-me"
 
 
 def test_more_than_one_worker_needs_the_shared_store():

@@ -106,11 +106,12 @@ class FakeClient:
         return await self._call("subscribe", *args, **kwargs)
 
 
-def notifier(client: FakeClient, contact: Contact | None) -> Notifier:
+def notifier(client: FakeClient, contact: Contact | None, **wechat: str) -> Notifier:
     async def lookup(openid: str) -> Contact | None:
         return contact
 
-    return Notifier(client, make_settings("sqlite://:memory:"), FrozenClock(NOW), contact=lookup)
+    settings = make_settings("sqlite://:memory:", wechat=wechat) if wechat else make_settings("sqlite://:memory:")
+    return Notifier(client, settings, FrozenClock(NOW), contact=lookup)
 
 
 def message(kind: str, recipient: str = "oResident1") -> SimpleNamespace:
@@ -196,3 +197,14 @@ async def test_a_row_without_recipient_or_with_an_unknown_kind_is_undeliverable(
     with pytest.raises(Undeliverable):
         await notifier(client, None).send(SimpleNamespace(kind="nope", recipient="o1", payload=BASE))
     assert client.calls == []
+
+
+async def test_without_a_mini_program_templates_link_nowhere_and_staff_notices_are_undeliverable():
+    client = FakeClient()
+    await notifier(client, Contact(NOW - timedelta(days=5)), miniapp_appid="").send(message("survey"))
+    [(name, args, kwargs)] = client.calls
+    assert name == "template" and args[1] == "SURVEY_TEMPLATE" and not kwargs.get("miniprogram")
+    with pytest.raises(Undeliverable) as error:
+        await notifier(client, None, miniapp_appid="").send(message("notify_dispatched", "demo-dept_staff-jianshe"))
+    assert "miniapp_appid" in str(error.value)
+    assert len(client.calls) == 1  # no subscribe message was attempted

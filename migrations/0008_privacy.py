@@ -4,7 +4,7 @@ from tortoise.fields.base import OnDelete
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('sidan', '0004_rating_at_index')]
+    dependencies = [('sidan', '0007_township')]
 
     initial = False
 
