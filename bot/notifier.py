@@ -3,7 +3,8 @@
 Each outbox kind becomes a short, warm Chinese message. The channel follows WeChat's rules:
 - a resident who wrote to us in the last 48 hours gets a customer-service message (plain text);
 - outside that window, a template message (the survey template links to the mini-program survey page);
-- staff get a mini-program subscribe message that opens the order.
+- staff get a mini-program subscribe message that opens the order, with personal data masked (orders.privacy):
+  WeChat carries it, and the staff who handle the order read the number in the order itself.
 WeChat's answers are translated into the dispatcher's terms: the channel is down (retry, the batch waits), this
 message failed (retry), or it can never be delivered (dead at once, the supervisor is alerted).
 """
@@ -18,6 +19,7 @@ from bot.wechat_api import WeChatAPIError, WeChatClient, WeChatUnavailable
 from orders.clock import Clock, local
 from orders.config import Settings
 from orders.dispatcher import ChannelDown, DeliveryError, Undeliverable
+from orders.privacy import redact_all
 
 # WeChat lets us answer freely for 48 hours after the resident's last message; keep a margin for clock skew.
 SERVICE_WINDOW = timedelta(hours=48) - timedelta(minutes=5)
@@ -180,6 +182,8 @@ class Notifier:
 
     async def send(self, message: Any) -> None:
         payload = dict(message.payload or {})
+        if payload.get("to") == "staff":  # masked when written; rows written before that are masked here
+            payload = redact_all(payload)
         if not message.recipient:
             raise Undeliverable("no recipient")
         try:

@@ -18,6 +18,7 @@ from orders import models, scope
 from orders.clock import SHANGHAI
 from orders.errors import InvalidInput, NotFound
 from orders.lifecycle import Action, State
+from orders.privacy import is_recorded_access
 from orders.services import Actor, OrderService
 
 DEFAULT_LIMIT = 20
@@ -158,11 +159,15 @@ async def return_notes(orders: list[models.Order]) -> dict[int, ReturnNote]:
         returned_at=event.at) for event in events}  # in id order: the last 退单 of an order is the one kept
 
 
-async def order_detail(actor: Actor, number: str) -> OrderDetail:
+async def order_detail(actor: Actor, number: str, now: datetime | None = None) -> OrderDetail:
+    """One order as `actor` opens it. Staff who read its personal data unmasked (orders.privacy) leave a record."""
     order = await models.Order.get_or_none(number=number).select_related(
         "department", "grid", "accepted_by", "resident")
     if order is None or not OrderService.can_see(actor, order):
         raise NotFound(f"没有找到工单 {number}")
+    if is_recorded_access(actor, order):
+        await models.PersonalDataAccess.create(staff_id=actor.id, order_id=order.id, what="view",
+                                               at=now or datetime.now(timezone.utc))
     events = await models.OrderEvent.filter(order_id=order.id).order_by("id")
     ratings = await models.Rating.filter(order_id=order.id).order_by("round")
     return OrderDetail(order, list(events), list(ratings))

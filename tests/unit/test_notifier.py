@@ -190,6 +190,20 @@ async def test_staff_get_a_subscribe_message_within_its_field_limits():
     assert kwargs["page"] == "pages/orders/detail?number=YK20261124-0007"
 
 
+async def test_a_staff_notice_written_before_masking_still_goes_out_masked_and_a_residents_own_words_do_not():
+    client = FakeClient()
+    staff = SimpleNamespace(kind="notify_reopened", recipient="demo-dept_staff-jianshe",
+                            payload={**BASE, **EXAMPLES["notify_reopened"], "text": "13912345678路灯坏了",
+                                     "reason": "群众评价不满意:请打0871-1234567"})
+    await notifier(client, None).send(staff)
+    await notifier(client, Contact(NOW - timedelta(hours=1))).send(
+        SimpleNamespace(kind="accepted", recipient="oResident1",
+                        payload={**BASE, **EXAMPLES["accepted"], "text": "13912345678路灯坏了"}))
+    [(_, staff_args, _), (_, resident_args, _)] = client.calls
+    assert staff_args[2]["thing3"] == "139****5678路灯坏了"
+    assert "13912345678" in resident_args[1]  # to the resident who wrote it
+
+
 async def test_wechat_answers_become_the_dispatchers_terms():
     with pytest.raises(ChannelDown):
         await notifier(FakeClient([WeChatUnavailable("HTTP 502")]), None).send(message("accepted"))

@@ -243,6 +243,8 @@
   function render(data) {
     $("township").textContent = data.township;
     if (!$("report-month").value) { $("report-month").value = data.generated_at.slice(0, 7); }  // the server's month
+    // A dashboard link may take the summary, not the list of orders (the workbook holds one): Excel needs a login.
+    $("export-xlsx").hidden = data.can_export_orders === false;
     $("updated").textContent = data.period.label + "(" + data.period.start + " 至 " + data.period.end + ")· 更新于 " +
       data.generated_at.replace("T", " ").slice(0, 19);
     renderHeadline(data.summary, data.definitions);
