@@ -39,7 +39,7 @@ async def keep_earlier_photos(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [('sidan', '0007_township')]
+    dependencies = [('sidan', '0008_privacy')]
 
     initial = False
 
