@@ -16,10 +16,12 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
       > /tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt
 
-# 2. the code, the corpus and the trained routing model
+# 2. the code, the corpus and the trained routing model; var/media owned by the app user (a named volume mounted
+#    there starts with this owner)
 COPY . .
 RUN pip install --no-deps -e . \
  && sidan classify train --force \
+ && mkdir -p /app/var/media \
  && chown -R sidan:sidan /app/var
 
 USER sidan

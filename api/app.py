@@ -36,7 +36,8 @@ def create_app(
     check_workers(settings, settings.app.workers)
     app = Sanic(name or f"sidan{next(_app_names)}", log_config=observability.log_config(settings))
     app.config.KEEP_ALIVE_TIMEOUT = 15
-    app.config.REQUEST_MAX_SIZE = 8 * 1024 * 1024
+    # a photo upload up to media.max_upload_bytes and its multipart framing; POST /api/v1/media says when it is larger
+    app.config.REQUEST_MAX_SIZE = max(8 * 1024 * 1024, settings.media.max_upload_bytes + 1024 * 1024)
     app.config.FALLBACK_ERROR_FORMAT = "json"
     # TouchUp rewrites Sanic's shared classes for one app; tests build many apps in one process.
     app.config.TOUCHUP = settings.app.env != "test"
@@ -50,13 +51,15 @@ def create_app(
         await resources.start_database(settings)
         app.ctx.store = store if store is not None else resources.start_store(settings)
         app.ctx.classifier = classifier if classifier is not None else resources.load_classifier(settings)
+        app.ctx.media = resources.start_media_store(settings)
         app.ctx.orders = OrderService(settings, app.ctx.classifier, clock=app.ctx.clock,
-                                      on_submit=[app.ctx.metrics.observe_submission])
+                                      on_submit=[app.ctx.metrics.observe_submission], media_store=app.ctx.media)
         app.ctx.wechat = resources.start_wechat_client(settings, app.ctx.store)
 
     @app.after_server_stop
     async def stop_resources(app: Sanic) -> None:
         await app.ctx.wechat.close()
+        await resources.stop_media_store(app.ctx.media)
         if store is None and getattr(app.ctx, "store", None) is not None:
             await app.ctx.store.close()
         await resources.stop_database()
@@ -66,7 +69,8 @@ def create_app(
         async def settle_heap(app: Sanic) -> None:
             resources.freeze_startup_heap()
 
-    # background: the outbox dispatcher and the deadline sweep in this worker (settings.app.run_background_tasks)
+    # background: the outbox dispatcher, the deadline sweep and the media downloads in this worker
+    # (settings.app.run_background_tasks)
     @app.after_server_start
     async def start_background(app: Sanic) -> None:
         app.ctx.background = None
@@ -76,8 +80,11 @@ def create_app(
 
             sender = Notifier(app.ctx.wechat, settings, clock=app.ctx.clock)
             tasks = BackgroundTasks.for_service(app.ctx.orders, sender, app.ctx.store)
-            if not settings.sends_wechat:
-                log.warning("development WeChat credentials: outgoing messages stay in the outbox, unsent")
+            if settings.sends_wechat:
+                tasks.fetcher = resources.media_fetcher(settings, app.ctx.wechat, app.ctx.media, clock=app.ctx.clock)
+            else:
+                log.warning("development WeChat credentials: outgoing messages stay in the outbox, unsent, and "
+                            "residents' photos are not downloaded")
                 tasks.dispatcher = None
             app.ctx.background = tasks.start()
 

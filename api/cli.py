@@ -118,7 +118,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """The outbox dispatcher and the deadline sweep without the web server (until SIGTERM/SIGINT)."""
+    """The outbox dispatcher, the deadline sweep and the media downloads without the web server (until SIGTERM)."""
     import signal
 
     from api import resources
@@ -143,11 +143,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
         wechat = resources.start_wechat_client(settings, store)
         service = OrderService(settings, NoClassifier())
         tasks = BackgroundTasks.for_service(service, Notifier(wechat, settings), store)
+        media = resources.start_media_store(settings)
+        tasks.fetcher = resources.media_fetcher(settings, wechat, media)
         try:
             if args.once:
                 sweep = await tasks.sweeper.run_once()
                 sent = await tasks.dispatcher.run_until_idle()
-                print(f"sweep: {sweep}\noutbox: {sent}")
+                fetched = await tasks.fetcher.run_until_idle()
+                print(f"sweep: {sweep}\noutbox: {sent}\nmedia: {fetched}")
                 return 0
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
@@ -160,6 +163,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             return 0
         finally:
             await wechat.close()
+            await resources.stop_media_store(media)
             await store.close()
             await db.close_db()
 
@@ -354,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--orders", type=int, default=0, help="also generate N orders with months of history")
     demo.add_argument("--if-empty", action="store_true", help="generate orders only when there are none yet")
     demo.add_argument("--seed", type=int, default=20261124)
-    worker = sub.add_parser("worker", help="run the outbox dispatcher and the deadline sweep without the web server")
+    worker = sub.add_parser("worker", help="run the outbox, deadline sweep and media downloads without the server")
     worker.add_argument("--once", action="store_true", help="one sweep, deliver what is due, then exit")
     stats = sub.add_parser("stats", help="响应率·办结率·解决率·满意率 for a period (a table)")
     stats.add_argument("--period", default="30d", help="30d, month, last-month, 2026-03, 2026-03-01..2026-03-31, …")

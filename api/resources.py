@@ -1,11 +1,13 @@
-"""External resources, one start/stop pair each: the database, the store, the classifier."""
+"""External resources, one start/stop pair each: the database, the store, the classifier, the WeChat API client,
+the media store."""
 from __future__ import annotations
 
 import gc
 import logging
 
 from orders import db
-from orders.config import Settings
+from orders.config import ConfigError, Settings
+from orders.media_store import MediaStore, MediaStoreError, open_media_store
 from orders.store import MemoryStore, RedisStore, open_store
 
 log = logging.getLogger("sidan.resources")
@@ -47,6 +49,26 @@ def start_wechat_client(settings: Settings, store):
     from bot.wechat_api import WeChatClient
 
     return WeChatClient(settings, store)
+
+
+def start_media_store(settings: Settings) -> MediaStore:
+    """Local files (created now: a folder that cannot be made stops the start) or an S3-compatible bucket."""
+    try:
+        return open_media_store(settings.media.url)
+    except MediaStoreError as exc:
+        raise ConfigError(f"config key media.url (SIDAN_MEDIA_URL): {exc}") from None
+
+
+async def stop_media_store(store: MediaStore) -> None:
+    await store.close()
+
+
+def media_fetcher(settings: Settings, wechat, media_store: MediaStore, clock=None):
+    """The background download of residents' photos and voice out of WeChat into the media store."""
+    from bot.media_source import WeChatMedia
+    from orders.media_fetch import MediaFetcher
+
+    return MediaFetcher(settings, WeChatMedia(wechat), media_store, clock=clock)
 
 
 def freeze_startup_heap() -> None:

@@ -17,7 +17,7 @@ from bot import dialog, surveys
 from bot.delivery import Delivery, Held, Outcome, message_record
 from bot.dialog import Intent, Kind, OrderView
 from bot.inbound import Inbound
-from bot.new_reports import NewReports, Screened, screened, submitted_outcome
+from bot.new_reports import NewReports, Screened, screened, submitted_outcome, voice_of
 from orders import models
 from orders.clock import Clock
 from orders.config import Settings
@@ -178,7 +178,8 @@ class Conversation:
                 return Outcome(dialog.note_without_order_reply())
             return Outcome(await self._not_request(screen.reason, text, resident))
         submission = await self.orders.submit(openid=inbound.openid, text=report.text, photos=held.photos,
-                                              location=held.location, resident=resident, prediction=prediction)
+                                              location=held.location, resident=resident, prediction=prediction,
+                                              voice=voice_of(inbound))
         outcome = submitted_outcome(self.orders.taxonomy, submission, held)
         if as_note:
             outcome.reply = dialog.note_filed_as_report_reply(outcome.reply)

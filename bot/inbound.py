@@ -47,7 +47,8 @@ def inbound_from(message: BaseMessage, fields: dict[str, Any]) -> Inbound:
     if msg_type == "text":
         return Inbound(key, openid, "text", "text", text=message.content or "")
     if msg_type == "voice":
-        return Inbound(key, openid, "voice", "voice", text=(fields.get("Recognition") or "").strip() or None)
+        return Inbound(key, openid, "voice", "voice", text=(fields.get("Recognition") or "").strip() or None,
+                       media_id=message.media_id or None)
     if msg_type == "image":
         return Inbound(key, openid, "image", "image", media_id=message.media_id, pic_url=message.image)
     if msg_type == "location":

@@ -50,6 +50,11 @@ class NewReport:
     report: Report
 
 
+def voice_of(inbound: Inbound) -> str | None:
+    """A voice message's media id: the resident's own words, kept as evidence with the report they made."""
+    return inbound.media_id if inbound.kind == "voice" else None
+
+
 def submitted_outcome(taxonomy: Taxonomy, submission: Submission, held: Held) -> Outcome:
     """The reply to a report that became an order (alone or in a batch)."""
     order = submission.order
@@ -89,7 +94,7 @@ class NewReports:
             return None
         try:
             report = self.orders.report(openid=inbound.openid, text=inbound.text, photos=held.photos,
-                                        location=held.location)
+                                        location=held.location, voice=voice_of(inbound))
         except InvalidInput:
             return None  # the full dialog answers why
         return NewReport(inbound, held, report)

@@ -1,6 +1,6 @@
-"""The outgoing WeChat HTTP API: access token, customer-service and template messages (official account),
-subscribe messages and jscode2session (mini-program). Request shapes follow wechatpy's clients; calls are
-async (httpx) so the event loop never blocks. The base URL comes from SIDAN_WECHAT_API_BASE, so tests point
+"""The outgoing WeChat HTTP API: access token, customer-service and template messages, temporary media (official
+account), subscribe messages and jscode2session (mini-program). Request shapes follow wechatpy's clients (whose
+calls block: they use requests); calls are async (httpx) so the event loop never blocks. The base URL comes from SIDAN_WECHAT_API_BASE, so tests point
 it at a local fake server.
 
 The access token is cached in the shared store for all workers; one refresh at a time (a store lock), refreshed
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -21,6 +23,8 @@ log = logging.getLogger("sidan.wechat_api")
 
 TOKEN_ERRORS = {40001, 40014, 42001}  # invalid credential, invalid token, token expired
 REFRESH_MARGIN_SECONDS = 300
+MAX_MEDIA_BYTES = 20 * 1024 * 1024  # WeChat's temporary media: images up to 10 MB, voice 2 MB
+PICTURE_DOMAINS = (".qpic.cn", ".qq.com")
 
 
 class WeChatAPIError(Exception):
@@ -99,20 +103,22 @@ class WeChatClient:
             raise WeChatAPIError(errcode, str(data.get("errmsg", "")))
         return data
 
-    async def _post(self, path: str, body: dict[str, Any], app: str = "mp") -> dict[str, Any]:
-        payload = json.dumps(body, ensure_ascii=False).encode("utf-8")  # WeChat wants UTF-8, not \\u escapes
+    async def _with_token(self, request: Callable[[str], Awaitable[httpx.Response]], app: str = "mp") -> httpx.Response:
+        """request(token) with the cached access token; a token WeChat refuses is refreshed once and the request
+        sent again. Answers that are WeChat's JSON errors raise WeChatAPIError."""
         rejected = None
         for attempt in (1, 2):
             token = await self.access_token(app, rejected=rejected)
             try:
-                response = await self._http.post(
-                    self._wechat.api_base + path, params={"access_token": token}, content=payload,
-                    headers={"Content-Type": "application/json; charset=utf-8"},
-                )
+                response = await request(token)
             except httpx.HTTPError as exc:
                 raise WeChatUnavailable(f"{type(exc).__name__}: {exc}") from exc
             try:
-                return self._parse(response)
+                if _is_json(response):
+                    self._parse(response)
+                elif response.status_code != 200:
+                    raise WeChatUnavailable(f"HTTP {response.status_code}")
+                return response
             except WeChatAPIError as exc:
                 if exc.errcode in TOKEN_ERRORS and attempt == 1:
                     log.info("wechat token rejected (%s), refreshing once", exc.errcode)
@@ -120,6 +126,44 @@ class WeChatClient:
                     continue
                 raise
         raise AssertionError("unreachable")
+
+    async def _post(self, path: str, body: dict[str, Any], app: str = "mp") -> dict[str, Any]:
+        payload = json.dumps(body, ensure_ascii=False).encode("utf-8")  # WeChat wants UTF-8, not \\u escapes
+        response = await self._with_token(lambda token: self._http.post(
+            self._wechat.api_base + path, params={"access_token": token}, content=payload,
+            headers={"Content-Type": "application/json; charset=utf-8"}), app)
+        return self._parse(response)
+
+    # ---------------------------------------------------------------- media
+    async def media_get(self, media_id: str) -> tuple[bytes, str]:
+        """A medium a resident sent (photo, voice), by its MediaId: WeChat keeps it about three days, then answers
+        40007 (invalid media_id). Returns the bytes and their declared type."""
+        response = await self._with_token(lambda token: self._http.get(
+            self._wechat.api_base + "/cgi-bin/media/get", params={"access_token": token, "media_id": media_id}))
+        return _body(response), _content_type(response)
+
+    async def download(self, url: str) -> tuple[bytes, str]:
+        """A photo by its PicUrl (WeChat's image server, no token): the copy left when the media id is gone.
+        WeChatAPIError(404) when it is not there (retrying cannot help), WeChatUnavailable otherwise."""
+        if not self._picture_host(url):
+            raise WeChatAPIError(404, "PicUrl is not on WeChat's image servers")
+        try:
+            response = await self._http.get(url)
+        except httpx.HTTPError as exc:
+            raise WeChatUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code in (403, 404, 410):
+            raise WeChatAPIError(response.status_code, "PicUrl answers nothing")
+        if response.status_code != 200:
+            raise WeChatUnavailable(f"HTTP {response.status_code}")
+        return _body(response), _content_type(response)
+
+    def _picture_host(self, url: str) -> bool:
+        """PicUrls point at WeChat's image servers (mmbiz.qpic.cn): a forged message cannot make sidan fetch and keep
+        whatever an address inside the network answers. The configured API host counts too (the tests' fake)."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        return parts.scheme in ("http", "https") and (
+            host.endswith(PICTURE_DOMAINS) or host == urlsplit(self._wechat.api_base).hostname)
 
     # ---------------------------------------------------------------- messages
     async def send_text(self, openid: str, text: str) -> dict[str, Any]:
@@ -153,3 +197,18 @@ class WeChatClient:
         if not data.get("openid"):
             raise WeChatAPIError(-1, "no openid in jscode2session answer")
         return data
+
+
+def _is_json(response: httpx.Response) -> bool:
+    """WeChat answers errors as JSON (sometimes labelled text/plain), media as their own type."""
+    return _content_type(response) in ("application/json", "text/plain", "")
+
+
+def _content_type(response: httpx.Response) -> str:
+    return response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _body(response: httpx.Response) -> bytes:
+    if len(response.content) > MAX_MEDIA_BYTES:
+        raise WeChatUnavailable(f"medium larger than {MAX_MEDIA_BYTES} bytes")
+    return response.content

@@ -1,4 +1,4 @@
-"""The background loops of a worker: the outbox dispatcher and the deadline sweep.
+"""The background loops of a worker: the outbox dispatcher, the deadline sweep and the media downloads.
 
 They run inside each server worker (settings.app.run_background_tasks) or alone as `sidan worker`. Stopping
 asks the loops to finish the message in hand, then cancels whatever is still running after a grace period;
@@ -11,6 +11,7 @@ import contextlib
 import logging
 
 from orders.dispatcher import Dispatcher, Sender
+from orders.media_fetch import MediaFetcher
 from orders.services import OrderService
 from orders.store import Store
 from orders.sweep import Sweeper
@@ -19,9 +20,11 @@ log = logging.getLogger("sidan.background")
 
 
 class BackgroundTasks:
-    def __init__(self, dispatcher: Dispatcher | None = None, sweeper: Sweeper | None = None) -> None:
+    def __init__(self, dispatcher: Dispatcher | None = None, sweeper: Sweeper | None = None,
+                 fetcher: MediaFetcher | None = None) -> None:
         self.dispatcher = dispatcher
         self.sweeper = sweeper
+        self.fetcher = fetcher
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
@@ -45,6 +48,8 @@ class BackgroundTasks:
             self._tasks.append(asyncio.create_task(self.dispatcher.run(self._stop), name="sidan-outbox"))
         if self.sweeper is not None:
             self._tasks.append(asyncio.create_task(self.sweeper.run(self._stop), name="sidan-sweep"))
+        if self.fetcher is not None:
+            self._tasks.append(asyncio.create_task(self.fetcher.run(self._stop), name="sidan-media"))
         log.info("background tasks started: %s", ", ".join(task.get_name() for task in self._tasks))
         return self
 

@@ -45,6 +45,14 @@ class AppSection(_Section):
     order_prefix: str = Field(pattern=r"^[A-Z]{1,6}$")
     timezone: str
     run_background_tasks: bool
+    public_url: str  # the public base of links in messages, menus, redirects and media URLs
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_base(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
+            raise ValueError("must be an http:// or https:// base URL, e.g. https://sidan.example.gov.cn")
+        return value.rstrip("/")
 
 
 class DatabaseSection(_Section):
@@ -143,6 +151,24 @@ class DeadlinesSection(_Section):
         return float(value) if value is not None else None
 
 
+class MediaSection(_Section):
+    url: str  # file://… or a folder (default var/media), or s3://bucket/prefix?endpoint=http://…
+    max_upload_bytes: int = Field(gt=0, le=100 * 1024 * 1024)
+    link_minutes: int = Field(gt=0, le=7 * 24 * 60)
+    fetch_poll_seconds: float = Field(gt=0)
+    fetch_max_attempts: int = Field(gt=0)
+    fetch_backoff_base_seconds: float = Field(gt=0)
+    fetch_backoff_max_seconds: float = Field(gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _media_location(cls, value: str) -> str:
+        from orders.media_store import parse_media_url
+
+        parse_media_url(value)  # a ValueError names what is wrong with it
+        return value
+
+
 class MetricsSection(_Section):
     token: str  # empty: /metrics is open; otherwise scrapers send it as a bearer token
 
@@ -164,6 +190,7 @@ class Settings(_Section):
     deadlines: DeadlinesSection
     metrics: MetricsSection
     privacy: PrivacySection
+    media: MediaSection
 
     @property
     def is_production(self) -> bool:

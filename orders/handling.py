@@ -12,7 +12,9 @@ from typing import Any
 
 from orders import models
 from orders.errors import InvalidInput, NotPermitted
+from orders.evidence import attach_uploads, resident_media_rows
 from orders.lifecycle import Action, Role, State
+from orders.sql import insert_rows
 from orders.unit_of_work import Actor, UnitOfWork, _Change, _clean_text, _Notice
 
 RESIDENT_NOTE = "resident_note"
@@ -130,12 +132,12 @@ class Handling(UnitOfWork):
         return await self._apply(number, actor, Action.ACCEPT, plan)
 
     # ------------------------------------------------------------------ 办单
-    async def progress(self, number: str, actor: Actor, note: str, photos: Iterable[str] = ()) -> models.Order:
+    async def progress(self, number: str, actor: Actor, note: str, photos: Iterable[int] = ()) -> models.Order:
+        """A step of the work, with photos the member uploaded (POST /api/v1/media) as evidence."""
         note = _clean_text(note, "进展说明", 1000)
-        photo_ids = [str(p) for p in photos][:9]
 
         async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
-            return _Change(data={"note": note, "photos": photo_ids})
+            return _Change(data={"note": note, "photos": await attach_uploads(conn, order, actor, photos, "progress")})
 
         return await self._apply(number, actor, Action.PROGRESS, plan, reason=note)
 
@@ -152,12 +154,15 @@ class Handling(UnitOfWork):
 
         return await self._apply(number, actor, Action.REQUEST_EXTENSION, plan, reason=reason)
 
-    async def resolve(self, number: str, actor: Actor, result: str) -> models.Order:
+    async def resolve(self, number: str, actor: Actor, result: str, photos: Iterable[int] = ()) -> models.Order:
         result = _clean_text(result, "办理结果", 2000)
 
         async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
             change = _Change(fields={"resolved_at": now, "result": result, "overdue": False,
                                      "extension_days_requested": None})
+            attached = await attach_uploads(conn, order, actor, photos, "resolve")
+            if attached:
+                change.data["photos"] = attached
             change.after.append(lambda c: self._notify_resident(
                 c, order, "survey", now, {"result": result, "round": order.reopen_count},
                 dedup=f"survey:{order.id}:{order.reopen_count}"))
@@ -171,8 +176,11 @@ class Handling(UnitOfWork):
             photos = list(order.photos or [])
             if len(photos) >= 9:
                 raise InvalidInput("每个工单最多 9 张照片")
-            photos.append({"media_id": media_id, "url": url, "at": now.isoformat()})
-            return _Change(fields={"photos": photos}, data={"media_id": media_id})
+            photo = {"media_id": media_id, "url": url, "at": now.isoformat()}
+            photos.append(photo)
+            change = _Change(fields={"photos": photos}, data={"media_id": media_id})
+            change.after.append(lambda c: insert_rows(c, models.Media, resident_media_rows(order.id, [photo], None, now)))
+            return change
 
         return await self._annotate(number, actor, "add_photo", plan)
 

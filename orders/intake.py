@@ -18,6 +18,7 @@ from tortoise.transactions import in_transaction
 
 from orders import models
 from orders.clock import SHANGHAI
+from orders.evidence import resident_media_rows
 from orders.lifecycle import Action, Role, State, transition
 from orders.sql import Sql, insert_rows, insert_with_ids, new_instance
 from orders.township.identity import IdentityCache
@@ -73,6 +74,7 @@ class Report:
     actor: Actor | None = None
     msg_key: str | None = None  # recorded as an InboundMessage with the order
     msg_type: str = "text"
+    voice: str | None = None  # the WeChat media id of the voice message that said it: kept as evidence
 
 
 @dataclass
@@ -101,10 +103,12 @@ class Intake(UnitOfWork):
         msg_type: str = "text",
         actor: Actor | None = None,
         resident: models.Resident | None = None,
+        voice: str | None = None,
     ) -> Report:
         """A request checked and ready to submit (InvalidInput for an empty or overlong text)."""
         resident_id = resident.id if resident is not None and resident.openid == openid else None
-        return Report(openid, _clean_text(text), list(photos), location, resident_id, actor, msg_key, msg_type)
+        return Report(openid, _clean_text(text), list(photos), location, resident_id, actor, msg_key, msg_type,
+                      voice)
 
     async def submit(self, prediction: PredictionLike | None = None, **report: Any) -> Submission:
         """A resident's request becomes an order (the arguments are those of report()); confident routing
@@ -165,6 +169,9 @@ class Intake(UnitOfWork):
             {"msg_key": report.msg_key, "openid": report.openid, "msg_type": report.msg_type,
              "order_id": plan.order.id, "reply": None, "received_at": now}
             for report, plan in zip(reports, plans) if report.msg_key])
+        await insert_rows(conn, models.Media, [row for report, plan in zip(reports, plans)
+                                               for row in resident_media_rows(plan.order.id, report.photos,
+                                                                              report.voice, now)])
         sent = await self._send(conn, [(plan.order, notice) for plan in plans for notice in plan.notices], now)
         alerted = {row["order_id"] for row in sent if row["kind"] == URGENT_ALERT}
         return [Submission(plan.order, True, auto_dispatched=plan.department is not None, prediction=prediction,

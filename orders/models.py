@@ -114,7 +114,7 @@ class Order(Model):
     resident = fields.ForeignKeyField("sidan.Resident", related_name="orders", null=True, on_delete=fields.RESTRICT)
     text = fields.TextField()
     normalized_text = fields.TextField()
-    photos = fields.JSONField(default=list)  # [{"media_id": …, "url": …, "at": …}]
+    photos = fields.JSONField(default=list)  # [{"media_id": …, "url": …, "at": …}]; their bytes: Media rows
     latitude = fields.FloatField(null=True)
     longitude = fields.FloatField(null=True)
     location_label = fields.CharField(max_length=128, null=True)
@@ -293,3 +293,35 @@ class SpentToken(Model):
 
     class Meta:
         table = "spent_token"
+
+
+class Media(Model):
+    """One piece of evidence, a photo or a voice message, and its bytes in the media store (orders/media_store.py).
+
+    A resident's arrives as a WeChat media id that WeChat forgets in about three days: the row is written pending
+    with the message and doubles as its download job (orders/media_fetch.py: due at next_attempt_at, claimed by
+    one worker for a lease, retried with backoff), stored once the bytes are kept, failed when they cannot be had.
+    A staff member's upload is stored at once and belongs to no order until progress or resolve names it."""
+
+    id = fields.BigIntField(primary_key=True)
+    order = fields.ForeignKeyField("sidan.Order", related_name="media", null=True, on_delete=fields.RESTRICT)
+    source = fields.CharField(max_length=16, null=True)  # resident | progress | resolve; None: uploaded, unused yet
+    kind = fields.CharField(max_length=8)  # image | voice
+    status = fields.CharField(max_length=8, default="pending")  # pending | stored | failed
+    sha256 = fields.CharField(max_length=64, null=True)
+    content_type = fields.CharField(max_length=64, null=True)
+    size = fields.IntField(null=True)
+    storage_key = fields.CharField(max_length=80, null=True)
+    wechat_media_id = fields.CharField(max_length=128, null=True)
+    pic_url = fields.TextField(null=True)  # WeChat's PicUrl of a photo: the download when the media id is gone
+    uploaded_by = fields.ForeignKeyField("sidan.Staff", related_name="uploads", null=True, on_delete=fields.SET_NULL)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(null=True)
+    claimed_by = fields.CharField(max_length=64, null=True)
+    last_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField()
+    stored_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "media"
+        indexes = (("status", "next_attempt_at"), ("order_id", "id"))

@@ -64,6 +64,7 @@ class OrderDetail:
     order: models.Order
     events: list[models.OrderEvent] = field(default_factory=list)
     ratings: list[models.Rating] = field(default_factory=list)
+    media: list[models.Media] = field(default_factory=list)  # its evidence, photos and voice, in arrival order
 
 
 def encode_cursor(order_id: int) -> str:
@@ -170,4 +171,5 @@ async def order_detail(actor: Actor, number: str, now: datetime | None = None) -
                                                at=now or datetime.now(timezone.utc))
     events = await models.OrderEvent.filter(order_id=order.id).order_by("id")
     ratings = await models.Rating.filter(order_id=order.id).order_by("round")
-    return OrderDetail(order, list(events), list(ratings))
+    media = await models.Media.filter(order_id=order.id).order_by("id")
+    return OrderDetail(order, list(events), list(ratings), list(media))

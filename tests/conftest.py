@@ -3,6 +3,7 @@ they answer, on PostgreSQL + Redis. With CI=true the real services are mandatory
 from __future__ import annotations
 
 import shutil
+import uuid
 from urllib.parse import urlparse
 
 import pytest
@@ -11,8 +12,8 @@ from tortoise import Tortoise
 from orders import db
 from orders.store import MemoryStore, RedisStore
 from tests.support import (
-    IN_CI, POSTGRES_URL, REDIS_URL, FakeClassifier, create_postgres_database, drop_postgres_database, reachable,
-    make_settings,
+    IN_CI, MEDIA_ROOT, POSTGRES_URL, REDIS_URL, FakeClassifier, create_postgres_database, drop_postgres_database,
+    free_port, reachable, make_settings,
 )
 
 
@@ -28,6 +29,13 @@ def require_service(name: str, url: str, default_port: int) -> None:
     if IN_CI:
         pytest.fail(f"CI=true: {message} — the real-service run is mandatory in CI", pytrace=False)
     pytest.skip(f"{message}: the PostgreSQL/Redis run is skipped on this machine")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def media_root():
+    """The media files written by this run's tests, gone with it."""
+    yield MEDIA_ROOT
+    shutil.rmtree(MEDIA_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +54,7 @@ async def sqlite_template(tmp_path_factory):
     return path
 
 
-TABLES = ["personal_data_access", "correction", "rating", "order_event", "outbox", "inbound_message", "orders",
+TABLES = ["personal_data_access", "correction", "rating", "order_event", "outbox", "inbound_message", "media", "orders",
           "invitation", "duty_shift", "staff", "township", "grid", "resident", "department", "idempotency_record",
           "daily_counter", "spent_token"]
 
@@ -125,3 +133,47 @@ def trained_router(quick_model):
     from classifiers import Router
 
     return Router.load(quick_model)
+
+
+def _no_s3(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"CI=true: {reason} — the S3 media store is tested against moto's server in CI", pytrace=False)
+    pytest.skip(f"{reason}: the S3 media store is not tested on this machine")
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A real S3-compatible server (moto's server mode) on a loopback port, for this test session."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        _no_s3(f"moto[server] is not installed ({exc})")
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    try:
+        server.start()
+    except Exception as exc:  # noqa: BLE001 - whatever keeps it from starting is the reason given
+        _no_s3(f"moto's S3 server did not start ({type(exc).__name__}: {exc})")
+    if not reachable("127.0.0.1", port, timeout=5):
+        _no_s3(f"moto's S3 server does not answer on 127.0.0.1:{port}")
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_media_url(moto_endpoint) -> str:
+    """SIDAN_MEDIA_URL of an empty bucket of its own on that server."""
+    import boto3
+
+    bucket = f"sidan-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test")
+    client.create_bucket(Bucket=bucket)
+    client.close()
+    return f"s3://test:test@{bucket}/evidence?endpoint={moto_endpoint}&region=us-east-1"
+
+
+@pytest.fixture(params=["local", "s3"])
+def media_url(request, tmp_path) -> str:
+    """Each media store backend: a folder, and a bucket on the S3-compatible server."""
+    return str(tmp_path / "media") if request.param == "local" else request.getfixturevalue("s3_media_url")

@@ -1,7 +1,8 @@
 """A local fake of the WeChat HTTP API: a real HTTP server on loopback, in a thread.
 
 It records what it receives and can be told to fail, to time out, to answer expired-token errors, or to go
-down for a while (the socket closes) and come back on the same port.
+down for a while (the socket closes) and come back on the same port. It holds temporary media (cgi-bin/media/get)
+and serves photos by their PicUrl, and can forget either, as WeChat does after about three days.
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ class FakeWeChat:
         self.token_issued = 0
         self.current_token: str | None = None
         self.codes: dict[str, str] = {}  # js_code -> openid; by default "code-<openid>" logs in as <openid>
+        self.media: dict[str, tuple[bytes, str]] = {}  # media_id -> (bytes, content type)
+        self.pictures: dict[str, tuple[bytes, str]] = {}  # PicUrl path -> (bytes, content type)
         self._fail_next = 0
         self._fail_status = 500
         self._expire_next = 0
@@ -84,6 +87,26 @@ class FakeWeChat:
         with self._lock:
             self._delay_next, self._delay_seconds = count, seconds
 
+    def add_media(self, media_id: str, data: bytes, content_type: str = "image/jpeg") -> str:
+        """WeChat now holds this medium; returns the PicUrl a photo message would carry."""
+        path = f"/mmbiz/{media_id}.jpg"
+        with self._lock:
+            self.media[media_id] = (data, content_type)
+            if content_type.startswith("image/"):
+                self.pictures[path] = (data, content_type)
+        return self.base_url + path
+
+    def forget(self, media_id: str, picture: bool = False) -> None:
+        """media/get answers 40007 for it from now on (and its PicUrl 404 too, when `picture`)."""
+        with self._lock:
+            self.media.pop(media_id, None)
+            if picture:
+                self.pictures.pop(f"/mmbiz/{media_id}.jpg", None)
+
+    def media_requests(self) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.path == "/cgi-bin/media/get" or r.path.startswith("/mmbiz/")]
+
     def messages(self, path_suffix: str = "/send") -> list[Received]:
         with self._lock:
             return [r for r in self.received if r.path.endswith(path_suffix) and r.method == "POST"]
@@ -113,10 +136,23 @@ class FakeWeChat:
         if failing:
             self._reply(handler, {"errcode": -1, "errmsg": "system error"}, status=self._fail_status)
             return
+        if url.path.startswith("/mmbiz/"):  # WeChat's image server: no token
+            with self._lock:
+                self.received.append(Received(method, url.path, query, body))
+                picture = self.pictures.get(url.path)
+            if picture is None:
+                self._reply(handler, {"error": "not found"}, status=404)
+            else:
+                self._reply_bytes(handler, *picture)
+            return
         answer = self._answer(url.path, query, body, method)
-        self._reply(handler, answer)
+        if isinstance(answer, tuple):
+            self._reply_bytes(handler, *answer)
+        else:  # media/get labels its JSON errors text/plain, as WeChat does
+            self._reply(handler, answer, content_type="text/plain" if url.path == "/cgi-bin/media/get" else None)
 
-    def _answer(self, path: str, query: dict[str, str], body: dict | None, method: str) -> dict[str, Any]:
+    def _answer(self, path: str, query: dict[str, str], body: dict | None,
+                method: str) -> dict[str, Any] | tuple[bytes, str]:
         with self._lock:
             if path == "/cgi-bin/token":
                 self.token_issued += 1
@@ -136,13 +172,20 @@ class FakeWeChat:
             if query.get("access_token") != self.current_token:
                 return {"errcode": 40001, "errmsg": "invalid credential"}
             self.received.append(Received(method, path, query, body))
+            if path == "/cgi-bin/media/get":
+                return self.media.get(query.get("media_id", "")) or {"errcode": 40007, "errmsg": "invalid media_id"}
             return {"errcode": 0, "errmsg": "ok", "msgid": len(self.received)}
 
-    @staticmethod
-    def _reply(handler: BaseHTTPRequestHandler, data: dict[str, Any], status: int = 200) -> None:
+    @classmethod
+    def _reply(cls, handler: BaseHTTPRequestHandler, data: dict[str, Any], status: int = 200,
+               content_type: str | None = None) -> None:
         raw = json.dumps(data, ensure_ascii=False).encode("utf-8")
+        cls._reply_bytes(handler, raw, f"{content_type or 'application/json'}; charset=utf-8", status)
+
+    @staticmethod
+    def _reply_bytes(handler: BaseHTTPRequestHandler, raw: bytes, content_type: str, status: int = 200) -> None:
         handler.send_response(status)
-        handler.send_header("Content-Type", "application/json; charset=utf-8")
+        handler.send_header("Content-Type", content_type)
         handler.send_header("Content-Length", str(len(raw)))
         handler.end_headers()
         handler.wfile.write(raw)

@@ -8,6 +8,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,8 @@ REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get("SIDAN_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("SIDAN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# The media files of this test run (never the repository's var/media); removed at the end of the session.
+MEDIA_ROOT = Path(tempfile.gettempdir()) / f"sidan-test-media-{os.getpid()}"
 
 # What an operator sets for production (the AES key and encoding mode aside): real appids and secrets, a random
 # JWT secret (`openssl rand -hex 32`).
@@ -104,9 +107,20 @@ class FakeClassifier:
 def make_settings(database_url: str, redis_url: str = "", **sections: dict[str, Any]) -> Settings:
     # Background loops (outbox, sweep) only where a test asks for them: they would reach for WeChat.
     env = {"SIDAN_ENV": "test", "SIDAN_DATABASE_URL": database_url, "SIDAN_REDIS_URL": redis_url,
-           "SIDAN_APP_RUN_BACKGROUND_TASKS": "false"}
+           "SIDAN_APP_RUN_BACKGROUND_TASKS": "false", "SIDAN_MEDIA_URL": str(MEDIA_ROOT)}
     settings = load_settings(env=env)
     return settings.with_overrides(**sections) if sections else settings
+
+
+def photo_bytes(color: tuple[int, int, int] = (200, 40, 40), fmt: str = "JPEG") -> bytes:
+    """A small real image (a different color: different bytes)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 12), color).save(buffer, fmt)
+    return buffer.getvalue()
 
 
 def reachable(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -146,9 +160,9 @@ async def drop_postgres_database(base_url: str, url: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_server(app, host: str = "127.0.0.1"):
+async def running_server(app, host: str = "127.0.0.1", port: int | None = None):
     """Serve a Sanic app on a loopback port inside the test's event loop; yields the base URL."""
-    port = free_port()
+    port = port or free_port()
     server = await app.create_server(host=host, port=port, access_log=False, return_asyncio_server=True)
     await server.startup()
     await server.before_start()

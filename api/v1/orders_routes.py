@@ -8,6 +8,7 @@ from __future__ import annotations
 from sanic import Request
 
 from api.auth import EVERYONE, STAFF_ROLES, require
+from api.media_links import linker
 from api.v1 import present, schemas
 from api.v1.docs import doc
 from api.v1.http import idempotent, order_number, parse_body, parse_query, respond, routes
@@ -45,7 +46,12 @@ async def detail_response(request: Request, number: str, status: int = 200):
         detail = await queries.order_detail(actor, number, request.app.ctx.clock.now())
     except NotFound:
         detail = await queries.order_detail(Actor.system(), number)
-    return respond(present.order_detail(detail, actor), status=status)
+    return respond(present.order_detail(detail, actor, media_link(request)), status=status)
+
+
+def media_link(request: Request):
+    """Signed links to the order's media (photos[].url) for this answer."""
+    return linker(request.app.ctx.settings, request.app.ctx.clock.now())
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -84,12 +90,12 @@ async def my_orders(request: Request):
 
 @routes.get("/orders/<number:str>")
 @doc("工单详情", tag=TAG, response=schemas.OrderDetailOut,
-     description="含完整的处理过程、照片和评价。电话、身份证号、银行卡号只有提交的群众、承办部门和督办员看到原文"
+     description="含完整的处理过程、照片与语音(photos:来源、状态、短时有效的签名地址)和评价。电话、身份证号、银行卡号只有提交的群众、承办部门和督办员看到原文"
                  "(工作人员每次查看都留有记录),其他人看到的是打码后的。")
 @require(*EVERYONE)
 async def order_detail(request: Request, number: str):
     detail = await queries.order_detail(request.ctx.actor, order_number(number), request.app.ctx.clock.now())
-    return respond(present.order_detail(detail, request.ctx.actor))
+    return respond(present.order_detail(detail, request.ctx.actor, media_link(request)))
 
 
 # ---------------------------------------------------------------------------------------------- staff actions
@@ -182,12 +188,12 @@ async def invalidate(request: Request, number: str):
 
 @routes.post("/orders/<number:str>/resolve")
 @doc("办结", tag=TAG, body=schemas.ResolveBody, response=schemas.OrderDetailOut, idempotent=True,
-     description="须写明办理结果;办结后向群众推送回访评价。")
+     description="须写明办理结果,可附先上传的现场照片;办结后向群众推送回访评价。")
 @require(Role.DEPT_STAFF)
 @idempotent
 async def resolve(request: Request, number: str):
     body = parse_body(request, schemas.ResolveBody)
-    await request.app.ctx.orders.resolve(order_number(number), request.ctx.actor, body.result)
+    await request.app.ctx.orders.resolve(order_number(number), request.ctx.actor, body.result, photos=body.photos)
     return await detail_response(request, number)
 
 

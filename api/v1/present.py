@@ -11,6 +11,7 @@ from tortoise.models import Model
 from api.auth import ROLE_NAMES
 from api.v1 import schemas
 from orders import models
+from orders.evidence import status_label
 from orders.lifecycle import ACTION_LABELS, STATE_LABELS, Role, offered_actions, public_action
 from orders.privacy import redact, redact_all, sees_personal_data
 from orders.queries import OrderDetail, ReturnNote
@@ -100,14 +101,28 @@ def _event_data(event: models.OrderEvent, viewer: Actor, shown: Callable[[Any], 
     return shown(data)
 
 
-def order_detail(detail: OrderDetail, viewer: Actor) -> schemas.OrderDetailOut:
+def photo(media: models.Media, link: Callable[[int], str] | None) -> schemas.Photo:
+    """A medium of the order; its url (a signed link, made by `link`) once its bytes are kept."""
+    stored = media.status == "stored"
+    return schemas.Photo(id=media.id, source=media.source, kind=media.kind, status=media.status,
+                         status_label=status_label(media), url=link(media.id) if stored and link else None,
+                         content_type=media.content_type if stored else None, size=media.size if stored else None,
+                         media_id=media.wechat_media_id or "", at=media.created_at)
+
+
+def media_out(media: models.Media, link: Callable[[int], str]) -> schemas.MediaOut:
+    return schemas.MediaOut(id=media.id, url=link(media.id), content_type=media.content_type or "",
+                            size=media.size or 0, sha256=media.sha256 or "")
+
+
+def order_detail(detail: OrderDetail, viewer: Actor,
+                 link: Callable[[int], str] | None = None) -> schemas.OrderDetailOut:
     order = detail.order
     staff_view = viewer.role != Role.RESIDENT
     shown = _shown(viewer, order, opened=True)
     resident = _related(order, "resident")
     accepted_by = _related(order, "accepted_by")
-    photos = [schemas.Photo(media_id=str(p.get("media_id", "")), url=p.get("url"), at=p.get("at"))
-              for p in (order.photos or []) if isinstance(p, dict)]
+    photos = [photo(media, link) for media in detail.media if media.source]
     progress_photos = [str(media_id) for event in detail.events if event.action == "progress"
                        for media_id in (event.data or {}).get("photos", [])]
     timeline = [

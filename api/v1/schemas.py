@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from orders.lifecycle import INVALID_REASONS
 
@@ -58,10 +58,13 @@ class AcceptBody(Body):
     pass
 
 
+MediaId = Annotated[int, Field(ge=1, le=2_147_483_647)]  # the id POST /api/v1/media answered with
+
+
 class ProgressBody(Body):
     note: Text = Field(min_length=1, max_length=1000)
-    photos: list[Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_storable)]] = Field(
-        default_factory=list, max_length=9, description="小程序上传后的图片 media_id")
+    photos: list[MediaId] = Field(default_factory=list, max_length=9,
+                                  description="先用 POST /api/v1/media 上传的照片 id,最多 9 张")
 
 
 class ExtensionRequestBody(Body):
@@ -93,6 +96,8 @@ class InvalidateBody(Body):
 
 class ResolveBody(Body):
     result: Text = Field(min_length=1, max_length=2000)
+    photos: list[MediaId] = Field(default_factory=list, max_length=9,
+                                  description="办结现场照片:先用 POST /api/v1/media 上传的照片 id,最多 9 张")
 
 
 class RateBody(Body):
@@ -225,9 +230,26 @@ class Location(BaseModel):
 
 
 class Photo(BaseModel):
-    media_id: str
-    url: str | None = None
-    at: str | None = None
+    """One piece of evidence of the order: a photo or a voice message, from the resident or from the staff."""
+
+    id: int = Field(description="文件 id(GET /api/v1/media/{id})")
+    source: Literal["resident", "progress", "resolve"] = Field(description="群众提交 / 办理进展 / 办结")
+    kind: Literal["image", "voice"]
+    status: Literal["pending", "stored", "failed"] = Field(description="保存中 / 已保存 / 未能保存")
+    status_label: str = Field(description="如“照片未能保存”")
+    url: str | None = Field(None, description="短时有效的签名地址(已保存时),由本系统提供文件内容")
+    content_type: str | None = None
+    size: int | None = None
+    media_id: str = Field("", description="微信的 MediaId(群众发来的)")
+    at: datetime
+
+
+class MediaOut(BaseModel):
+    id: int = Field(description="在办理进展、办结的 photos 里填这个 id")
+    url: str = Field(description="短时有效的签名地址")
+    content_type: str
+    size: int
+    sha256: str
 
 
 class Person(BaseModel):

@@ -11,7 +11,7 @@ from api.app import create_app
 from api.demo.township import load_demo_data
 from orders import models
 from tests.fake_wechat import FakeWeChat
-from tests.support import running_server
+from tests.support import free_port, running_server
 
 API = "/api/v1"
 ADMIN, SUPERVISOR, GRID_WORKER = "demo-admin", "demo-supervisor", "demo-grid_worker"
@@ -64,13 +64,15 @@ class Api:
 
 
 @contextlib.asynccontextmanager
-async def serve_api(settings, store, classifier, clock=None, demo: bool = True):
+async def serve_api(settings, store, classifier, clock=None, demo: bool = True, background: bool = False):
     wechat = FakeWeChat().start()
-    # No background sender in these tests: they look at the outbox rows themselves.
-    settings = settings.with_overrides(wechat={"api_base": wechat.base_url}, app={"run_background_tasks": False})
+    port = free_port()  # known before the app is built: its links (photos[].url) point at this server
+    # No background loops unless asked: most tests look at the outbox rows themselves.
+    settings = settings.with_overrides(wechat={"api_base": wechat.base_url}, app={
+        "run_background_tasks": background, "public_url": f"http://127.0.0.1:{port}"})
     app = create_app(settings, classifier=classifier, store=store, clock=clock)
     try:
-        async with running_server(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        async with running_server(app, port=port) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
             if demo:
                 await load_demo_data()
             yield Api(base, client, app, wechat)

@@ -30,14 +30,17 @@ async def test_the_document_describes_every_operation_well_enough_to_call_it(api
         assert (op.get("security") == [{"bearer": []}]) != public, (path, method)
         assert op["responses"]["default"]["content"]["application/json"]["schema"]["properties"]["error"]
         success = next(code for code in op["responses"] if code != "default")
-        if not path.startswith("/api/v1/stats/report/"):  # a file: Excel or CSV
+        if (path, method) == ("/api/v1/media/{media_id}", "get"):  # the medium's own bytes
+            assert op["responses"][success]["content"]["*/*"]["schema"]["format"] == "binary"
+        elif not path.startswith("/api/v1/stats/report/"):  # a file: Excel or CSV
             assert op["responses"][success]["content"]["application/json"]["schema"]["type"] == "object", path
         for name in [part[1:-1] for part in path.split("/") if part.startswith("{")]:
             assert any(p["name"] == name and p["in"] == "path" and p["required"] for p in op["parameters"])
         if method in ("post", "patch") and not path.endswith("/accept"):
             body = op["requestBody"]
             assert body["required"] is True
-            assert body["content"]["application/json"]["schema"]["type"] == "object", (path, method)
+            media_type = "multipart/form-data" if path == "/api/v1/media" else "application/json"  # an upload
+            assert body["content"][media_type]["schema"]["type"] == "object", (path, method)
     progress = spec["paths"]["/api/v1/orders/{number}/progress"]["post"]
     schema = progress["requestBody"]["content"]["application/json"]["schema"]
     assert schema["required"] == ["note"] and schema["properties"]["photos"]["maxItems"] == 9

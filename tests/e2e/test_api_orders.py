@@ -9,6 +9,7 @@ import pytest
 
 from orders import models
 from tests.e2e.api_harness import ADMIN, GRID_WORKER, JIANSHE, MINZHENG, SUPERVISOR, serve_api
+from tests.support import photo_bytes
 
 RESIDENT = "oResident0001"
 
@@ -35,8 +36,11 @@ async def test_the_unsure_order_goes_through_the_grid_worker_to_the_resident_rat
     assert [o["number"] for o in (await api.get(clerk, "/orders", params={"state": "dispatched"})).json()["items"]] \
         == [number]
     assert (await api.post(clerk, f"/orders/{number}/accept")).status_code == 200
+    uploaded = await api.client.post("/api/v1/media", headers=await api.headers(clerk),
+                                     files={"file": ("scene.jpg", photo_bytes(), "image/jpeg")})
+    assert uploaded.status_code == 201, uploaded.text
     assert (await api.post(clerk, f"/orders/{number}/progress",
-                           {"note": "已上门了解情况", "photos": ["media-1"]})).status_code == 200
+                           {"note": "已上门了解情况", "photos": [uploaded.json()["id"]]})).status_code == 200
     assert (await api.post(clerk, f"/orders/{number}/extension", {"days": 3, "reason": "一方外出"})).status_code == 200
     approved = await api.post(SUPERVISOR, f"/orders/{number}/extension/approve", {"reason": "同意"})
     assert approved.status_code == 200 and approved.json()["extension_days_requested"] is None
@@ -60,7 +64,10 @@ async def test_the_unsure_order_goes_through_the_grid_worker_to_the_resident_rat
         ("rate", "resident", "居民0001"),
     ]
     assert all(datetime.fromisoformat(e["at"]) for e in detail["timeline"])
-    assert detail["progress_photos"] == ["media-1"]
+    photo_id = uploaded.json()["id"]
+    assert detail["progress_photos"] == [str(photo_id)]
+    assert [(p["id"], p["source"], p["status"]) for p in detail["photos"]] == [(photo_id, "progress", "stored")]
+    assert (await api.client.get(detail["photos"][0]["url"])).content == photo_bytes()  # the resident sees it too
     assert detail["routing"] is None and detail["resident"] is None  # a resident is not shown staff's view
     correction = await models.Correction.get(order__number=number)
     assert (correction.department, correction.category, correction.source) == ("paichusuo", "平安建设", "redispatch")

@@ -13,6 +13,7 @@ from orders.errors import InvalidInput, NotFound
 from orders.lifecycle import Role, State
 from orders.queries import OrderFilters
 from orders.services import Actor, OrderService
+from tests.support import photo_bytes
 
 LOU_BA = {"latitude": 28.641, "longitude": 104.406}  # grid XJB-01
 YUN_FU = {"latitude": 28.625, "longitude": 104.425}  # grid XJB-04
@@ -147,9 +148,11 @@ async def test_the_detail_has_the_timeline_in_order_and_hides_out_of_scope_order
     number = (await service.submit(openid="oA", text="村口的路灯坏了")).order.number
     clerk = await staff("demo-dept_staff-jianshe")
     await service.accept(number, clerk)
-    await service.progress(number, clerk, "已派电工", photos=["m1"])
+    photo = await service.upload(clerk, photo_bytes())
+    await service.progress(number, clerk, "已派电工", photos=[photo.id])
     detail = await queries.order_detail(clerk, number)
     assert [e.action for e in detail.events] == ["submit", "dispatch", "accept", "progress"]
+    assert [(m.id, m.source) for m in detail.media] == [(photo.id, "progress")]
     assert detail.order.department.code == "jianshe"  # loaded with the order, no lazy query
     with pytest.raises(NotFound):
         await queries.order_detail(await staff("demo-dept_staff-minzheng"), number)

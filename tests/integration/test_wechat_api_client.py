@@ -111,3 +111,25 @@ async def test_jscode2session(fake_wechat, client_factory):
         await client.jscode2session("garbage")
     assert error.value.errcode == 40029
     await client.close()
+
+
+async def test_a_temporary_medium_comes_back_as_bytes_with_its_type_and_a_forgotten_one_as_40007(fake_wechat,
+                                                                                                 client_factory):
+    client = client_factory()
+    pic_url = fake_wechat.add_media("m-voice", b"#!AMR\n\x00\x01", "audio/amr")
+    assert await client.media_get("m-voice") == (b"#!AMR\n\x00\x01", "audio/amr")
+    fake_wechat.expire_token_next(1)  # a token WeChat refuses is refreshed once, the medium asked for again
+    assert (await client.media_get("m-voice"))[0] == b"#!AMR\n\x00\x01"
+    assert fake_wechat.token_issued == 2
+    fake_wechat.forget("m-voice")
+    with pytest.raises(WeChatAPIError) as gone:
+        await client.media_get("m-voice")
+    assert gone.value.errcode == 40007
+    photo_url = fake_wechat.add_media("m-photo", b"\xff\xd8\xff-jpeg")
+    assert await client.download(photo_url) == (b"\xff\xd8\xff-jpeg", "image/jpeg")  # the PicUrl: no token
+    with pytest.raises(WeChatAPIError):
+        await client.download(pic_url)  # a voice has no picture
+    fake_wechat.stop()
+    with pytest.raises(WeChatUnavailable):
+        await client.media_get("m-photo")
+    await client.close()
