@@ -20,12 +20,13 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get("SIDAN_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("SIDAN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
-# What an operator sets for production (the AES key and encoding mode aside): real appids and secrets, a random
-# JWT secret (`openssl rand -hex 32`).
+# What an operator sets for production: real appids and secrets, the EncodingAESKey (safe mode), a random JWT secret
+# (`openssl rand -hex 32`).
 PRODUCTION = {
     "SIDAN_ENV": "production",
     "SIDAN_WECHAT_TOKEN": "realtoken",
     "SIDAN_WECHAT_APPID": "wx5e7c2b9a41d3f086",
+    "SIDAN_WECHAT_AES_KEY": "Xq3vN8rT2mK5pW9sL4hJ7fD1cB6gZ0yU3eA8iO5nR2w",
     "SIDAN_WECHAT_APP_SECRET": "real-app-secret",
     "SIDAN_WECHAT_MINIAPP_APPID": "wx8a1f0c3e9b2d4765",
     "SIDAN_WECHAT_MINIAPP_SECRET": "real-miniapp-secret",
