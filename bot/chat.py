@@ -275,7 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sidan chat", description="在终端里扮演居民,与公众号对话(签名方式与微信一致)")
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="the server's base URL")
     parser.add_argument("--openid", default="o_chat_resident", help="who you are (a resident's openid)")
-    parser.add_argument("--mode", choices=MODES, help="message encryption; default: safe when an AES key is set")
+    parser.add_argument("--mode", choices=MODES,
+                        help="message encryption; default: the server's, wechat.encoding_mode (safe when an AES key "
+                             "is set, plain otherwise)")
     parser.add_argument("--token", help="the WeChat token (default: wechat.token from the configuration)")
     return parser
 
@@ -290,7 +292,7 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: Tex
         print(f"配置错误 / configuration error: {exc}", file=sys.stderr)
         return 2
     wechat = settings.wechat
-    mode = args.mode or ("safe" if wechat.aes_key else "plain")
+    mode = args.mode or wechat.encoding
     try:
         simulator = Simulator(args.url, args.token or wechat.token, args.openid, mode=mode, aes_key=wechat.aes_key,
                               appid=wechat.appid)

@@ -14,7 +14,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from bot import dialog, surveys
-from bot.delivery import Delivery, Held, Outcome, message_record
+from bot.delivery import Delivery, Held, Outcome, Query, message_record
 from bot.dialog import Intent, Kind, OrderView
 from bot.inbound import Inbound
 from bot.new_reports import NewReports, Screened, screened, submitted_outcome, voice_of
@@ -44,9 +44,10 @@ class Conversation:
         self.intake = self.new_reports.intake
         self.delivery = Delivery(settings, store, clock, self.answer)
 
-    async def reply_to(self, inbound: Inbound) -> str | None:
-        """The reply text (None: answer `success`); each message key is answered once (bot.delivery)."""
-        return await self.delivery.reply_to(inbound)
+    async def reply_to(self, inbound: Inbound, query: Query | None = None) -> str | None:
+        """The reply text (None: answer `success`); each message key is answered once, a signed query brings one
+        message only (bot.delivery)."""
+        return await self.delivery.reply_to(inbound, query)
 
     @property
     def prefix(self) -> str:

@@ -7,9 +7,11 @@ reply; concurrent retries wait for that reply. Underneath, every processed messa
 (unique msg_key) written in the same transaction as the work it caused, with the reply text: if the store is
 down, or forgot, the database still refuses to do the work twice and hands back the first reply.
 
-The store also keeps the per-openid rate count, the resident's lock, and the photos and location a resident sent
-before the text they belong to (held). While the store is down, the rate is counted in this process instead
-(LocalRate): each worker then allows a resident the limit on its own.
+The store also keeps the per-openid rate count, the resident's lock, the photos and location a resident sent
+before the text they belong to (held), and the signed queries of the replay window with the message each carried
+(Query): WeChat's signature does not cover the body, so a query may bring its own message again and no other. While
+the store is down, the rate is counted in this process instead (LocalRate): each worker then allows a resident the
+limit on its own; the queries are not remembered (MsgId dedup still answers every message once).
 """
 from __future__ import annotations
 
@@ -56,6 +58,27 @@ class Held:
 
     def __bool__(self) -> bool:
         return bool(self.photos or self.location)
+
+
+class ReplayedQuery(Exception):
+    """A query seen before brings another message (someone reused a genuine callback URL): refused, nothing written."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """The signed query a message came with, remembered until its timestamp leaves the replay window."""
+
+    signature: str  # WeChat's, over token, timestamp and nonce
+    message: str  # the digest of the message it carried (bot.wire.message_digest)
+    ttl: float
+
+    def remember(self) -> list[tuple]:
+        """Store commands: keep this query's message unless it has one, then read the one it has."""
+        key = f"wx:query:{self.signature}"
+        return [("set", key, self.message, self.ttl, True), ("get", key)]
+
+    def brought_another(self, seen: str | None) -> bool:
+        return seen is not None and seen != self.message  # None: it left the window between the two commands
 
 
 @dataclass
@@ -120,15 +143,18 @@ class Delivery:
         self.answer = answer
         self.local_rate = LocalRate()
 
-    async def reply_to(self, inbound: Inbound) -> str | None:
-        """The reply text (None: answer `success`). Each message key is processed once; retries get the same reply."""
+    async def reply_to(self, inbound: Inbound, query: Query | None = None) -> str | None:
+        """The reply text (None: answer `success`). Each message key is processed once; retries get the same reply.
+        ReplayedQuery when `query` brought another message before."""
         if inbound.key is None:
+            if query is not None:
+                await self._remember_alone(query)
             return None
         store_key = f"wx:msg:{inbound.key}"
         deadline = time.monotonic() + REPLY_BUDGET_SECONDS
         while True:
             try:
-                visit = await self._arrive(inbound.openid, store_key)
+                visit = await self._arrive(inbound.openid, store_key, query)
             except StoreUnavailable:
                 log.warning("store unavailable: dedup by the database alone")
                 reply, _ = await self._answer(inbound, deadline, _Visit())
@@ -146,21 +172,38 @@ class Delivery:
     def _minute(self) -> int:
         return int(self.clock.now().timestamp() // 60)
 
-    async def _arrive(self, openid: str, store_key: str) -> _Visit:
-        """One round trip: claim the message, count it against the rate limit, take the resident's lock if it is
-        free, read what the resident holds (photos, a location)."""
+    async def _arrive(self, openid: str, store_key: str, query: Query | None) -> _Visit:
+        """One round trip: remember the query, claim the message, count it against the rate limit, take the
+        resident's lock if it is free, read what the resident holds (photos, a location)."""
         window = self._minute()
         token = secrets.token_hex(8)
-        claimed, count, locked, raw_held = await self.store.many([
+        remember = query.remember() if query is not None else []
+        answers = await self.store.many([
+            *remember,
             ("set", store_key, _PENDING, CLAIM_SECONDS, True),
             ("incr", self._rate_key(openid, window), 120),
             ("set", lock_key(self._resident_lock(openid)), token, RESIDENT_LOCK_SECONDS, True),
             ("get", self._held_key(openid)),
         ])
-        return _Visit(openid=openid, store=True, claimed=claimed,
-                      rate_limited=claimed and count > self.settings.bot.rate_limit_per_minute,
-                      rate_window=None if claimed else window,  # a retry is not a new message
-                      lock_token=token if locked else None, held=self._held_from(raw_held) if locked else None)
+        claimed, count, locked, raw_held = answers[len(remember):]
+        visit = _Visit(openid=openid, store=True, claimed=claimed,
+                       rate_limited=claimed and count > self.settings.bot.rate_limit_per_minute,
+                       rate_window=None if claimed else window,  # a retry is not a new message
+                       lock_token=token if locked else None, held=self._held_from(raw_held) if locked else None)
+        if query is not None and query.brought_another(answers[1]):
+            visit.rate_window = window  # give back all this visit took: it was nobody's message
+            await self._leave(visit, _NO_REPLY, store_key if claimed else None)
+            raise ReplayedQuery("a signed query seen before carries another message")
+        return visit
+
+    async def _remember_alone(self, query: Query) -> None:
+        """The query of a message with nothing to answer (a passive event): seen, so it cannot bring another."""
+        try:
+            _, seen = await self.store.many(query.remember())
+        except StoreUnavailable:
+            return  # plain mode has MsgId dedup alone until the store is back
+        if query.brought_another(seen):
+            raise ReplayedQuery("a signed query seen before carries another message")
 
     async def _leave(self, visit: _Visit, reply_to_remember: Any = _NO_REPLY, store_key: str | None = None) -> None:
         """One round trip on the way out: remember the reply (or forget the claim, so a retry starts afresh), give

@@ -1,8 +1,9 @@
 """The /wechat route: GET answers WeChat's server URL verification, POST takes every message and event.
 
-Refusals happen before anything is written: 403 for a forged signature or a stale timestamp, 413 for an
-oversized body, 400 for malformed, hostile (DTD/entities) or undecryptable XML. Everything that passes gets
-a passive reply inside WeChat's 5 seconds: a text, or `success`.
+Refusals happen before anything is written: 403 for a forged signature or a stale timestamp, for what the account's
+message mode (wechat.encoding_mode) does not let through (plaintext in safe mode) and for a signed query seen before
+with another message; 413 for an oversized body, 400 for malformed, hostile (DTD/entities) or undecryptable XML.
+Everything that passes gets a passive reply inside WeChat's 5 seconds: a text, or `success`.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sanic.response import HTTPResponse, text
 
 from bot import wire
 from bot.conversation import Conversation
+from bot.delivery import Query, ReplayedQuery
 from bot.inbound import inbound_from
 
 log = logging.getLogger("sidan.bot")
@@ -38,6 +40,7 @@ def register(app: Sanic) -> None:
         app.ctx.wechat_crypto = wire.make_crypto(settings.wechat.token, settings.wechat.aes_key,
                                                  settings.wechat.appid)
         app.ctx.bot = Conversation(settings, app.ctx.orders, app.ctx.store, app.ctx.clock)
+        log.info("WeChat messages accepted in %s mode", settings.wechat.encoding)
 
     @app.get("/wechat", name="wechat_verify")
     async def wechat_verify(request: Request) -> HTTPResponse:
@@ -60,10 +63,17 @@ def register(app: Sanic) -> None:
             if declared.isdigit() and int(declared) > settings.bot.max_body_bytes:
                 raise wire.Rejected(413, "declared body larger than the limit")
             envelope = wire.open_envelope(request.body or b"", args, crypto=ctx.wechat_crypto,
-                                          max_body_bytes=settings.bot.max_body_bytes)
+                                          max_body_bytes=settings.bot.max_body_bytes, mode=settings.wechat.encoding)
         except wire.Rejected as rejected:
             _refuse(request, rejected)
-        reply = await ctx.bot.reply_to(inbound_from(envelope.message, envelope.fields))
+        query = None
+        if settings.wechat.encoding != "safe":  # in safe mode msg_signature binds the message to its query already
+            query = Query(args["signature"], wire.message_digest(envelope.fields),
+                          ttl=int(args["timestamp"]) + settings.bot.replay_window_seconds - now + 1)
+        try:
+            reply = await ctx.bot.reply_to(inbound_from(envelope.message, envelope.fields), query)
+        except ReplayedQuery as replayed:
+            _refuse(request, wire.Rejected(403, str(replayed)))
         body = wire.render_reply(envelope, reply, ctx.wechat_crypto, now)
         if body == wire.SUCCESS:
             return text(body)

@@ -1,11 +1,19 @@
 """What travels on the wire between WeChat and us: signatures, replay window, AES (compatible and safe modes),
 XML that is checked before any parser sees it, and the passive reply.
 
-Everything here is pure (no I/O); `Rejected` carries the HTTP status for the route: 403 for a bad signature or a
-stale timestamp, 413 for an oversized body, 400 for anything malformed, hostile or undecryptable.
+WeChat's `signature` covers the token, timestamp and nonce, never the body; only `msg_signature` covers a
+ciphertext. So in safe mode a message is a ciphertext with its msg_signature or nothing, and wherever both parts
+come, the ciphertext is the message and the plaintext copy beside it is ignored. A plaintext message is as good as
+its query: the door remembers each query with the digest of the message it carried (`message_digest`).
+
+Everything here is pure (no I/O); `Rejected` carries the HTTP status for the route: 403 for a bad signature, a
+stale timestamp or a message its mode does not let through, 413 for an oversized body, 400 for anything malformed,
+hostile or undecryptable.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -135,24 +143,30 @@ def open_envelope(
     *,
     crypto: WeChatCrypto | None,
     max_body_bytes: int,
+    mode: str,
 ) -> Envelope:
-    """Decrypt (compatible/safe mode, `encrypt_type=aes`) or read (plaintext) one verified request body."""
+    """Decrypt (`encrypt_type=aes`) or read (plaintext, unless `mode` is safe) one verified request body."""
+    encrypt_type = (args.get("encrypt_type") or "raw").lower()
+    if encrypt_type not in ("raw", "aes"):
+        raise Rejected(400, f"unknown encrypt_type {encrypt_type!r}")
+    if mode == "safe" and (encrypt_type != "aes" or not args.get("msg_signature")):
+        raise Rejected(403, "safe mode: only a ciphertext signed by msg_signature is accepted")
     text = checked_text(body, max_body_bytes)
     fields = parse_fields(text)
-    encrypt_type = (args.get("encrypt_type") or "raw").lower()
     encrypted = False
-    if encrypt_type == "aes":
-        if crypto is not None:
-            text = _decrypt(fields, args, crypto, max_body_bytes)
-            fields = parse_fields(text)
-            encrypted = True
-        elif "Encrypt" in fields and "MsgType" not in fields:
+    if encrypt_type == "aes" and crypto is not None:
+        text = _decrypt(fields, args, crypto, max_body_bytes)  # a plaintext copy beside the ciphertext is ignored
+        fields = parse_fields(text)
+        encrypted = True
+    elif encrypt_type == "aes":
+        if "Encrypt" in fields and "MsgType" not in fields:
             raise Rejected(400, "safe-mode message but no EncodingAESKey is configured")
         # else compatible mode without a key: the plaintext copy WeChat sends alongside is used
-    elif encrypt_type != "raw":
-        raise Rejected(400, f"unknown encrypt_type {encrypt_type!r}")
     elif "MsgType" not in fields:
         raise Rejected(400, "no <MsgType>: an encrypted body needs encrypt_type=aes")
+    elif "Encrypt" in fields and crypto is not None:
+        # WeChat sends a ciphertext only with encrypt_type=aes: this query was altered to get the plaintext read
+        raise Rejected(403, "a ciphertext without encrypt_type=aes and msg_signature")
     validate_message(fields)
     try:
         message = parse_message(text)  # the text already checked and parsed once above
@@ -164,7 +178,8 @@ def open_envelope(
 def _decrypt(fields: dict[str, Any], args: dict[str, str], crypto: WeChatCrypto, limit: int) -> str:
     encrypt = fields.get("Encrypt")
     if not isinstance(encrypt, str) or not encrypt.strip():
-        raise Rejected(400, "encrypt_type=aes but no <Encrypt>")
+        # a genuine encrypted query over a body without its ciphertext: nothing msg_signature can vouch for
+        raise Rejected(403, "encrypt_type=aes but no <Encrypt>")
     msg_signature = args.get("msg_signature", "")
     if not msg_signature:
         raise Rejected(403, "missing msg_signature")
@@ -176,6 +191,12 @@ def _decrypt(fields: dict[str, Any], args: dict[str, str], crypto: WeChatCrypto,
         raise Rejected(400, f"cannot decrypt: {type(exc).__name__}") from None
     # The decrypted document gets the same checks as a plaintext one.
     return checked_text(inner.encode("utf-8"), limit)
+
+
+def message_digest(fields: dict[str, Any]) -> str:
+    """What a message is, whatever wrapped it (plaintext, ciphertext, both): the same message, the same digest."""
+    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.blake2b(canonical.encode("utf-8"), digest_size=16).hexdigest()
 
 
 def render_reply(envelope: Envelope, text: str | None, crypto: WeChatCrypto | None, now: float) -> str:

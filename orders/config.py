@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = REPO_ROOT / "config.toml"
@@ -81,6 +81,8 @@ class WechatSection(_Section):
     token: str = Field(min_length=3, max_length=32)
     appid: str = Field(min_length=1)
     aes_key: str
+    # The account's message mode (消息加解密方式); empty: safe with an AES key, plain without (see `encoding`).
+    encoding_mode: Literal["", "plain", "compatible", "safe"]
     app_secret: str
     miniapp_appid: str
     miniapp_secret: str
@@ -102,6 +104,18 @@ class WechatSection(_Section):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("encoding_mode")
+    @classmethod
+    def _encrypted_modes_need_the_key(cls, value: str, info: ValidationInfo) -> str:
+        if value in ("compatible", "safe") and not info.data.get("aes_key"):
+            raise ValueError(f"{value} mode needs the EncodingAESKey; set SIDAN_WECHAT_AES_KEY (43 characters)")
+        return value
+
+    @property
+    def encoding(self) -> str:
+        """The mode the /wechat door enforces: plain, compatible or safe."""
+        return self.encoding_mode or ("safe" if self.aes_key else "plain")
 
 
 class AuthSection(_Section):
@@ -301,6 +315,10 @@ def production_problems(settings: Settings) -> list[str]:
     if with_miniapp and not settings.wechat.miniapp_secret:
         problems.append(("wechat", "miniapp_secret",
                          "the mini-program's AppSecret is empty (or set wechat.miniapp_appid empty: no mini-program)"))
+    if not settings.wechat.aes_key and settings.wechat.encoding_mode != "plain":
+        # plaintext callbacks are signed over the query only: production takes them only when the operator says so
+        problems.append(("wechat", "aes_key", "production needs the official account's EncodingAESKey (safe mode), "
+                                              "or SIDAN_WECHAT_ENCODING_MODE=plain to accept plaintext on purpose"))
     bits = estimated_entropy_bits(settings.auth.jwt_secret)
     if bits < MIN_JWT_SECRET_BITS:
         problems.append(("auth", "jwt_secret", f"the secret is too predictable (about {bits:.0f} bits, needs "

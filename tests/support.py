@@ -23,12 +23,13 @@ REDIS_URL = os.environ.get("SIDAN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 # The media files of this test run (never the repository's var/media); removed at the end of the session.
 MEDIA_ROOT = Path(tempfile.gettempdir()) / f"sidan-test-media-{os.getpid()}"
 
-# What an operator sets for production (the AES key and encoding mode aside): real appids and secrets, a random
-# JWT secret (`openssl rand -hex 32`).
+# What an operator sets for production: real appids and secrets, the EncodingAESKey (safe mode), a random JWT secret
+# (`openssl rand -hex 32`).
 PRODUCTION = {
     "SIDAN_ENV": "production",
     "SIDAN_WECHAT_TOKEN": "realtoken",
     "SIDAN_WECHAT_APPID": "wx5e7c2b9a41d3f086",
+    "SIDAN_WECHAT_AES_KEY": "Xq3vN8rT2mK5pW9sL4hJ7fD1cB6gZ0yU3eA8iO5nR2w",
     "SIDAN_WECHAT_APP_SECRET": "real-app-secret",
     "SIDAN_WECHAT_MINIAPP_APPID": "wx8a1f0c3e9b2d4765",
     "SIDAN_WECHAT_MINIAPP_SECRET": "real-miniapp-secret",

@@ -8,6 +8,8 @@ import os
 import re
 import sys
 
+import pytest
+
 from api.app import create_app
 from api.demo.township import load_demo_data
 from bot import chat
@@ -86,3 +88,46 @@ def test_chat_says_clearly_when_the_server_is_not_there(monkeypatch):
     assert chat.main(["--url", "http://127.0.0.1:1"], io.StringIO("你好\n"), out) == 0
     assert "[无法连接 http://127.0.0.1:1]" in out.getvalue()
     assert chat.main(["--mode", "safe"], io.StringIO(""), io.StringIO()) == 2  # safe mode needs the AES key
+
+
+# what `sidan chat --mode` gets from a server in each mode: an order, or the refusal's status
+AGAINST = {
+    "plain": {"plain": None, "compatible": None, "safe": "HTTP 400"},  # no key on the server: nothing to decrypt
+    "compatible": {"plain": None, "compatible": None, "safe": None},
+    "safe": {"plain": "HTTP 403", "compatible": None, "safe": None},
+}
+
+
+@pytest.mark.parametrize("server_mode", list(AGAINST))
+async def test_chat_in_each_mode_against_a_server_in_each_mode(settings, store, monkeypatch, server_mode):
+    monkeypatch.setenv("SIDAN_WECHAT_AES_KEY", AES_KEY)  # the simulator's own configuration: it holds the key
+    monkeypatch.setenv("SIDAN_WECHAT_ENCODING_MODE", "compatible")
+    server_key = "" if server_mode == "plain" else AES_KEY
+    async with running_server(_app(settings, store, aes_key=server_key, encoding_mode=server_mode)) as base:
+        await load_demo_data()
+        for n, chat_mode in enumerate(chat.MODES):
+            out = io.StringIO()
+            openid = f"o_{chat_mode}_resident_00000000{n}"
+            code = await asyncio.to_thread(chat.main, ["--url", base, "--openid", openid, "--mode", chat_mode],
+                                           io.StringIO("楼坝村的路灯坏了好几天\n"), out)
+            text = out.getvalue()
+            assert code == 0 and f"({chat_mode} 模式)" in text
+            refused = AGAINST[server_mode][chat_mode]
+            if refused:
+                assert f"[服务器拒绝] {refused}" in text, (server_mode, chat_mode, text)
+                assert not await models.Order.filter(resident__openid=openid).exists()
+            else:
+                assert NUMBER.search(text), (server_mode, chat_mode, text)
+                assert await models.Order.filter(resident__openid=openid).count() == 1
+
+
+def test_chat_talks_in_the_configured_mode_by_default(monkeypatch):
+    monkeypatch.setenv("SIDAN_WECHAT_AES_KEY", AES_KEY)
+    monkeypatch.setenv("SIDAN_WECHAT_ENCODING_MODE", "compatible")
+    out = io.StringIO()
+    assert chat.main(["--url", "http://127.0.0.1:1"], io.StringIO(""), out) == 0
+    assert "(compatible 模式)" in out.getvalue()
+    monkeypatch.delenv("SIDAN_WECHAT_ENCODING_MODE")
+    out = io.StringIO()
+    assert chat.main(["--url", "http://127.0.0.1:1"], io.StringIO(""), out) == 0
+    assert "(safe 模式)" in out.getvalue()  # a key and no mode: safe, as the server

@@ -300,29 +300,7 @@ async def test_voice_menu_too_long_unsubscribe_and_other_kinds(door):
 
 
 # ---------------------------------------------------------------------------------------------- crypto modes
-async def test_each_crypto_mode_files_an_order_and_answers_in_kind(settings, store, clock):
-    async with open_door(settings, store, clock, wechat={"aes_key": AES_KEY}) as door:
-        for n, mode in enumerate(["plain", "compatible", "safe"], start=1):
-            alice = door.resident(mode=mode)
-            params, body = alice.simulator.envelope(alice.simulator.text_message(f"楼坝村第{n}盏路灯坏了好几天"))
-            assert ("<Encrypt>" in body) == (mode != "plain") and ("<Content>" in body) == (mode != "safe")
-            response = await door.client.post(f"{door.base}/wechat", params=params, content=body)
-            assert response.status_code == 200, mode
-            assert ("<Encrypt>" in response.text) == (mode != "plain"), mode  # encrypted in, encrypted out
-            assert f"工单号 YK20261124-000{n}" in alice.simulator.read_reply(response.text), mode
-            assert (await models.Order.get(number=f"YK20261124-000{n}")).text == f"楼坝村第{n}盏路灯坏了好几天"
-
-
-async def test_compatible_mode_without_a_key_reads_the_plaintext_copy(settings, store, clock):
-    async with open_door(settings, store, clock) as door:  # no EncodingAESKey configured
-        sender = door.resident(mode="compatible", aes_key=AES_KEY)
-        reply = await sender.says("楼坝村的路灯坏了好几天")
-        assert "工单号 YK20261124-0001" in reply
-        safe = door.resident(mode="safe", aes_key=AES_KEY)
-        params, body = safe.simulator.envelope(safe.simulator.text_message("新滩村的路灯坏了"))
-        response = await door.client.post(f"{door.base}/wechat", params=params, content=body)
-        assert response.status_code == 400  # nothing to decrypt with
-        assert await models.Order.all().count() == 1
+# Each message mode (plain, compatible, safe) against each shape of callback: tests/integration/test_door_modes.py
 
 
 # ---------------------------------------------------------------------------------------------- retries
@@ -503,7 +481,9 @@ def _attack(door: Door, attack: str) -> tuple[dict, str, int]:
 
 
 async def test_hostile_requests_are_refused_and_write_nothing(settings, store, clock):
-    async with open_door(settings, store, clock, wechat={"aes_key": AES_KEY}, demo=False) as door:
+    # compatible mode: the plaintext attacks reach the checks they are aimed at (safe mode refuses them all at once)
+    async with open_door(settings, store, clock, wechat={"aes_key": AES_KEY, "encoding_mode": "compatible"},
+                         demo=False) as door:
         for attack in ATTACKS:
             params, body, expected = _attack(door, attack)
             response = await door.client.post(f"{door.base}/wechat", params=params, content=body)

@@ -68,7 +68,7 @@ def test_cdata_and_comments_are_fine():
 def test_each_mode_opens_to_the_same_message_and_the_reply_reads_back(mode):
     sim = simulator(mode)
     params, body = sim.envelope(sim.text_message("路灯坏了]]><x>"))
-    envelope = wire.open_envelope(body.encode(), params, crypto=crypto(), max_body_bytes=LIMIT)
+    envelope = wire.open_envelope(body.encode(), params, crypto=crypto(), max_body_bytes=LIMIT, mode="compatible")
     assert envelope.encrypted == (mode != "plain")
     assert envelope.message.type == "text" and envelope.message.content == "路灯坏了]]><x>"
     inbound = inbound_from(envelope.message, envelope.fields)
@@ -81,14 +81,16 @@ def test_each_mode_opens_to_the_same_message_and_the_reply_reads_back(mode):
 def test_nothing_to_say_is_success_in_every_mode():
     sim = simulator("safe")
     params, body = sim.envelope(sim.event_message("unsubscribe"))
-    envelope = wire.open_envelope(body.encode(), params, crypto=crypto(), max_body_bytes=LIMIT)
+    envelope = wire.open_envelope(body.encode(), params, crypto=crypto(), max_body_bytes=LIMIT, mode="safe")
     assert wire.render_reply(envelope, None, crypto(), NOW) == "success"
 
 
-def _refusal(body: str | bytes, params: dict, with_crypto=True) -> int:
+def _refusal(body: str | bytes, params: dict, with_crypto=True, mode="compatible") -> int:
     data = body.encode() if isinstance(body, str) else body
+    if not with_crypto and mode != "plain":
+        mode = "plain"  # compatible and safe modes need the key (the configuration refuses them without one)
     with pytest.raises(wire.Rejected) as refused:
-        wire.open_envelope(data, params, crypto=crypto() if with_crypto else None, max_body_bytes=LIMIT)
+        wire.open_envelope(data, params, crypto=crypto() if with_crypto else None, max_body_bytes=LIMIT, mode=mode)
     return refused.value.status
 
 
@@ -146,7 +148,7 @@ def test_message_kinds_become_inbound_messages():
 
 def _opened(sim: Simulator, fields: dict):
     params, body = sim.envelope(fields)
-    envelope = wire.open_envelope(body.encode(), params, crypto=None, max_body_bytes=LIMIT)
+    envelope = wire.open_envelope(body.encode(), params, crypto=None, max_body_bytes=LIMIT, mode="plain")
     return envelope.message, envelope.fields
 
 
@@ -189,7 +191,8 @@ WECHAT_BODIES = [
 
 @pytest.mark.parametrize("body", WECHAT_BODIES)
 def test_the_checks_refuse_no_kind_of_wechat_message(body):
-    envelope = wire.open_envelope(f"<xml>{HEAD}{body}</xml>".encode(), {}, crypto=None, max_body_bytes=LIMIT)
+    envelope = wire.open_envelope(f"<xml>{HEAD}{body}</xml>".encode(), {}, crypto=None, max_body_bytes=LIMIT,
+                                  mode="plain")
     assert envelope.message.source == "o_alice"
     assert inbound_from(envelope.message, envelope.fields).openid == "o_alice"
 
@@ -200,3 +203,56 @@ def test_elements_nested_deeper_than_any_wechat_message_are_refused():
     with pytest.raises(wire.Rejected) as refused:
         wire.parse_fields(f"<xml><b>{nested}</b></xml>")
     assert refused.value.status == 400
+
+
+# ------------------------------------------------------------------------------------------ the account's mode
+def _opened_in(mode: str, body: str, params: dict) -> wire.Envelope:
+    return wire.open_envelope(body.encode(), params, crypto=crypto(), max_body_bytes=LIMIT, mode=mode)
+
+
+def test_safe_mode_takes_only_a_ciphertext_signed_by_msg_signature():
+    plain = simulator("plain")
+    params, body = plain.envelope(plain.text_message("取消 YK20261124-0001"))
+    assert _refusal(body, params, mode="safe") == 403
+    assert _refusal(body, {**params, "encrypt_type": "aes"}, mode="safe") == 403
+    safe = simulator("safe")
+    signed, encrypted = safe.envelope(safe.text_message("路灯坏了"))
+    assert _refusal(body, signed, mode="safe") == 403  # a genuine query, a plaintext body: nothing to check it by
+    without = {key: value for key, value in signed.items() if key not in ("encrypt_type", "msg_signature")}
+    assert _refusal(encrypted, without, mode="safe") == 403
+    assert _refusal(encrypted, {**signed, "msg_signature": ""}, mode="safe") == 403
+    assert _refusal(encrypted, {**signed, "encrypt_type": "raw"}, mode="safe") == 403
+    assert _opened_in("safe", encrypted, signed).message.content == "路灯坏了"
+
+
+@pytest.mark.parametrize("mode", ["plain", "compatible", "safe"])
+def test_the_ciphertext_wins_over_a_plaintext_copy_beside_it(mode):
+    sim = simulator("compatible")
+    params, body = sim.envelope(sim.text_message("路灯坏了"))
+    forged = body.replace("<Content><![CDATA[路灯坏了]]>", "<Content><![CDATA[取消 YK20261124-0001]]>")
+    assert forged != body
+    envelope = _opened_in(mode, forged, params)
+    assert envelope.encrypted and envelope.message.content == "路灯坏了"
+    # the same body with encrypt_type and msg_signature dropped: the query was altered, not read as plaintext
+    stripped = {key: value for key, value in params.items() if key not in ("encrypt_type", "msg_signature")}
+    assert _refusal(forged, stripped, mode=mode) == 403
+
+
+def test_without_a_key_the_plaintext_copy_of_a_compatible_message_is_read():
+    sim = simulator("compatible")
+    params, body = sim.envelope(sim.text_message("路灯坏了"))
+    envelope = wire.open_envelope(body.encode(), params, crypto=None, max_body_bytes=LIMIT, mode="plain")
+    assert not envelope.encrypted and envelope.message.content == "路灯坏了"
+
+
+def test_the_message_digest_tells_messages_apart_not_their_wrapping():
+    def digest(sim: Simulator, fields: dict) -> str:
+        params, body = sim.envelope(fields)
+        return wire.message_digest(_opened_in("compatible", body, params).fields)
+
+    plain, safe = simulator("plain"), simulator("safe")
+    fields = plain.text_message("路灯坏了")
+    assert digest(plain, fields) == digest(safe, fields) == digest(simulator("compatible"), fields)
+    for changed in ({**fields, "Content": "路灯好了"}, {**fields, "FromUserName": "o_bob"},
+                    {**fields, "MsgId": fields["MsgId"] + 1}):
+        assert digest(plain, changed) != digest(plain, fields)

@@ -81,9 +81,52 @@ def test_production_refuses_development_secrets():
     assert "SIDAN_WECHAT_TOKEN" in str(error.value) or "SIDAN_AUTH_JWT_SECRET" in str(error.value)
 
 
+AES_KEY = "k" * 43
+
+
 def test_production_starts_with_real_secrets():
     settings = load_settings(env=PRODUCTION)
-    assert settings.is_production
+    assert settings.is_production and settings.wechat.encoding == "safe"
+
+
+# ------------------------------------------------------------------------------------------ wechat.encoding_mode
+@pytest.mark.parametrize("aes_key, mode, encoding", [
+    ("", "", "plain"),  # the default without a key
+    (AES_KEY, "", "safe"),  # the default with one
+    ("", "plain", "plain"),
+    (AES_KEY, "plain", "plain"),
+    (AES_KEY, "compatible", "compatible"),
+    (AES_KEY, "safe", "safe"),
+])
+def test_the_encoding_mode_is_configured_or_follows_the_aes_key(aes_key, mode, encoding):
+    settings = load_settings(env={**BASE, "SIDAN_WECHAT_AES_KEY": aes_key, "SIDAN_WECHAT_ENCODING_MODE": mode})
+    assert settings.wechat.encoding == encoding
+    assert settings.with_overrides(app={"port": 8001}).wechat.encoding == encoding  # survives a copy
+
+
+@pytest.mark.parametrize("mode", ["compatible", "safe"])
+def test_compatible_and_safe_modes_need_the_aes_key(mode):
+    with pytest.raises(ConfigError) as error:
+        load_settings(env={**BASE, "SIDAN_WECHAT_ENCODING_MODE": mode})
+    assert "wechat.encoding_mode" in str(error.value) and "SIDAN_WECHAT_AES_KEY" in str(error.value)
+
+
+def test_an_unknown_encoding_mode_fails_naming_the_key():
+    with pytest.raises(ConfigError) as error:
+        load_settings(env={**BASE, "SIDAN_WECHAT_ENCODING_MODE": "aes"})
+    assert "wechat.encoding_mode" in str(error.value)
+
+
+def test_production_refuses_to_run_without_the_aes_key_unless_plain_is_chosen():
+    without_key = {**PRODUCTION, "SIDAN_WECHAT_AES_KEY": ""}
+    with pytest.raises(ConfigError) as error:
+        load_settings(env=without_key)
+    assert "wechat.aes_key" in str(error.value)
+    assert "SIDAN_WECHAT_AES_KEY" in str(error.value) and "SIDAN_WECHAT_ENCODING_MODE" in str(error.value)
+    plain = load_settings(env={**without_key, "SIDAN_WECHAT_ENCODING_MODE": "plain"})
+    assert plain.wechat.encoding == "plain" and plain.wechat.aes_key == ""
+    compatible = load_settings(env={**PRODUCTION, "SIDAN_WECHAT_ENCODING_MODE": "compatible"})
+    assert compatible.wechat.encoding == "compatible"
 
 
 def test_production_without_a_mini_program_starts_and_needs_no_mini_program_secret():

@@ -46,7 +46,8 @@ def signed_args(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def open_or_refuse(body: bytes, args: dict[str, str], crypto=None) -> None:
     try:
-        envelope = wire.open_envelope(body, args, crypto=crypto, max_body_bytes=LIMIT)
+        envelope = wire.open_envelope(body, args, crypto=crypto, max_body_bytes=LIMIT,
+                                      mode="safe" if crypto else "plain")
     except wire.Rejected as rejected:
         assert rejected.status in (400, 403, 413), rejected.status
         assert rejected.reason
@@ -54,6 +55,7 @@ def open_or_refuse(body: bytes, args: dict[str, str], crypto=None) -> None:
     # accepted: the dialog's reduction of it must not fail either, and the reply must render
     inbound = inbound_from(envelope.message, envelope.fields)
     assert inbound.openid
+    assert wire.message_digest(envelope.fields)  # what the door remembers of it under its query
     assert wire.render_reply(envelope, "收到", crypto, NOW)
 
 
@@ -84,5 +86,6 @@ def test_a_well_formed_text_message_is_accepted():
     """The fuzz above would pass vacuously if everything were refused."""
     fields = {"ToUserName": "gh", "FromUserName": "o_fuzz_resident", "CreateTime": NOW, "MsgType": "text",
               "Content": "楼坝村的路灯坏了]]>", "MsgId": 1234567890123}
-    envelope = wire.open_envelope(to_xml(fields).encode(), signed_args(), crypto=None, max_body_bytes=LIMIT)
+    envelope = wire.open_envelope(to_xml(fields).encode(), signed_args(), crypto=None, max_body_bytes=LIMIT,
+                                  mode="plain")
     assert inbound_from(envelope.message, envelope.fields).text == "楼坝村的路灯坏了]]>"
