@@ -25,6 +25,7 @@ from orders.deadlines import DeadlinePolicy
 from orders.errors import Conflict, InvalidInput, NotFound
 from orders.lifecycle import Action, Role, State, transition
 from orders.sql import Sql, insert_rows
+from orders.staff_channels import StaffAddress, staff_address
 from orders.taxonomy import Taxonomy
 
 MAX_TEXT = 2000
@@ -80,14 +81,15 @@ class _Notice:
 
 @dataclass(frozen=True)
 class _Recipient:
-    openid: str
+    address: StaffAddress
     role: str
     department_id: int | None
     grid_id: int | None
 
 
 class _StaffDirectory:
-    """The staff who can be told anything (active, with an openid), read once for a change or a burst of them.
+    """The staff who can be told anything (active, bound to the official account or the mini-program), read once for a
+    change or a burst of them.
 
     Read afresh every time (a deactivated member must stop hearing of residents' reports at once), but only the four
     columns it needs, by plain SQL: the ORM's queryset and model instances cost more than the statement itself."""
@@ -103,11 +105,12 @@ class _StaffDirectory:
     async def load(cls, conn: Any) -> _StaffDirectory:
         q = Sql(conn.capabilities.dialect)
         rows = await conn.execute_query_dict(
-            "SELECT openid, role, department_id, grid_id FROM staff "
-            f"WHERE active = {q.param(True)} AND openid IS NOT NULL ORDER BY id", q.values)
-        return cls([_Recipient(row["openid"], row["role"], row["department_id"], row["grid_id"]) for row in rows])
+            "SELECT openid, oa_openid, role, department_id, grid_id FROM staff "
+            f"WHERE active = {q.param(True)} AND (openid IS NOT NULL OR oa_openid IS NOT NULL) ORDER BY id", q.values)
+        return cls([_Recipient(staff_address(row["openid"], row["oa_openid"]), row["role"], row["department_id"],
+                               row["grid_id"]) for row in rows])
 
-    def recipients(self, notice: _Notice, order: models.Order) -> list[str]:
+    def recipients(self, notice: _Notice, order: models.Order) -> list[StaffAddress]:
         match notice.audience:
             case "department":
                 people = [person for person in self._by_role.get(Role.DEPT_STAFF, ())
@@ -122,7 +125,7 @@ class _StaffDirectory:
                 people = self._by_role.get(notice.target, [])
             case _:
                 raise ValueError(f"unknown audience {notice.audience!r}")
-        return [person.openid for person in people]
+        return [person.address for person in people]
 
 
 def _clean_text(text: str, what: str = "内容", limit: int = MAX_TEXT) -> str:
@@ -271,8 +274,9 @@ class UnitOfWork:
         if not notices:
             return []
         directory = await _StaffDirectory.load(conn)
-        rows = [self._outbox_row(order, now, notice.kind, openid, {"to": "staff", **notice.payload})
-                for order, notice in notices for openid in directory.recipients(notice, order)]
+        rows = [self._outbox_row(order, now, notice.kind, address.openid,
+                                 {"to": "staff", "channel": address.channel, **notice.payload})
+                for order, notice in notices for address in directory.recipients(notice, order)]
         await insert_rows(conn, models.Outbox, rows)
         return rows
 
