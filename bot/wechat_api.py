@@ -1,7 +1,8 @@
-"""The outgoing WeChat HTTP API: access token, customer-service and template messages (official account),
-subscribe messages and jscode2session (mini-program). Request shapes follow wechatpy's clients; calls are
-async (httpx) so the event loop never blocks. The base URL comes from SIDAN_WECHAT_API_BASE, so tests point
-it at a local fake server.
+"""The outgoing WeChat HTTP API: access token, customer-service and template messages, the custom menu and the
+template list (official account), subscribe messages, their template list and jscode2session (mini-program).
+Request shapes follow wechatpy's clients; calls are async (httpx) so the event loop never blocks. The base URL
+comes from SIDAN_WECHAT_API_BASE, so tests point it at a local fake server. `sidan wechat menu|check` use this
+client too: they share the servers' cached token rather than fetch one that would replace it.
 
 The access token is cached in the shared store for all workers; one refresh at a time (a store lock), refreshed
 before expiry and again when WeChat answers an expired/invalid-token error code.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -101,14 +103,22 @@ class WeChatClient:
 
     async def _post(self, path: str, body: dict[str, Any], app: str = "mp") -> dict[str, Any]:
         payload = json.dumps(body, ensure_ascii=False).encode("utf-8")  # WeChat wants UTF-8, not \\u escapes
+        return await self._with_token(lambda token: self._http.post(
+            self._wechat.api_base + path, params={"access_token": token}, content=payload,
+            headers={"Content-Type": "application/json; charset=utf-8"},
+        ), app)
+
+    async def _get_with_token(self, path: str, app: str = "mp") -> dict[str, Any]:
+        return await self._with_token(
+            lambda token: self._http.get(self._wechat.api_base + path, params={"access_token": token}), app)
+
+    async def _with_token(self, request: Callable[[str], Awaitable[httpx.Response]], app: str) -> dict[str, Any]:
+        """One call with the access token, made again once with a new token if WeChat refuses the token."""
         rejected = None
         for attempt in (1, 2):
             token = await self.access_token(app, rejected=rejected)
             try:
-                response = await self._http.post(
-                    self._wechat.api_base + path, params={"access_token": token}, content=payload,
-                    headers={"Content-Type": "application/json; charset=utf-8"},
-                )
+                response = await request(token)
             except httpx.HTTPError as exc:
                 raise WeChatUnavailable(f"{type(exc).__name__}: {exc}") from exc
             try:
@@ -153,3 +163,16 @@ class WeChatClient:
         if not data.get("openid"):
             raise WeChatAPIError(-1, "no openid in jscode2session answer")
         return data
+
+    # ---------------------------------------------------------------- the account's set-up (sidan wechat …)
+    async def create_menu(self, menu: dict[str, Any]) -> dict[str, Any]:
+        """The official account's custom menu, replacing the one it has ({"button": […]})."""
+        return await self._post("/cgi-bin/menu/create", menu)
+
+    async def private_templates(self) -> list[dict[str, Any]]:
+        """The official account's template messages: [{template_id, title, content ("{{thing1.DATA}}…"), …}]."""
+        return (await self._get_with_token("/cgi-bin/template/get_all_private_template")).get("template_list") or []
+
+    async def subscribe_templates(self) -> list[dict[str, Any]]:
+        """The mini-program's subscribe message templates: [{priTmplId, title, content, …}]."""
+        return (await self._get_with_token("/wxaapi/newtmpl/gettemplate", app="miniapp")).get("data") or []
