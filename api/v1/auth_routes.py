@@ -1,8 +1,6 @@
 """登录: wx.login code → openid → staff (bound by invitation) or resident → access and refresh tokens."""
 from __future__ import annotations
 
-import logging
-
 from sanic import Request
 from tortoise.exceptions import IntegrityError
 
@@ -16,8 +14,6 @@ from orders import models
 from orders.invitations import bind_with_invitation
 from orders.services import Actor
 from orders.staff_channels import MINIAPP
-
-log = logging.getLogger("sidan.auth")
 
 TAG = "认证"
 
