@@ -20,9 +20,10 @@ from api.stats_schemas import (BREAKDOWN_BY, FEED_AFTER, FEED_LIMIT, FILTERS, OV
                                SummaryOut, TrendOut, report_doc, stats_doc)
 from orders.errors import DomainError, InvalidInput
 from orders.lifecycle import STATE_LABELS, Role
+from orders.privacy_records import record_export
 from orders.services import Actor
-from orders.stats import (COUNT_LABELS, DIMENSION_LABELS, DURATION_LABELS, RATE_DEFINITIONS, Figures, Filters,
-                          Period, Stats, parse_period)
+from orders.stats import (COUNT_DEFINITIONS, COUNT_LABELS, DIMENSION_LABELS, DURATION_LABELS, RATE_DEFINITIONS,
+                          Figures, Filters, Period, Stats, parse_period)
 
 DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
 READERS = (Role.SUPERVISOR, Role.ADMIN)
@@ -51,6 +52,7 @@ async def reader(request: Request) -> Actor:
     actor = await actor_from_claims(decode(request.app.ctx.settings, token, typ))
     if actor.role not in READERS:
         raise StatsForbidden("只有督办员和管理员可以查看统计")
+    request.ctx.wall_screen = typ == "dashboard"  # a link shown on a wall: figures only, no list of orders to take
     return actor
 
 
@@ -75,7 +77,7 @@ def _json(body: dict[str, Any]) -> JSONResponse:
 def definitions() -> dict[str, Any]:
     return {"rates": {name: {"name": n, "numerator": num, "denominator": den}
                       for name, (n, num, den) in RATE_DEFINITIONS.items()},
-            "counts": COUNT_LABELS, "durations": DURATION_LABELS}
+            "counts": COUNT_LABELS, "count_definitions": COUNT_DEFINITIONS, "durations": DURATION_LABELS}
 
 
 # ------------------------------------------------------------------------------------------ JSON endpoints
@@ -157,6 +159,7 @@ async def dashboard_data(request: Request) -> JSONResponse:
         "overdue": await stats.overdue(20),
         "feed": await stats.feed(limit=15),
         "definitions": definitions(),
+        "can_export_orders": not request.ctx.wall_screen,
     }
     return _json(body)
 
@@ -165,19 +168,24 @@ async def dashboard_data(request: Request) -> JSONResponse:
 @bp.get("/report/<filename:str>")
 @report_doc
 async def report(request: Request, filename: str) -> HTTPResponse:
-    """/report/2026-03.xlsx (summary, groups and orders sheets) or /report/2026-03.csv[?sheet=orders]."""
-    await reader(request)
+    """/report/2026-03.xlsx (summary, groups and orders sheets) or /report/2026-03.csv[?sheet=orders]. The orders
+    are masked (orders.stats); a dashboard link may not take them, a supervisor's own login may, and is recorded."""
+    actor = await reader(request)
     match = re.fullmatch(REPORT_FILENAME, filename)
     if match is None:
         raise InvalidInput(f"月份格式应为 2026-03.xlsx 或 2026-03.csv:{filename[:40]}")
     month, kind = match.groups()
+    sheet = SHEET.read(request)
+    if kind == "xlsx" or sheet == "orders":
+        if request.ctx.wall_screen:
+            raise StatsForbidden("一屏总览链接不能下载工单明细,请督办员用本人账号登录后导出")
+        await record_export(actor, filename, stats_of(request.app).clock.now())
     stats = stats_of(request.app)
     period = parse_period(month, stats.today(), stats.tz)
     if kind == "xlsx":
         content = await build_workbook(stats, period, (await request.app.ctx.orders.identity.get()).name)
         return _download(content, f"四单月报-{month}.xlsx",
                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    sheet = SHEET.read(request)
     if sheet == "summary":
         content = await build_summary_csv(stats, period)
     elif sheet == "orders":
@@ -196,9 +204,9 @@ def _download(content: bytes, filename: str, content_type: str) -> HTTPResponse:
 
 
 RATE_ORDER = ("response", "completion", "resolution", "satisfaction", "auto_dispatch", "auto_corrected")
-COUNT_ORDER = ("received", "dispatched", "accepted", "resolved", "rated", "ratings", "unrated", "awaiting_rating",
-               "closed_unrated", "cancelled", "open", "awaiting_acceptance", "overdue", "resolved_late", "escalated",
-               "reopened", "auto_dispatched")
+COUNT_ORDER = ("received", "dispatched", "accepted", "resolved", "closed_unresolved", "rated", "ratings", "unrated",
+               "awaiting_rating", "closed_unrated", "cancelled", "invalid", "open", "awaiting_acceptance", "overdue",
+               "resolved_late", "escalated", "reopened", "auto_dispatched")
 ORDER_COLUMNS = [("number", "工单号"), ("submitted_at", "受理时间"), ("category", "分类"), ("urgency", "紧急程度"),
                  ("state", "状态"), ("department", "承办部门"), ("grid", "网格"), ("auto_dispatched", "自动派单"),
                  ("routing_corrected", "派单被纠正"), ("dispatched_at", "派单时间"), ("accepted_at", "接单时间"),

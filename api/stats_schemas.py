@@ -105,7 +105,8 @@ def report_doc(handler):
     """The monthly report is a file: Excel, or CSV."""
     decorators = [
         openapi.summary("月报下载"), openapi.tag(TAG), openapi.secured("bearer"),
-        openapi.description("/report/2026-03.xlsx(汇总、分组、工单三张表)或 /report/2026-03.csv"),
+        openapi.description("/report/2026-03.xlsx(汇总、分组、工单三张表)或 /report/2026-03.csv。工单明细隐去电话、"
+                            "身份证号和银行卡号;一屏总览链接不能下载工单明细(403),督办员用本人账号登录可以。"),
         openapi.parameter("filename", RawSchema({"type": "string", "pattern": REPORT_FILENAME}), "path",
                           required=True, description="月份和格式,如 2026-03.xlsx 或 2026-03.csv"),
         SHEET.documented,
@@ -226,3 +227,4 @@ class DashboardOut(BaseModel):
     overdue: list[OrderRow]
     feed: list[OrderRow]
     definitions: DefinitionsOut
+    can_export_orders: bool  # false for a dashboard link: it may not download the per-order exports

@@ -214,7 +214,10 @@ class Conversation:
 
     @staticmethod
     def _view(order: models.Order, department: str | None = None, event: models.OrderEvent | None = None) -> OrderView:
-        note = event.reason if event is not None and event.action in ("progress", "resolve") else None
+        told = ("progress", "resolve", "invalidate")
+        note = event.reason if event is not None and event.action in told else None
+        if note and event.action == "invalidate":  # 不予受理: why, then what to do instead
+            note = f"{(event.data or {}).get('code_label') or '不予受理'}。{note}"
         return OrderView(
             number=order.number, text=order.text, state=order.state, category=order.category,
             department=department, submitted_at=order.submitted_at, deadline=order.resolve_deadline,

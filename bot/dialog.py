@@ -357,8 +357,8 @@ def status_reply(view: OrderView) -> str:
         lines.append(f"办理时限:{format_deadline(view.deadline)}")
     if view.last_action and view.last_at:
         step = f"最新进展:{format_time(view.last_at)} {ACTION_LABELS.get(view.last_action, view.last_action)}"
-        if view.last_note:
-            step += f"——{snippet(view.last_note, 60)}"
+        if view.last_note:  # why an order is not taken up says what to do instead: whole
+            step += f"——{view.last_note if view.state == 'invalid' else snippet(view.last_note, 60)}"
         lines.append(step)
     if view.state == "resolved":
         lines.append("请回复 1–5 分评价办理结果(5 分最满意),可以加一句意见。")

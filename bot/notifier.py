@@ -4,7 +4,9 @@ Each outbox kind becomes a short, warm Chinese message. The channel follows WeCh
 - a resident who wrote to us in the last 48 hours gets a customer-service message (plain text);
 - outside that window, a template message (the survey template links to the mini-program survey page);
 - staff who bound the official account get its template message (linking to the workbench), staff bound only
-  through the mini-program a subscribe message that opens the order (the row's payload "channel" says which).
+  through the mini-program a subscribe message that opens the order (the row's payload "channel" says which); with
+  personal data masked (orders.privacy): WeChat carries it, and the staff who handle the order read the number in
+  the order itself.
 Which field of a template carries what is configuration (wechat.*_template_fields: role → field name); each value is
 cut to what WeChat accepts in a field of that kind (thing: 20 characters, …).
 WeChat's answers are translated into the dispatcher's terms: the channel is down (retry, the batch waits), this
@@ -21,6 +23,7 @@ from bot.wechat_api import WeChatAPIError, WeChatClient, WeChatUnavailable
 from orders.clock import Clock, local
 from orders.config import Settings, Template
 from orders.dispatcher import ChannelDown, DeliveryError, Undeliverable
+from orders.privacy import redact_all
 from orders.staff_channels import OFFICIAL_ACCOUNT
 
 # WeChat lets us answer freely for 48 hours after the resident's last message; keep a margin for clock skew.
@@ -44,14 +47,18 @@ FIELD_LIMITS = {"thing": THING_CHARS, "character_string": 32, "number": 32, "let
 SURVEY_PAGE = "pages/survey/index?number={number}"
 ORDER_PAGE = "pages/orders/detail?number={number}"
 STAFF_ORDER_LINK = "{public_url}/m/orders/{number}"  # the staff workbench (a web page opened inside WeChat)
+# The template's second line: what the resident most needs to read (the result, what to do instead), else the request.
+TEMPLATE_DETAIL = {"survey": "result", "survey_reminder": "result", "invalidated": "reason"}
 
 KIND_LABELS = {
     "accepted": "接单告知",
     "survey": "办结回访",
     "survey_reminder": "回访提醒",
+    "invalidated": "不予受理告知",
     "notify_dispatched": "新工单",
     "notify_reopened": "重办工单",
     "notify_cancelled": "工单取消",
+    "notify_invalidated": "工单不予受理",
     "notify_dispatch_needed": "待派单",
     "notify_urgent_report": "急难事报告",
     "notify_escalated": "督办升级",
@@ -105,6 +112,12 @@ def render(kind: str, payload: dict[str, Any]) -> Rendered:
             text = (f"您好!工单 {number}{quoted}办结一天了,还没收到您的评价。回复 1–5 分就好(5 分最满意);"
                     "没解决请回复“未解决”,我们会重新办理。")
             return Rendered("还差您的一个评价", text, "回复 1–5 分评价,没解决请回复“未解决”")
+        case "invalidated":
+            why = payload.get("code_label") or "不属于受理范围"
+            advice = clip(payload.get("reason"), 200)
+            text = (f"您好!您反映的{quoted}(工单 {number})经核实不予受理(原因:{why})。\n{advice}\n"
+                    "如有疑问或情况有变化,可以直接回复我们。")
+            return Rendered(f"您的诉求不予受理:{why}", text, clip(advice, 60) or "如有疑问可以直接回复我们")
         case "notify_dispatched":
             label = "·".join(part for part in (payload.get("category"), payload.get("urgency")) if part)
             text = f"【新工单】{number}({label})\n{quoted}\n请尽快接单(一小时介入)。"
@@ -116,6 +129,10 @@ def render(kind: str, payload: dict[str, Any]) -> Rendered:
         case "notify_cancelled":
             text = f"【已取消】工单 {number}{quoted}已由群众取消,无需再办理。"
             return Rendered("工单已取消", text, "无需再办理")
+        case "notify_invalidated":
+            why = payload.get("code_label") or "不予受理"
+            text = f"【不予受理】工单 {number}{quoted}已由派单人员关闭({why}),无需再办理。"
+            return Rendered("工单不予受理", text, "无需再办理")
         case "notify_dispatch_needed":
             confidence = payload.get("confidence")
             sure = f"(置信度 {float(confidence):.0%})" if isinstance(confidence, int | float) else ""
@@ -185,6 +202,8 @@ class Notifier:
 
     async def send(self, message: Any) -> None:
         payload = dict(message.payload or {})
+        if payload.get("to") == "staff":  # masked when written; rows written before that are masked here
+            payload = redact_all(payload)
         if not message.recipient:
             raise Undeliverable("no recipient")
         try:
@@ -220,11 +239,10 @@ class Notifier:
 
     def _fill(self, template: Template, kind: str, payload: dict, rendered: Rendered) -> dict[str, str]:
         """The template's fields, each with its role's value."""
-        survey = kind in ("survey", "survey_reminder")
         values = {
             "title": rendered.title,
             "number": str(payload.get("number") or "") or "-",
-            "detail": clip(payload.get("result") if survey else payload.get("text"), 60) or "—",
+            "detail": clip(payload.get(TEMPLATE_DETAIL.get(kind, "text")), 60) or "—",
             "time": self._now_text(),
             "remark": rendered.remark,
         }

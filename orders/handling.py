@@ -91,7 +91,9 @@ class Handling(UnitOfWork):
             raise InvalidInput(f"没有这个分类:{suggested_category}")
 
         async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
-            change = _Change(fields={"department_id": None, "returned_at": now, "accepted_by_id": None})
+            # A pending request for more time goes with the department that asked.
+            change = _Change(fields={"department_id": None, "returned_at": now, "accepted_by_id": None,
+                                     "extension_days_requested": None})
             if suggested_department:
                 category = suggested_category or self.taxonomy.default_category(suggested_department)
                 if not self.taxonomy.allows(category, suggested_department):

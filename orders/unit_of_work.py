@@ -23,7 +23,8 @@ from orders.clock import Clock
 from orders.config import Settings
 from orders.deadlines import DeadlinePolicy
 from orders.errors import Conflict, InvalidInput, NotFound
-from orders.lifecycle import Action, Role, State, transition
+from orders.lifecycle import TERMINAL_STATES, Action, Role, State, transition
+from orders.privacy import redact, redact_all
 from orders.sql import Sql, insert_rows
 from orders.staff_channels import StaffAddress, staff_address
 from orders.taxonomy import Taxonomy
@@ -190,7 +191,7 @@ class UnitOfWork:
         now = self.clock.now()
         async with in_transaction() as conn:
             order = await self.get(number, actor, conn)
-            if State(order.state) in (State.CANCELLED, State.CLOSED_UNRATED, State.VERIFIED):
+            if State(order.state) in TERMINAL_STATES:
                 from orders.errors import IllegalTransition
 
                 raise IllegalTransition(order.state, action)
@@ -274,9 +275,12 @@ class UnitOfWork:
         if not notices:
             return []
         directory = await _StaffDirectory.load(conn)
-        rows = [self._outbox_row(order, now, notice.kind, address.openid,
-                                 {"to": "staff", "channel": address.channel, **notice.payload})
-                for order, notice in notices for address in directory.recipients(notice, order)]
+        rows = []
+        for order, notice in notices:
+            # Notices travel through WeChat: personal data masked; the staff who handle the order open it to call.
+            payload = {"to": "staff", **redact_all(notice.payload), "text": (redact(order.text) or "")[:200]}
+            rows += [self._outbox_row(order, now, notice.kind, address.openid, {**payload, "channel": address.channel})
+                     for address in directory.recipients(notice, order)]
         await insert_rows(conn, models.Outbox, rows)
         return rows
 

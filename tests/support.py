@@ -184,9 +184,15 @@ def fail_inserts_into(monkeypatch, table: str, error: Exception) -> None:
         monkeypatch.setattr(client, method, failing)
 
 
-def run_sidan(database_url: str, *args: str) -> subprocess.CompletedProcess:
-    """`sidan ARGS` in a terminal of its own, on this database (and the in-process store)."""
+def run_sidan(database_url: str, *args: str, cwd: Path = REPO, path: str | None = None,
+              timeout: float = 120, **env_vars: str) -> subprocess.CompletedProcess:
+    """`sidan ARGS` in a terminal of its own, on this database (and the in-process store); `cwd` is where relative
+    paths (var/media) resolve, `path` that terminal's PATH, `env_vars` more SIDAN_* settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIDAN_")}
-    env.update(SIDAN_DATABASE_URL=database_url, SIDAN_REDIS_URL="")
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120)
+    env.update(SIDAN_DATABASE_URL=database_url, SIDAN_REDIS_URL="", **env_vars)
+    if cwd != REPO:
+        env["PYTHONPATH"] = str(REPO)
+    if path is not None:
+        env["PATH"] = path
+    return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)

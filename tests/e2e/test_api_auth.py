@@ -33,6 +33,8 @@ ENDPOINTS = [
     ("POST", "/orders/{n}/extension/approve", {}, {"supervisor", "admin"}),
     ("POST", "/orders/{n}/extension/deny", {"reason": "不同意"}, {"supervisor", "admin"}),
     ("POST", "/orders/{n}/return", {"reason": "不归我们管"}, {"dept_staff"}),
+    ("POST", "/orders/{n}/invalidate", {"code": "spam", "reason": "这条消息没有具体诉求。"},
+     {"grid_worker", "supervisor", "admin"}),
     ("POST", "/orders/{n}/resolve", {"result": "已修好"}, {"dept_staff"}),
     ("POST", "/orders/{n}/rate", {"score": 5}, {"resident"}),
     ("POST", "/orders/{n}/cancel", {}, {"resident"}),

@@ -221,6 +221,20 @@ async def test_my_orders_and_a_query_show_status_and_last_step(door):
         "没有找到您的工单 YK20261124-0001,请核对工单号。发“我的工单”可以查看您提交过的工单。")  # not bob's
 
 
+async def test_a_query_of_an_invalid_order_says_so_and_why_in_full(door):
+    alice = door.resident()
+    await alice.says("楼坝村的路灯坏了好几天,电费也一直多收")
+    advice = "电费多收的问题请拨打国网供电服务热线 95598,或到镇供电所营业厅办理;路灯的事请另发一条,我们马上派单。"
+    supervisor = await door.staff("demo-supervisor")
+    await door.app.ctx.orders.invalidate("YK20261124-0001", supervisor, "out_of_remit", advice)
+    status = await alice.says("查询 YK20261124-0001")
+    assert status.splitlines()[0] == "工单 YK20261124-0001:不予受理"
+    assert f"不予受理——不属于本镇受理范围。{advice}" in status  # the whole advice, not a snippet
+    assert "取消" not in status and "办理时限" not in status
+    assert "【不予受理】" in await alice.says("我的工单")
+    assert "无法取消" in await alice.says("取消 YK20261124-0001")
+
+
 async def test_cancel_before_acceptance_only(door):
     alice = door.resident()
     await alice.says("楼坝村的路灯坏了好几天")

@@ -1,4 +1,5 @@
-"""The API's pure parts: Chinese validation messages, the OpenAPI 3.0 translation, cursors, phone masking."""
+"""The API's pure parts: Chinese validation messages, the OpenAPI 3.0 translation, cursors (masking personal data:
+tests/unit/test_privacy.py)."""
 from __future__ import annotations
 
 import pytest
@@ -9,7 +10,6 @@ from orders.invitations import normalize_invitation
 from api.v1.docs import oas30, schema_of
 from api.v1.http import explain, order_number
 from api.v1.orders_routes import parse_states
-from api.v1.present import mask_phones
 from orders.errors import InvalidInput, NotFound
 from orders.lifecycle import State
 from orders.queries import decode_cursor, encode_cursor
@@ -84,13 +84,6 @@ def test_cursors_round_trip_and_refuse_anything_else():
     for broken in ("", "abc", encode_cursor(1) + "x", "bzE6LTE", "bzE6MTIzNDU2Nzg5MDEyMzQ1"):
         with pytest.raises(InvalidInput):
             decode_cursor(broken)
-
-
-def test_phone_numbers_are_masked_but_other_numbers_are_not():
-    assert mask_phones("电话13812345678,门牌12号") == "电话138****5678,门牌12号"
-    assert mask_phones("订单号 YK20261124-0001") == "订单号 YK20261124-0001"
-    assert mask_phones("身份证 110101199003071234") == "身份证 110101199003071234"
-    assert mask_phones(None) is None
 
 
 def test_states_invitations_and_numbers_are_read_strictly():
