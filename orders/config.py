@@ -34,6 +34,13 @@ class ConfigError(Exception):
     """A configuration value is missing or malformed; the message names the key."""
 
 
+def http_base(value: str) -> str:
+    """A base URL that paths are appended to: http(s), without its last slash."""
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -53,9 +60,7 @@ class AppSection(_Section):
     @field_validator("public_url")
     @classmethod
     def _public_http_base(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+        return http_base(value)
 
 
 class DatabaseSection(_Section):
@@ -169,9 +174,7 @@ class WechatSection(_Section):
     @field_validator("api_base")
     @classmethod
     def _http_base(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+        return http_base(value)
 
 
 class AuthSection(_Section):

@@ -10,6 +10,7 @@ from tortoise import Tortoise
 
 from orders import db
 from orders.store import MemoryStore, RedisStore
+from tests.fake_wechat import FakeWeChat
 from tests.support import (
     IN_CI, POSTGRES_URL, REDIS_URL, FakeClassifier, create_postgres_database, drop_postgres_database, reachable,
     make_settings,
@@ -101,6 +102,14 @@ async def orm(database_url):
     await db.init_db(database_url)
     yield
     await db.close_db()
+
+
+@pytest.fixture
+def fake_wechat() -> FakeWeChat:
+    """The fake WeChat API on loopback (tests/fake_wechat.py), for the test's duration."""
+    fake = FakeWeChat().start()
+    yield fake
+    fake.stop()
 
 
 @pytest.fixture

@@ -29,13 +29,6 @@ SUBSCRIBE = FakeWeChat.template("tmpl-subscribe", "工单提醒", "character_str
 
 
 @pytest.fixture
-def fake_wechat():
-    fake = FakeWeChat().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
 def terminal(monkeypatch, fake_wechat):
     """The operator's shell: SIDAN_* of the account, WeChat's API at the fake; `terminal(*args)` runs `sidan wechat
     ARGS` and gives its exit status (its output: capsys)."""

@@ -13,7 +13,6 @@ from bot.wechat_menu import MENU_PATH, load_menu
 from orders import models
 from orders.dispatcher import ALERT_KIND, Dispatcher, Undeliverable
 from orders.invitations import issue_invitation
-from tests.fake_wechat import FakeWeChat
 from tests.integration.test_bot_transcripts import Absent, transcript
 from tests.integration.test_wechat_bot import ALICE, START, clock, counts, open_door  # noqa: F401
 
@@ -22,13 +21,6 @@ WU = "o_wu_official_account_00001"  # the official account's openid of 吴师傅
 STAFF_TEMPLATE = {"staff_template_id": "tmpl-staff",
                   "staff_template_fields": "number=character_string2,title=thing1,detail=thing3,time=time4"}
 BOUND = "绑定成功,部门工作人员 吴师傅(村镇建设办)。今后您将在公众号收到工单通知"
-
-
-@pytest.fixture
-def fake_wechat():
-    fake = FakeWeChat().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture
