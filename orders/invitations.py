@@ -68,7 +68,8 @@ async def bind_with_invitation(code: str, openid: str, *, channel: str, now: dat
         if not staff.active:
             raise InvitationInvalid("该工作人员账号已停用,请联系管理员")
         # Used once: the conditional update lets exactly one of two simultaneous binds through.
-        if not await models.Invitation.filter(id=invitation.id, used_at__isnull=True).using_db(conn).update(used_at=now):
+        unused = models.Invitation.filter(id=invitation.id, used_at__isnull=True).using_db(conn)
+        if not await unused.update(used_at=now):
             raise InvitationInvalid("邀请码已被使用")
         holder = await models.Staff.filter(**{column: openid}).exclude(id=staff.id).using_db(conn).first()
         if holder is not None and holder.active:

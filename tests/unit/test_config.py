@@ -164,9 +164,10 @@ def test_the_template_defaults_are_todays_layouts():
 
 
 def test_each_template_id_and_its_fields_come_from_the_environment():
-    wechat = load_settings(env={**BASE, "SIDAN_WECHAT_STAFF_TEMPLATE_ID": "tmpl-staff-1",
-                                "SIDAN_WECHAT_STAFF_TEMPLATE_FIELDS": "number=character_string2, title=thing1 time=time3",
-                                "SIDAN_WECHAT_MINIAPP_NOTIFY_TEMPLATE_ID": "tmpl-sub-9"}).wechat
+    wechat = load_settings(env={
+        **BASE, "SIDAN_WECHAT_STAFF_TEMPLATE_ID": "tmpl-staff-1",
+        "SIDAN_WECHAT_STAFF_TEMPLATE_FIELDS": "number=character_string2, title=thing1 time=time3",
+        "SIDAN_WECHAT_MINIAPP_NOTIFY_TEMPLATE_ID": "tmpl-sub-9"}).wechat
     assert wechat.template("staff").id == "tmpl-staff-1"
     assert wechat.template("staff").fields == {"number": "character_string2", "title": "thing1", "time": "time3"}
     assert wechat.template("miniapp_notify").id == "tmpl-sub-9"
