@@ -67,11 +67,12 @@ def summary_fields(order: models.Order, viewer: Actor, shown: Callable[[Any], An
 
 
 def order_summary(order: models.Order, viewer: Actor, returned: ReturnNote | None = None) -> schemas.OrderSummary:
+    shown = _shown(viewer, order, opened=False)
     note = None if returned is None else schemas.ReturnNoteOut(
-        reason=_text_for(viewer, order, returned.reason), suggested_department=_ref(returned.suggested_department),
-        suggested_category=returned.suggested_category, returned_by=mask_phones(returned.returned_by) or "",
+        reason=shown(returned.reason), suggested_department=_ref(returned.suggested_department),
+        suggested_category=returned.suggested_category, returned_by=redact(returned.returned_by) or "",
         returned_at=returned.returned_at)
-    return schemas.OrderSummary(**summary_fields(order, viewer), returned=note)
+    return schemas.OrderSummary(**summary_fields(order, viewer, shown), returned=note)
 
 
 def order_page(orders: list[models.Order], next_cursor: str | None, viewer: Actor,
