@@ -1,5 +1,5 @@
 """`sidan`: serve, migrate, demo-data, classify, chat, worker, stats, dashboard-link, privacy, backup, restore
-(api/backup/); township, staff, admin (api/township_cli.py)."""
+(api/backup/); township, staff, admin (api/township_cli.py); wechat (api/wechat_cli.py)."""
 from __future__ import annotations
 
 import argparse
@@ -388,9 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
     sub.add_parser("classify", help="train / evaluate / predict (sidan classify --help)", add_help=False)
     sub.add_parser("chat", help="talk to a running server as a WeChat resident (sidan chat --help)", add_help=False)
-    from api.township_cli import add_parsers
+    from api import township_cli, wechat_cli
 
-    parser.set_defaults(township_handlers=add_parsers(sub))
+    parser.set_defaults(township_handlers=township_cli.add_parsers(sub), wechat_handlers=wechat_cli.add_parsers(sub))
     return parser
 
 
@@ -415,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         "restore": cmd_restore,
         "privacy": cmd_privacy,
         **args.township_handlers,
+        **args.wechat_handlers,
     }
     return handlers[args.command](args) or 0
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from bot import dialog, surveys
+from bot import binding, dialog, surveys
 from bot.delivery import Delivery, Held, Outcome, Query, message_record
 from bot.dialog import Intent, Kind, OrderView
 from bot.inbound import Inbound
@@ -22,8 +22,10 @@ from orders import models
 from orders.clock import Clock
 from orders.config import Settings
 from orders.errors import Conflict, DomainError, IllegalTransition, InvalidInput, NotFound
+from orders.invitations import bind_with_invitation
 from orders.lifecycle import ACTION_LABELS, OPEN_STATES, State
 from orders.services import Actor, OrderService
+from orders.staff_channels import OFFICIAL_ACCOUNT
 from orders.store import Store
 
 FOLLOW_UP_MINUTES = 30  # a photo or location this soon after a report belongs to that report
@@ -149,7 +151,22 @@ class Conversation:
                 return await self._supplement(intent.number, resident, actor, held)
             case Kind.NOTE:
                 return await self._note(intent, inbound, resident, actor, held)
+            case Kind.BIND:
+                return Outcome(await self._bind_staff(intent.code, inbound.openid))
         raise AssertionError(f"unhandled intent {intent.kind}")
+
+    async def _bind_staff(self, code: str, openid: str) -> str:
+        """"绑定 <邀请码>": the invitation's staff member is reached here from now on (template messages)."""
+        if not code:
+            return binding.needs_code_reply()
+        try:
+            staff = await bind_with_invitation(code, openid, channel=OFFICIAL_ACCOUNT, now=self.clock.now())
+        except DomainError as exc:
+            return binding.refused_reply(exc.message)
+        department = await models.Department.get_or_none(id=staff.department_id) if staff.department_id else None
+        grid = await models.Grid.get_or_none(id=staff.grid_id) if staff.grid_id else None
+        where = department.name if department else grid.name if grid else None
+        return binding.bound_reply(staff.name, staff.role, where)
 
     async def _not_request(self, reason: str | None, text: str, resident: models.Resident) -> str:
         return self._not_request_reply(reason, text, await self._pending_surveys(resident))

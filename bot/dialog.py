@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from bot.binding import bind_code
 from bot.surveys import BARE_ANSWERS, is_vague_answer, parse_rating, rate_hint
 from orders.clock import SHANGHAI
 from orders.lifecycle import ACTION_LABELS, STATE_LABELS
@@ -38,6 +39,7 @@ class Kind(StrEnum):
     VAGUE_RATING = "vague_rating"  # "还行吧": about the outcome, but no score
     SUPPLEMENT = "supplement"  # "补充": attach the photos/location just sent to an existing order
     NOTE = "note"  # "补充:水管在老井旁边": the words go onto an existing order (Intent.note)
+    BIND = "bind"  # "绑定 ABCD2345": a staff member binds the official account (bot.binding)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class Intent:
     resolved: bool | None = None  # False: the resident says the problem is not solved (重办)
     reason: str | None = None  # NOT_REQUEST: a code of classifiers.REASONS ("digits", "empty", "symbols" here)
     note: str | None = None  # NOTE: the words to add, without "补充:" and the order number
+    code: str | None = None  # BIND: the invitation code ("" when none was given)
 
 
 GREETINGS = ("你好", "您好", "你们好", "大家好", "在吗", "在不在", "有人吗", "hello", "hi", "嗨", "哈喽", "早上好",
@@ -159,6 +162,8 @@ def understand(text: str, *, prefix: str = "YK", pending_survey: bool = False) -
     rating = parse_rating(text)
     if pending_survey and rating is not None:
         return Intent(Kind.RATE, score=rating.score, comment=rating.comment, resolved=rating.resolved)
+    if (code := bind_code(text)) is not None:
+        return Intent(Kind.BIND, code=code)
     if any(cleaned.startswith(verb) for verb in CANCEL_VERBS):
         rest = bare
         for word in (*CANCEL_VERBS, "工单", "这个", "一下", "我的", "反映", "订单"):

@@ -3,8 +3,12 @@
 Each outbox kind becomes a short, warm Chinese message. The channel follows WeChat's rules:
 - a resident who wrote to us in the last 48 hours gets a customer-service message (plain text);
 - outside that window, a template message (the survey template links to the mini-program survey page);
-- staff get a mini-program subscribe message that opens the order, with personal data masked (orders.privacy):
-  WeChat carries it, and the staff who handle the order read the number in the order itself.
+- staff who bound the official account get its template message (linking to the workbench), staff bound only
+  through the mini-program a subscribe message that opens the order (the row's payload "channel" says which); with
+  personal data masked (orders.privacy): WeChat carries it, and the staff who handle the order read the number in
+  the order itself.
+Which field of a template carries what is configuration (wechat.*_template_fields: role → field name); each value is
+cut to what WeChat accepts in a field of that kind (thing: 20 characters, …).
 WeChat's answers are translated into the dispatcher's terms: the channel is down (retry, the batch waits), this
 message failed (retry), or it can never be delivered (dead at once, the supervisor is alerted).
 """
@@ -17,9 +21,10 @@ from typing import Any
 
 from bot.wechat_api import WeChatAPIError, WeChatClient, WeChatUnavailable
 from orders.clock import Clock, local
-from orders.config import Settings
+from orders.config import Settings, Template
 from orders.dispatcher import ChannelDown, DeliveryError, Undeliverable
 from orders.privacy import redact_all
+from orders.staff_channels import OFFICIAL_ACCOUNT
 
 # WeChat lets us answer freely for 48 hours after the resident's last message; keep a margin for clock skew.
 SERVICE_WINDOW = timedelta(hours=48) - timedelta(minutes=5)
@@ -34,9 +39,14 @@ PERMANENT_ERRCODES = {
 }
 SUMMARY_CHARS = 30
 THING_CHARS = 20  # subscribe messages: a "thing" value holds at most 20 characters
+# The most characters WeChat accepts in a field, by the kind its name starts with (thing1, character_string2, …);
+# the classic first/keyword1/remark fields have no such limit.
+FIELD_LIMITS = {"thing": THING_CHARS, "character_string": 32, "number": 32, "letter": 32, "phrase": 5, "symbol": 5,
+                "name": 10}
 
 SURVEY_PAGE = "pages/survey/index?number={number}"
 ORDER_PAGE = "pages/orders/detail?number={number}"
+STAFF_ORDER_LINK = "{public_url}/m/orders/{number}"  # the staff workbench (a web page opened inside WeChat)
 # The template's second line: what the resident most needs to read (the result, what to do instead), else the request.
 TEMPLATE_DETAIL = {"survey": "result", "survey_reminder": "result", "invalidated": "reason"}
 
@@ -72,6 +82,15 @@ class Rendered:
 def clip(text: str | None, limit: int) -> str:
     cleaned = " ".join(str(text or "").split())
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+def field_value(field: str, value: str) -> str:
+    """`value` as a template field named `field` accepts it: cut to its kind's length (a code is cut, not marked)."""
+    kind = field.rstrip("0123456789")
+    limit = FIELD_LIMITS.get(kind)
+    if limit is None:
+        return value
+    return value[:limit] if kind in ("character_string", "number", "letter", "symbol") else clip(value, limit)
 
 
 def render(kind: str, payload: dict[str, Any]) -> Rendered:
@@ -177,6 +196,7 @@ class Notifier:
     ) -> None:
         self.client = client
         self.wechat = settings.wechat
+        self.public_url = settings.app.public_url
         self.clock = clock or Clock()
         self.contact = contact
 
@@ -191,7 +211,9 @@ class Notifier:
         except UnknownKind as exc:
             raise Undeliverable(str(exc)) from None
         try:
-            if payload.get("to") == "staff":
+            if payload.get("to") == "staff" and payload.get("channel") == OFFICIAL_ACCOUNT:
+                await self._staff_template(message.recipient, message.kind, payload, rendered)
+            elif payload.get("to") == "staff":
                 await self._subscribe(message.recipient, message.kind, payload, rendered)
             else:
                 await self._to_resident(message.recipient, message.kind, payload, rendered)
@@ -215,36 +237,38 @@ class Notifier:
             raise Undeliverable("the resident no longer follows the official account and the 48-hour window is over")
         await self._template(openid, kind, payload, rendered)
 
+    def _fill(self, template: Template, kind: str, payload: dict, rendered: Rendered) -> dict[str, str]:
+        """The template's fields, each with its role's value."""
+        values = {
+            "title": rendered.title,
+            "number": str(payload.get("number") or "") or "-",
+            "detail": clip(payload.get(TEMPLATE_DETAIL.get(kind, "text")), 60) or "—",
+            "time": self._now_text(),
+            "remark": rendered.remark,
+        }
+        return {field: field_value(field, values[role]) for role, field in template.fields.items()}
+
     async def _template(self, openid: str, kind: str, payload: dict, rendered: Rendered) -> None:
         number = str(payload.get("number") or "")
         survey = kind in ("survey", "survey_reminder")
-        data = {
-            "first": rendered.title,
-            "keyword1": number,
-            "keyword2": clip(payload.get(TEMPLATE_DETAIL.get(kind, "text")), 60) or "—",
-            "keyword3": self._now_text(),
-            "remark": rendered.remark,
-        }
+        template = self.wechat.template("survey" if survey else "notify")
         page = (SURVEY_PAGE if survey else ORDER_PAGE).format(number=number)
         # Without a mini-program the template opens nothing: the resident answers in the official account.
         miniprogram = {"appid": self.wechat.miniapp_appid, "pagepath": page} if self.wechat.miniapp_appid else None
-        await self.client.send_template(
-            openid, self.wechat.survey_template_id if survey else self.wechat.notify_template_id, data,
-            miniprogram=miniprogram,
-        )
+        await self.client.send_template(openid, template.id, self._fill(template, kind, payload, rendered),
+                                        miniprogram=miniprogram)
+
+    async def _staff_template(self, openid: str, kind: str, payload: dict, rendered: Rendered) -> None:
+        template = self.wechat.template("staff")
+        link = STAFF_ORDER_LINK.format(public_url=self.public_url, number=payload.get("number") or "")
+        await self.client.send_template(openid, template.id, self._fill(template, kind, payload, rendered), url=link)
 
     async def _subscribe(self, openid: str, kind: str, payload: dict, rendered: Rendered) -> None:
         if not self.wechat.miniapp_appid:
             raise Undeliverable("no mini-program to send staff a subscribe message: wechat.miniapp_appid is empty")
-        number = str(payload.get("number") or "")
-        data = {
-            "character_string1": number[:32] or "-",
-            "thing2": clip(rendered.title, THING_CHARS),
-            "thing3": clip(payload.get("text"), THING_CHARS) or "-",
-            "time4": self._now_text(),
-        }
-        await self.client.send_subscribe(openid, self.wechat.notify_template_id, data,
-                                         page=ORDER_PAGE.format(number=number))
+        template = self.wechat.template("miniapp_notify")
+        await self.client.send_subscribe(openid, template.id, self._fill(template, kind, payload, rendered),
+                                         page=ORDER_PAGE.format(number=payload.get("number") or ""))
 
     def _now_text(self) -> str:
         return local(self.clock.now()).strftime("%Y-%m-%d %H:%M")

@@ -1,7 +1,9 @@
-"""The outgoing WeChat HTTP API: access token, customer-service and template messages, temporary media (official
-account), subscribe messages and jscode2session (mini-program). Request shapes follow wechatpy's clients (whose
-calls block: they use requests); calls are async (httpx) so the event loop never blocks. The base URL comes from SIDAN_WECHAT_API_BASE, so tests point
-it at a local fake server.
+"""The outgoing WeChat HTTP API: access token, customer-service and template messages, temporary media, the custom
+menu and the template list (official account), subscribe messages, their template list and jscode2session
+(mini-program). Request shapes follow wechatpy's clients (whose calls block: they use requests); calls are async
+(httpx) so the event loop never blocks. The base URL comes from SIDAN_WECHAT_API_BASE, so tests point it at a local
+fake server. `sidan wechat menu|check` use this client too: they share the servers' cached token rather than fetch
+one that would replace it.
 
 The access token is cached in the shared store for all workers; one refresh at a time (a store lock), refreshed
 before expiry and again when WeChat answers an expired/invalid-token error code.
@@ -134,6 +136,10 @@ class WeChatClient:
             headers={"Content-Type": "application/json; charset=utf-8"}), app)
         return self._parse(response)
 
+    async def _get_with_token(self, path: str, app: str = "mp") -> dict[str, Any]:
+        return self._parse(await self._with_token(
+            lambda token: self._http.get(self._wechat.api_base + path, params={"access_token": token}), app))
+
     # ---------------------------------------------------------------- media
     async def media_get(self, media_id: str) -> tuple[bytes, str]:
         """A medium a resident sent (photo, voice), by its MediaId: WeChat keeps it about three days, then answers
@@ -212,3 +218,16 @@ def _body(response: httpx.Response) -> bytes:
     if len(response.content) > MAX_MEDIA_BYTES:
         raise WeChatUnavailable(f"medium larger than {MAX_MEDIA_BYTES} bytes")
     return response.content
+
+    # ---------------------------------------------------------------- the account's set-up (sidan wechat …)
+    async def create_menu(self, menu: dict[str, Any]) -> dict[str, Any]:
+        """The official account's custom menu, replacing the one it has ({"button": […]})."""
+        return await self._post("/cgi-bin/menu/create", menu)
+
+    async def private_templates(self) -> list[dict[str, Any]]:
+        """The official account's template messages: [{template_id, title, content ("{{thing1.DATA}}…"), …}]."""
+        return (await self._get_with_token("/cgi-bin/template/get_all_private_template")).get("template_list") or []
+
+    async def subscribe_templates(self) -> list[dict[str, Any]]:
+        """The mini-program's subscribe message templates: [{priTmplId, title, content, …}]."""
+        return (await self._get_with_token("/wxaapi/newtmpl/gettemplate", app="miniapp")).get("data") or []

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +34,13 @@ class ConfigError(Exception):
     """A configuration value is missing or malformed; the message names the key."""
 
 
+def http_base(value: str) -> str:
+    """A base URL that paths are appended to: http(s), without its last slash."""
+    if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
+        raise ValueError("must be an http:// or https:// base URL, e.g. https://sidan.example.gov.cn")
+    return value.rstrip("/")
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -45,14 +54,14 @@ class AppSection(_Section):
     order_prefix: str = Field(pattern=r"^[A-Z]{1,6}$")
     timezone: str
     run_background_tasks: bool
-    public_url: str  # the public base of links in messages, menus, redirects and media URLs
+    # where residents and staff reach this server from outside: the base of links in messages, menus, redirects
+    # and media URLs
+    public_url: str = "http://127.0.0.1:8000"
 
     @field_validator("public_url")
     @classmethod
-    def _public_base(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
-            raise ValueError("must be an http:// or https:// base URL, e.g. https://sidan.example.gov.cn")
-        return value.rstrip("/")
+    def _public_http_base(cls, value: str) -> str:
+        return http_base(value)
 
 
 class DatabaseSection(_Section):
@@ -77,6 +86,50 @@ class RedisSection(_Section):
         return value
 
 
+# What the notifier can put in a template's fields (the "role"), and what each is.
+TEMPLATE_ROLES = {
+    "title": "通知标题(如“新工单待接单”)",
+    "number": "工单编号",
+    "detail": "诉求内容(回访:办理结果)",
+    "time": "发送时间",
+    "remark": "下一步(如“请在一小时内接单”)",
+}
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")  # {{thing1.DATA}} in the template's content
+# Today's templates: the classic official-account layout, and a subscribe-style one (named keys) for staff.
+CLASSIC_FIELDS = {"title": "first", "number": "keyword1", "detail": "keyword2", "time": "keyword3", "remark": "remark"}
+NAMED_FIELDS = {"number": "character_string1", "title": "thing2", "detail": "thing3", "time": "time4"}
+
+
+def _template_fields(value: Any) -> dict[str, str]:
+    """role → field name, from a TOML table or, in an environment variable, "number=character_string1,title=thing2"."""
+    if isinstance(value, str):
+        pairs = [item.partition("=") for item in re.split(r"[,\s]+", value.strip()) if item]
+        if any(not sep for _, sep, _ in pairs):
+            raise ValueError('expected "role=field,…", e.g. "number=character_string1,title=thing2"')
+        value = {role.strip(): field.strip() for role, _, field in pairs}
+    if not isinstance(value, dict) or not value:
+        raise ValueError("expected a table of role = field name")
+    unknown = sorted(set(value) - set(TEMPLATE_ROLES))
+    if unknown:
+        raise ValueError(f"unknown role {', '.join(unknown)} (roles: {', '.join(TEMPLATE_ROLES)})")
+    bad = sorted(str(field) for field in value.values() if not isinstance(field, str) or not _FIELD_NAME.match(field))
+    if bad:
+        raise ValueError(f"not a template field name: {', '.join(bad)} (letters, digits and _, like thing1)")
+    if len(set(value.values())) < len(value):
+        raise ValueError("two roles fill the same field")
+    return dict(value)
+
+
+@dataclass(frozen=True)
+class Template:
+    """One message template of an account: its id and which field each role fills."""
+
+    name: str  # survey | notify | staff | miniapp_notify
+    app: str  # "mp": the official account's template message; "miniapp": the mini-program's subscribe message
+    id: str
+    fields: dict[str, str]
+
+
 class WechatSection(_Section):
     token: str = Field(min_length=3, max_length=32)
     appid: str = Field(min_length=1)
@@ -88,8 +141,31 @@ class WechatSection(_Section):
     miniapp_secret: str
     api_base: str
     api_timeout_seconds: float = Field(gt=0)
+    # Official-account template messages to residents (ids kept from before the field names were configuration)
     survey_template_id: str
     notify_template_id: str
+    survey_template_fields: dict[str, str] = CLASSIC_FIELDS
+    notify_template_fields: dict[str, str] = CLASSIC_FIELDS
+    # Official-account template messages to staff who bound the account ("绑定 <邀请码>")
+    staff_template_id: str = "STAFF_TEMPLATE"
+    staff_template_fields: dict[str, str] = NAMED_FIELDS
+    # Mini-program subscribe messages to staff bound only through it; an empty id: notify_template_id, as before
+    miniapp_notify_template_id: str = ""
+    miniapp_notify_template_fields: dict[str, str] = NAMED_FIELDS
+
+    @field_validator("survey_template_fields", "notify_template_fields", "staff_template_fields",
+                     "miniapp_notify_template_fields", mode="before")
+    @classmethod
+    def _role_fields(cls, value: Any) -> dict[str, str]:
+        return _template_fields(value)
+
+    def template(self, name: str) -> Template:
+        """survey, notify, staff or miniapp_notify."""
+        app = "miniapp" if name == "miniapp_notify" else "mp"
+        template_id = getattr(self, f"{name}_template_id")
+        if name == "miniapp_notify" and not template_id:
+            template_id = self.notify_template_id
+        return Template(name, app, template_id, getattr(self, f"{name}_template_fields"))
 
     @field_validator("aes_key")
     @classmethod
@@ -101,9 +177,7 @@ class WechatSection(_Section):
     @field_validator("api_base")
     @classmethod
     def _http_base(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+        return http_base(value)
 
     @field_validator("encoding_mode")
     @classmethod

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from orders import models
@@ -32,6 +32,7 @@ from orders.polling import Poller, Tally, backoff_seconds, default_name, utc
 
 __all__ = ["ALERT_KIND", "ChannelDown", "DeliveryError", "DispatchReport", "Dispatcher", "Sender", "Undeliverable",
            "backoff_seconds", "default_name", "utc"]
+from orders.staff_channels import staff_address
 
 log = logging.getLogger("sidan.outbox")
 
@@ -147,13 +148,14 @@ class Dispatcher(Poller):
                                                                   claimed_by=None)
             if not updated or row.kind == ALERT_KIND:
                 return  # an undeliverable alert raises no alert about itself
-            supervisors = await models.Staff.filter(role=Role.SUPERVISOR, active=True,
-                                                    openid__isnull=False).using_db(tx)
+            supervisors = await models.Staff.filter(
+                Q(openid__isnull=False) | Q(oa_openid__isnull=False), role=Role.SUPERVISOR, active=True).using_db(tx)
             if not supervisors:
                 log.error("no active supervisor with a WeChat binding to alert about outbox %s", row.id)
             for supervisor in supervisors:
+                address = staff_address(supervisor.openid, supervisor.oa_openid)
                 await models.Outbox.create(
-                    using_db=tx, kind=ALERT_KIND, order_id=row.order_id, recipient=supervisor.openid,
-                    payload={"to": "staff", "number": number, "failed_kind": row.kind,
+                    using_db=tx, kind=ALERT_KIND, order_id=row.order_id, recipient=address.openid,
+                    payload={"to": "staff", "channel": address.channel, "number": number, "failed_kind": row.kind,
                              "failed_to": (row.payload or {}).get("to"), "attempts": attempts, "error": message},
                     dedup_key=f"alert:{row.id}:{supervisor.id}", next_attempt_at=now, created_at=now)

@@ -80,7 +80,10 @@ class Resident(Model):
 
 class Staff(Model):
     id = fields.IntField(primary_key=True)
-    openid = fields.CharField(max_length=64, unique=True, null=True)  # bound through an invitation
+    openid = fields.CharField(max_length=64, unique=True, null=True)  # the mini-program's, bound by invitation
+    # the official account's openid (another one for the same person), bound by sending "绑定 <邀请码>" to it:
+    # notices go there as template messages
+    oa_openid = fields.CharField(max_length=64, unique=True, null=True)
     name = fields.CharField(max_length=32)
     role = fields.CharField(max_length=16)  # grid_worker | dept_staff | supervisor | admin
     department = fields.ForeignKeyField("sidan.Department", related_name="staff", null=True, on_delete=fields.RESTRICT)

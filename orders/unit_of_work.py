@@ -26,6 +26,7 @@ from orders.errors import Conflict, InvalidInput, NotFound
 from orders.lifecycle import TERMINAL_STATES, Action, Role, State, transition
 from orders.privacy import redact, redact_all
 from orders.sql import Sql, insert_rows
+from orders.staff_channels import StaffAddress, staff_address
 from orders.taxonomy import Taxonomy
 
 MAX_TEXT = 2000
@@ -81,14 +82,15 @@ class _Notice:
 
 @dataclass(frozen=True)
 class _Recipient:
-    openid: str
+    address: StaffAddress
     role: str
     department_id: int | None
     grid_id: int | None
 
 
 class _StaffDirectory:
-    """The staff who can be told anything (active, with an openid), read once for a change or a burst of them.
+    """The staff who can be told anything (active, bound to the official account or the mini-program), read once for a
+    change or a burst of them.
 
     Read afresh every time (a deactivated member must stop hearing of residents' reports at once), but only the four
     columns it needs, by plain SQL: the ORM's queryset and model instances cost more than the statement itself."""
@@ -104,11 +106,12 @@ class _StaffDirectory:
     async def load(cls, conn: Any) -> _StaffDirectory:
         q = Sql(conn.capabilities.dialect)
         rows = await conn.execute_query_dict(
-            "SELECT openid, role, department_id, grid_id FROM staff "
-            f"WHERE active = {q.param(True)} AND openid IS NOT NULL ORDER BY id", q.values)
-        return cls([_Recipient(row["openid"], row["role"], row["department_id"], row["grid_id"]) for row in rows])
+            "SELECT openid, oa_openid, role, department_id, grid_id FROM staff "
+            f"WHERE active = {q.param(True)} AND (openid IS NOT NULL OR oa_openid IS NOT NULL) ORDER BY id", q.values)
+        return cls([_Recipient(staff_address(row["openid"], row["oa_openid"]), row["role"], row["department_id"],
+                               row["grid_id"]) for row in rows])
 
-    def recipients(self, notice: _Notice, order: models.Order) -> list[str]:
+    def recipients(self, notice: _Notice, order: models.Order) -> list[StaffAddress]:
         match notice.audience:
             case "department":
                 people = [person for person in self._by_role.get(Role.DEPT_STAFF, ())
@@ -123,7 +126,7 @@ class _StaffDirectory:
                 people = self._by_role.get(notice.target, [])
             case _:
                 raise ValueError(f"unknown audience {notice.audience!r}")
-        return [person.openid for person in people]
+        return [person.address for person in people]
 
 
 def _clean_text(text: str, what: str = "内容", limit: int = MAX_TEXT) -> str:
@@ -276,8 +279,8 @@ class UnitOfWork:
         for order, notice in notices:
             # Notices travel through WeChat: personal data masked; the staff who handle the order open it to call.
             payload = {"to": "staff", **redact_all(notice.payload), "text": (redact(order.text) or "")[:200]}
-            rows += [self._outbox_row(order, now, notice.kind, openid, payload)
-                     for openid in directory.recipients(notice, order)]
+            rows += [self._outbox_row(order, now, notice.kind, address.openid, {**payload, "channel": address.channel})
+                     for address in directory.recipients(notice, order)]
         await insert_rows(conn, models.Outbox, rows)
         return rows
 

@@ -11,6 +11,7 @@ from tortoise import Tortoise
 
 from orders import db
 from orders.store import MemoryStore, RedisStore
+from tests.fake_wechat import FakeWeChat
 from tests.support import (
     IN_CI, MEDIA_ROOT, POSTGRES_URL, REDIS_URL, FakeClassifier, create_postgres_database, drop_postgres_database,
     free_port, reachable, make_settings,
@@ -109,6 +110,14 @@ async def orm(database_url):
     await db.init_db(database_url)
     yield
     await db.close_db()
+
+
+@pytest.fixture
+def fake_wechat() -> FakeWeChat:
+    """The fake WeChat API on loopback (tests/fake_wechat.py), for the test's duration."""
+    fake = FakeWeChat().start()
+    yield fake
+    fake.stop()
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 It records what it receives and can be told to fail, to time out, to answer expired-token errors, or to go
 down for a while (the socket closes) and come back on the same port. It holds temporary media (cgi-bin/media/get)
-and serves photos by their PicUrl, and can forget either, as WeChat does after about three days.
+and serves photos by their PicUrl, and can forget either, as WeChat does after about three days; it serves the account's template lists
+(`templates`, `subscribe_templates`: set them) and can refuse to give a token (`refuse_token`).
 """
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ class FakeWeChat:
         self.codes: dict[str, str] = {}  # js_code -> openid; by default "code-<openid>" logs in as <openid>
         self.media: dict[str, tuple[bytes, str]] = {}  # media_id -> (bytes, content type)
         self.pictures: dict[str, tuple[bytes, str]] = {}  # PicUrl path -> (bytes, content type)
+        self.templates: list[dict[str, Any]] = []  # get_all_private_template's template_list
+        self.subscribe_templates: list[dict[str, Any]] = []  # the mini-program's newtmpl/gettemplate data
+        self.token_refusal: dict[str, Any] | None = None  # what /cgi-bin/token answers instead of a token
         self._fail_next = 0
         self._fail_status = 500
         self._expire_next = 0
@@ -107,6 +111,16 @@ class FakeWeChat:
         with self._lock:
             return [r for r in self.received if r.path == "/cgi-bin/media/get" or r.path.startswith("/mmbiz/")]
 
+    def refuse_token(self, errcode: int, errmsg: str) -> None:
+        with self._lock:
+            self.token_refusal = {"errcode": errcode, "errmsg": errmsg}
+
+    @staticmethod
+    def template(template_id: str, title: str, *fields: str, key: str = "template_id") -> dict[str, Any]:
+        """A template as WeChat lists it: its content names each field as {{field.DATA}} after a label."""
+        content = "\n".join(f"项目{index}:{{{{{name}.DATA}}}}" for index, name in enumerate(fields, 1))
+        return {key: template_id, "title": title, "content": content, "example": ""}
+
     def messages(self, path_suffix: str = "/send") -> list[Received]:
         with self._lock:
             return [r for r in self.received if r.path.endswith(path_suffix) and r.method == "POST"]
@@ -155,6 +169,8 @@ class FakeWeChat:
                 method: str) -> dict[str, Any] | tuple[bytes, str]:
         with self._lock:
             if path == "/cgi-bin/token":
+                if self.token_refusal:
+                    return self.token_refusal
                 self.token_issued += 1
                 self.current_token = f"TOKEN-{self.token_issued}"
                 self.received.append(Received(method, path, query, body))
@@ -174,6 +190,10 @@ class FakeWeChat:
             self.received.append(Received(method, path, query, body))
             if path == "/cgi-bin/media/get":
                 return self.media.get(query.get("media_id", "")) or {"errcode": 40007, "errmsg": "invalid media_id"}
+            if path == "/cgi-bin/template/get_all_private_template":
+                return {"template_list": list(self.templates)}
+            if path == "/wxaapi/newtmpl/gettemplate":
+                return {"errcode": 0, "errmsg": "ok", "data": list(self.subscribe_templates)}
             return {"errcode": 0, "errmsg": "ok", "msgid": len(self.received)}
 
     @classmethod

@@ -1,11 +1,8 @@
 """登录: wx.login code → openid → staff (bound by invitation) or resident → access and refresh tokens."""
 from __future__ import annotations
 
-import logging
-
 from sanic import Request
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from api.auth import (
     EVERYONE, actor_from_claims, decode, identity_from_code, issue_tokens, require, spend_refresh_token, subject_of,
@@ -14,18 +11,11 @@ from api.v1 import present, schemas
 from api.v1.docs import doc
 from api.v1.http import parse_body, respond, routes
 from orders import models
-from orders.errors import Conflict, DomainError
-from orders.invitations import normalize_invitation
+from orders.invitations import bind_with_invitation
 from orders.services import Actor
-
-log = logging.getLogger("sidan.auth")
+from orders.staff_channels import MINIAPP
 
 TAG = "认证"
-
-
-class InvitationInvalid(DomainError):
-    code = "invitation_invalid"
-    status = 422
 
 
 async def profile_of(actor: Actor) -> schemas.Profile:
@@ -84,26 +74,7 @@ async def refresh(request: Request):
 async def bind(request: Request):
     body = parse_body(request, schemas.BindBody)
     openid, _ = await identity_from_code(request, body.code)
-    now = request.app.ctx.clock.now()
-    async with in_transaction() as conn:
-        invitation = await models.Invitation.get_or_none(code=normalize_invitation(body.invitation), using_db=conn)
-        if invitation is None or invitation.used_at is not None or invitation.expires_at <= now:
-            raise InvitationInvalid("邀请码无效、已使用或已过期,请联系管理员重新发放")
-        staff = await models.Staff.get(id=invitation.staff_id, using_db=conn)
-        if not staff.active:
-            raise InvitationInvalid("该工作人员账号已停用,请联系管理员")
-        # Used once: the conditional update lets exactly one of two simultaneous binds through.
-        if not await models.Invitation.filter(id=invitation.id, used_at__isnull=True).using_db(conn).update(used_at=now):
-            raise InvitationInvalid("邀请码已被使用")
-        holder = await models.Staff.filter(openid=openid).exclude(id=staff.id).using_db(conn).first()
-        if holder is not None and holder.active:
-            # The caller is not signed in: the holder's name is for the admin (the log), not for them.
-            log.warning("bind refused: this WeChat is bound to active staff %s", holder.id)
-            raise Conflict("这个微信已绑定另一个工作人员账号,请联系管理员先停用原账号")
-        if holder is not None:
-            await models.Staff.filter(id=holder.id).using_db(conn).update(openid=None)  # a retired account
-        await models.Staff.filter(id=staff.id).using_db(conn).update(openid=openid)
-        staff.openid = openid
+    staff = await bind_with_invitation(body.invitation, openid, channel=MINIAPP, now=request.app.ctx.clock.now())
     return respond(await tokens_for(request, staff))
 
 

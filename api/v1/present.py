@@ -163,7 +163,7 @@ def staff_out(staff: models.Staff, department: models.Department | None, grid: m
     return schemas.StaffOut(id=staff.id, name=staff.name, role=staff.role,
                             role_label=ROLE_LABELS.get(staff.role, staff.role), department=_ref(department),
                             grid=_ref(grid), phone=redact(staff.phone_masked), active=staff.active,
-                            bound=staff.openid is not None)
+                            bound=staff.openid is not None or staff.oa_openid is not None)
 
 
 def profile(actor: Actor, department: models.Department | None = None,

@@ -190,7 +190,7 @@ class _Writer:
             self.said(f"人员 {label}:新建")
         else:
             await self._update(person, wanted, f"人员 {entry.name}", _STAFF_LABELS)
-        if not person.openid:
+        if not person.openid and not person.oa_openid:
             self.result.uninvited.append(entry.name)
         return person
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-import pytest
 
 from api.app import create_app
 from api.demo.township import load_demo_data
@@ -18,13 +17,6 @@ from tests.fake_wechat import FakeWeChat
 from tests.support import running_server
 
 ALICE = "o_alice_resident_0000000001"
-
-
-@pytest.fixture
-def fake_wechat():
-    fake = FakeWeChat().start()
-    yield fake
-    fake.stop()
 
 
 def surveys_to(fake: FakeWeChat, openid: str) -> list[str]:

@@ -117,8 +117,9 @@ async def test_after_max_attempts_a_message_is_dead_and_the_supervisor_is_alerte
     assert row.status == "dead" and row.attempts == 3 and "wechat says no" in row.last_error
     alert = await models.Outbox.get(kind=ALERT_KIND)
     assert alert.recipient == "demo-supervisor" and alert.status == "pending"
-    assert alert.payload == {"to": "staff", "number": "YK20261124-0001", "failed_kind": "survey",
-                             "failed_to": "resident", "attempts": 3, "error": "RuntimeError: wechat says no"}
+    assert alert.payload == {"to": "staff", "channel": "miniapp", "number": "YK20261124-0001",
+                             "failed_kind": "survey", "failed_to": "resident", "attempts": 3,
+                             "error": "RuntimeError: wechat says no"}
     await worker.run_once()
     assert (await models.Outbox.get(id=alert.id)).status == "sent"
     assert sender.delivered == [(alert.id, "demo-supervisor")]

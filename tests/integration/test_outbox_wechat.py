@@ -15,14 +15,6 @@ from orders import models
 from orders.clock import Clock
 from orders.dispatcher import Dispatcher
 from orders.services import Actor, OrderService
-from tests.fake_wechat import FakeWeChat
-
-
-@pytest.fixture
-def fake_wechat():
-    fake = FakeWeChat().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

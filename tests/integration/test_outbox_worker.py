@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from api.demo.township import load_demo_data
 from orders import models
@@ -16,13 +15,6 @@ from orders.clock import Clock
 from orders.services import Actor, OrderService
 from tests.fake_wechat import FakeWeChat
 from tests.support import REDIS_URL, REPO
-
-
-@pytest.fixture
-def fake_wechat():
-    fake = FakeWeChat().start()
-    yield fake
-    fake.stop()
 
 
 def worker_env(database_url: str, backend: str, fake: FakeWeChat) -> dict[str, str]:

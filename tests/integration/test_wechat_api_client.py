@@ -7,15 +7,7 @@ import pytest
 
 from bot.wechat_api import WeChatAPIError, WeChatClient, WeChatUnavailable
 from orders.store import MemoryStore
-from tests.fake_wechat import FakeWeChat
 from tests.support import make_settings
-
-
-@pytest.fixture
-def fake_wechat():
-    fake = FakeWeChat().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from api.v1 import schemas
-from api.v1.auth_routes import normalize_invitation
+from orders.invitations import normalize_invitation
 from api.v1.docs import oas30, schema_of
 from api.v1.http import explain, order_number
 from api.v1.orders_routes import parse_states

@@ -190,3 +190,51 @@ def test_several_workers_on_sqlite_start_with_advice_and_postgres_needs_none():
     assert advice and "PostgreSQL" in advice and "--workers 1" in advice
     postgres = load_settings(env={**shared, "SIDAN_DATABASE_URL": "postgres://u@127.0.0.1:5432/sidan"})
     assert workers_advice(postgres, 4) is None
+
+
+# ---------------------------------------------------------------- templates and the public address (issue #16)
+def test_the_template_defaults_are_todays_layouts():
+    wechat = load_settings(env=BASE).wechat
+    survey = wechat.template("survey")
+    assert survey.id == "SURVEY_TEMPLATE" and survey.app == "mp"
+    assert survey.fields == {"title": "first", "number": "keyword1", "detail": "keyword2", "time": "keyword3",
+                             "remark": "remark"}
+    assert wechat.template("staff").fields == {"number": "character_string1", "title": "thing2", "detail": "thing3",
+                                               "time": "time4"}
+    # no mini-program template of its own: the id it used before there was one
+    assert wechat.template("miniapp_notify").id == "NOTIFY_TEMPLATE"
+    assert wechat.template("miniapp_notify").app == "miniapp"
+
+
+def test_each_template_id_and_its_fields_come_from_the_environment():
+    wechat = load_settings(env={
+        **BASE, "SIDAN_WECHAT_STAFF_TEMPLATE_ID": "tmpl-staff-1",
+        "SIDAN_WECHAT_STAFF_TEMPLATE_FIELDS": "number=character_string2, title=thing1 time=time3",
+        "SIDAN_WECHAT_MINIAPP_NOTIFY_TEMPLATE_ID": "tmpl-sub-9"}).wechat
+    assert wechat.template("staff").id == "tmpl-staff-1"
+    assert wechat.template("staff").fields == {"number": "character_string2", "title": "thing1", "time": "time3"}
+    assert wechat.template("miniapp_notify").id == "tmpl-sub-9"
+    assert wechat.survey_template_id == "SURVEY_TEMPLATE"  # the keys of before keep working
+
+
+@pytest.mark.parametrize("value, says", [
+    ("number", "role=field"),
+    ("colour=thing1", "unknown role colour"),
+    ("number=thing 1", "role=field"),
+    ("number=1thing", "not a template field name: 1thing"),
+    ("number=thing1,title=thing1", "two roles fill the same field"),
+])
+def test_a_malformed_field_map_fails_naming_the_key_and_the_variable(value, says):
+    with pytest.raises(ConfigError) as error:
+        load_settings(env={**BASE, "SIDAN_WECHAT_NOTIFY_TEMPLATE_FIELDS": value})
+    message = str(error.value)
+    assert "wechat.notify_template_fields" in message and "SIDAN_WECHAT_NOTIFY_TEMPLATE_FIELDS" in message
+    assert says in message
+
+
+def test_the_public_url_is_an_http_base_without_its_last_slash():
+    assert load_settings(env=BASE).app.public_url == "http://127.0.0.1:8000"
+    settings = load_settings(env={**BASE, "SIDAN_APP_PUBLIC_URL": "https://sidan.example.gov.cn/"})
+    assert settings.app.public_url == "https://sidan.example.gov.cn"
+    with pytest.raises(ConfigError, match="app.public_url"):
+        load_settings(env={**BASE, "SIDAN_APP_PUBLIC_URL": "sidan.example.gov.cn"})

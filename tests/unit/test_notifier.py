@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from bot.notifier import (
-    KIND_LABELS, THING_CHARS, Contact, Notifier, UnknownKind, clip, in_service_window, render,
+    KIND_LABELS, THING_CHARS, Contact, Notifier, UnknownKind, clip, field_value, in_service_window, render,
 )
 from bot.wechat_api import WeChatAPIError, WeChatUnavailable
 from orders.clock import SHANGHAI, FrozenClock
@@ -239,3 +239,53 @@ async def test_without_a_mini_program_templates_link_nowhere_and_staff_notices_a
         await notifier(client, None, miniapp_appid="").send(message("notify_dispatched", "demo-dept_staff-jianshe"))
     assert "miniapp_appid" in str(error.value)
     assert len(client.calls) == 1  # no subscribe message was attempted
+
+
+# ---------------------------------------------------------------- template fields as configuration (issue #16)
+def staff_message(kind: str = "notify_dispatched", channel: str | None = "official_account") -> SimpleNamespace:
+    payload = {**BASE, **EXAMPLES[kind]}
+    if channel:
+        payload["channel"] = channel
+    return SimpleNamespace(kind=kind, recipient="oStaffOfficialAccount", payload=payload)
+
+
+def test_a_field_value_is_cut_to_what_its_kind_holds():
+    long = "村口的路灯坏了一个星期了,晚上走路看不见,老人小孩都怕摔"
+    assert field_value("thing12", long) == long[:19] + "…"
+    assert field_value("character_string3", "A" * 40) == "A" * 32  # a code is cut, never given an ellipsis
+    assert field_value("phrase4", "已办结待评价") == "已办结待…"
+    assert field_value("keyword2", long) == long and field_value("first", long) == long  # classic: no limit
+
+
+async def test_resident_templates_fill_the_field_names_configured_for_the_account():
+    client = FakeClient()
+    fields = {"title": "thing1", "number": "character_string2", "detail": "thing3", "time": "time4"}
+    await notifier(client, Contact(NOW - timedelta(days=5)), survey_template_fields=fields).send(message("survey"))
+    [(name, args, _)] = client.calls
+    assert name == "template" and args[1] == "SURVEY_TEMPLATE"
+    assert args[2] == {"thing1": "您的诉求已办结,请评价", "character_string2": "YK20261124-0007",
+                       "thing3": "已更换灯泡,恢复照明", "time4": "2026-11-24 15:00"}
+
+
+async def test_staff_bound_to_the_official_account_get_its_staff_template_linking_to_the_workbench():
+    client = FakeClient()
+    settings = make_settings("sqlite://:memory:", app={"public_url": "https://sidan.example.gov.cn"},
+                             wechat={"staff_template_id": "tmpl-staff", "miniapp_appid": ""})
+    await Notifier(client, settings, FrozenClock(NOW)).send(staff_message())  # no mini-program needed
+    [(name, args, kwargs)] = client.calls
+    assert name == "template" and args[0] == "oStaffOfficialAccount" and args[1] == "tmpl-staff"
+    assert args[2]["character_string1"] == "YK20261124-0007" and args[2]["thing2"] == "新工单待接单"
+    assert len(args[2]["thing3"]) <= THING_CHARS and args[2]["time4"] == "2026-11-24 15:00"
+    assert kwargs["url"] == "https://sidan.example.gov.cn/m/orders/YK20261124-0007"
+    assert not kwargs.get("miniprogram")
+
+
+async def test_mini_program_staff_get_its_own_template_once_one_is_configured():
+    client = FakeClient()
+    await notifier(client, None, miniapp_notify_template_id="tmpl-subscribe",
+                   miniapp_notify_template_fields="number=character_string9,title=thing8").send(
+        staff_message(channel="miniapp"))
+    [(name, args, kwargs)] = client.calls
+    assert name == "subscribe" and args[1] == "tmpl-subscribe"
+    assert args[2] == {"character_string9": "YK20261124-0007", "thing8": "新工单待接单"}
+    assert kwargs["page"] == "pages/orders/detail?number=YK20261124-0007"
