@@ -205,6 +205,20 @@ class WeChatClient:
         return data
 
 
+    # ---------------------------------------------------------------- the account's set-up (sidan wechat …)
+    async def create_menu(self, menu: dict[str, Any]) -> dict[str, Any]:
+        """The official account's custom menu, replacing the one it has ({"button": […]})."""
+        return await self._post("/cgi-bin/menu/create", menu)
+
+    async def private_templates(self) -> list[dict[str, Any]]:
+        """The official account's template messages: [{template_id, title, content ("{{thing1.DATA}}…"), …}]."""
+        return (await self._get_with_token("/cgi-bin/template/get_all_private_template")).get("template_list") or []
+
+    async def subscribe_templates(self) -> list[dict[str, Any]]:
+        """The mini-program's subscribe message templates: [{priTmplId, title, content, …}]."""
+        return (await self._get_with_token("/wxaapi/newtmpl/gettemplate", app="miniapp")).get("data") or []
+
+
 def _is_json(response: httpx.Response) -> bool:
     """WeChat answers errors as JSON (sometimes labelled text/plain), media as their own type."""
     return _content_type(response) in ("application/json", "text/plain", "")
@@ -218,16 +232,3 @@ def _body(response: httpx.Response) -> bytes:
     if len(response.content) > MAX_MEDIA_BYTES:
         raise WeChatUnavailable(f"medium larger than {MAX_MEDIA_BYTES} bytes")
     return response.content
-
-    # ---------------------------------------------------------------- the account's set-up (sidan wechat …)
-    async def create_menu(self, menu: dict[str, Any]) -> dict[str, Any]:
-        """The official account's custom menu, replacing the one it has ({"button": […]})."""
-        return await self._post("/cgi-bin/menu/create", menu)
-
-    async def private_templates(self) -> list[dict[str, Any]]:
-        """The official account's template messages: [{template_id, title, content ("{{thing1.DATA}}…"), …}]."""
-        return (await self._get_with_token("/cgi-bin/template/get_all_private_template")).get("template_list") or []
-
-    async def subscribe_templates(self) -> list[dict[str, Any]]:
-        """The mini-program's subscribe message templates: [{priTmplId, title, content, …}]."""
-        return (await self._get_with_token("/wxaapi/newtmpl/gettemplate", app="miniapp")).get("data") or []
