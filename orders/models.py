@@ -147,10 +147,14 @@ class Order(Model):
     closed_at = fields.DatetimeField(null=True)
     updated_at = fields.DatetimeField()
     version = fields.IntField(default=0)  # optimistic concurrency: every change bumps it
+    # An urgent report that reached nobody (no one on duty, no supervisor bound): shown to the first staff member who
+    # logs in, until one opens it or acts on it.
+    urgent_unnotified = fields.BooleanField(default=False)
 
     class Meta:
         table = "orders"
-        indexes = (("department_id", "submitted_at"), ("grid_id", "submitted_at"), ("state", "submitted_at"))
+        indexes = (("department_id", "submitted_at"), ("grid_id", "submitted_at"), ("state", "submitted_at"),
+                   ("urgent_unnotified",))  # every staff login asks for the flagged few
 
 
 class OrderEvent(Model):

@@ -17,7 +17,7 @@ from tortoise.queryset import QuerySet
 from orders import models
 from orders.clock import SHANGHAI
 from orders.errors import InvalidInput, NotFound
-from orders.lifecycle import Role, State
+from orders.lifecycle import OPEN_STATES, Role, State
 from orders.services import Actor, OrderService
 
 DEFAULT_LIMIT = 20
@@ -138,6 +138,13 @@ async def dispatch_queue(actor: Actor, *, cursor: str | None = None, limit: int 
     ungridded ones; supervisors and admins see the whole township's."""
     return await list_orders(actor, OrderFilters(states=QUEUE_STATES), cursor=cursor, limit=limit,
                              oldest_first=True)
+
+
+async def urgent_unattended(limit: int = DEFAULT_LIMIT) -> list[models.Order]:
+    """Open urgent reports that reached nobody when they came in (Order.urgent_unnotified), newest first: every
+    staff member sees them when they log in, whatever their scope, until one attends to them."""
+    return await models.Order.filter(urgent_unnotified=True, state__in=[str(state) for state in OPEN_STATES]) \
+        .order_by("-id").limit(limit).select_related("department", "grid")
 
 
 async def order_detail(actor: Actor, number: str) -> OrderDetail:

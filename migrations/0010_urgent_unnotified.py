@@ -1,0 +1,22 @@
+# Issue #16: an urgent report that reached nobody is flagged for the first staff member who logs in.
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+from tortoise import fields
+from tortoise.indexes import Index
+
+class Migration(migrations.Migration):
+    dependencies = [('sidan', '0007_township')]
+
+    initial = False
+
+    operations = [
+        ops.AddField(
+            model_name='Order',
+            name='urgent_unnotified',
+            field=fields.BooleanField(default=False),
+        ),
+        ops.AddIndex(
+            model_name='Order',
+            index=Index(fields=['urgent_unnotified']),
+        ),
+    ]
