@@ -144,7 +144,7 @@ class Conversation:
             )
         except InvalidInput as exc:
             return Outcome(dialog.invalid_input_reply(exc.message))
-        return submitted_outcome(self.orders.taxonomy, submission, held)
+        return submitted_outcome(self.orders.taxonomy, submission, held, self.orders.identity.current.duty_phone)
 
     async def _pending_surveys(self, resident: models.Resident) -> list[str]:
         """Orders waiting for this resident's rating, most recently resolved first."""

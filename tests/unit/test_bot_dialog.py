@@ -115,6 +115,20 @@ def test_an_unsure_urgent_order_with_photo_and_location_reply():
     assert "已一并附上2 张照片和位置。" in text and "可以继续发" not in text
 
 
+def test_an_urgent_reply_claims_a_notification_only_when_one_was_queued():
+    def urgent(notified, duty_phone="0831-7650110"):
+        return dialog.submitted_reply(Submitted("XA20261124-0003", "安全生产", "应急办", NOW, 0.5, urgent=True,
+                                                urgent_notified=notified, duty_phone=duty_phone))
+
+    told = urgent(2)
+    assert "已通知值班人员" in told and "110/119/120" in told
+    for nobody in (urgent(0), urgent(None)):
+        assert "请立即拨打 110/119/120,并联系乡镇值班电话 0831-7650110" in nobody
+        assert "通知" not in nobody and "报告" not in nobody  # nothing was queued: nobody is said to know
+    assert "请立即拨打 110/119/120,并联系乡镇值班室" in urgent(0, duty_phone=None)
+    assert "110" not in dialog.submitted_reply(Submitted("XA20261124-0004", "社会民生", None, None, 1, urgent=False))
+
+
 def _view(state: str, **overrides) -> OrderView:
     values = dict(number="YK20261124-0001", text="楼坝村村口的路灯坏了一个星期,晚上很黑", state=state,
                   category="社会民生", department="村镇建设办", submitted_at=NOW, deadline=NOW,
