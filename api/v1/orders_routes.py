@@ -85,6 +85,9 @@ async def my_orders(request: Request):
 @require(*EVERYONE)
 async def order_detail(request: Request, number: str):
     detail = await queries.order_detail(request.ctx.actor, order_number(number))
+    if detail.order.urgent_unnotified and await request.app.ctx.orders.attend_urgent(detail.order.number,
+                                                                                     request.ctx.actor):
+        detail = await queries.order_detail(request.ctx.actor, detail.order.number)  # with the attending event
     return respond(present.order_detail(detail, request.ctx.actor))
 
 
