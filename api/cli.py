@@ -1,5 +1,5 @@
 """`sidan`: serve, migrate, demo-data, classify, chat, worker, stats, dashboard-link; township, staff, admin
-(api/township_cli.py)."""
+(api/township_cli.py); check (api/check_cli.py)."""
 from __future__ import annotations
 
 import argparse
@@ -334,9 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("--base", help="public base URL, e.g. https://sidan.example.gov.cn")
     sub.add_parser("classify", help="train / evaluate / predict (sidan classify --help)", add_help=False)
     sub.add_parser("chat", help="talk to a running server as a WeChat resident (sidan chat --help)", add_help=False)
+    from api.check_cli import add_parser as add_check_parser
     from api.township_cli import add_parsers
 
-    parser.set_defaults(township_handlers=add_parsers(sub))
+    parser.set_defaults(module_handlers={**add_parsers(sub), **add_check_parser(sub)})
     return parser
 
 
@@ -357,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         "worker": cmd_worker,
         "stats": cmd_stats,
         "dashboard-link": cmd_dashboard_link,
-        **args.township_handlers,
+        **args.module_handlers,
     }
     return handlers[args.command](args) or 0
 

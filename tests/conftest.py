@@ -105,3 +105,13 @@ async def orm(database_url):
 @pytest.fixture
 def fake_classifier() -> FakeClassifier:
     return FakeClassifier()
+
+
+@pytest.fixture(scope="session")
+def quick_model(tmp_path_factory):
+    """A routing model file trained once per session, as `sidan classify train --quick` does: for the commands and
+    servers a test starts in a process of their own."""
+    classifiers_cli = pytest.importorskip("classifiers.cli")
+    path = tmp_path_factory.mktemp("model") / "router.pkl"
+    assert classifiers_cli.main(["train", "--quick", "--model", str(path)]) == 0
+    return path

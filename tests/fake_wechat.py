@@ -37,6 +37,7 @@ class FakeWeChat:
         self._expire_next = 0
         self._delay_next = 0
         self._delay_seconds = 0.0
+        self._refusal: dict[str, Any] | None = None  # the answer to every token request, while refusing
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -80,6 +81,11 @@ class FakeWeChat:
         with self._lock:
             self._expire_next = count
 
+    def refuse_credentials(self, errcode: int = 40125, errmsg: str = "invalid appsecret") -> None:
+        """Answer every access-token request with this error, as WeChat does for a wrong AppSecret."""
+        with self._lock:
+            self._refusal = {"errcode": errcode, "errmsg": errmsg}
+
     def delay_next(self, count: int, seconds: float) -> None:
         with self._lock:
             self._delay_next, self._delay_seconds = count, seconds
@@ -118,6 +124,9 @@ class FakeWeChat:
 
     def _answer(self, path: str, query: dict[str, str], body: dict | None, method: str) -> dict[str, Any]:
         with self._lock:
+            if path == "/cgi-bin/token" and self._refusal is not None:
+                self.received.append(Received(method, path, query, body))
+                return dict(self._refusal)
             if path == "/cgi-bin/token":
                 self.token_issued += 1
                 self.current_token = f"TOKEN-{self.token_issued}"

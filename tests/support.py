@@ -152,9 +152,10 @@ def fail_inserts_into(monkeypatch, table: str, error: Exception) -> None:
         monkeypatch.setattr(client, method, failing)
 
 
-def run_sidan(database_url: str, *args: str) -> subprocess.CompletedProcess:
-    """`sidan ARGS` in a terminal of its own, on this database (and the in-process store)."""
+def run_sidan(database_url: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`sidan ARGS` in a terminal of its own, on this database (and the in-process store); `env`: more variables."""
+    more = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIDAN_")}
-    env.update(SIDAN_DATABASE_URL=database_url, SIDAN_REDIS_URL="")
+    env.update(SIDAN_DATABASE_URL=database_url, SIDAN_REDIS_URL="", **more)
     return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=120)

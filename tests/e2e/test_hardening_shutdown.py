@@ -11,7 +11,6 @@ import time
 from datetime import datetime, timezone
 
 import httpx
-import pytest
 
 from api.demo.township import load_demo_data
 from bot.chat import Simulator
@@ -24,14 +23,6 @@ from tests.support import REDIS_URL, REPO, FakeClassifier, free_port
 
 RESIDENT = "o_shutdown_resident_000001"
 START = datetime(2026, 11, 24, 8, 30, tzinfo=timezone.utc)
-
-
-@pytest.fixture(scope="session")
-def quick_model(tmp_path_factory):
-    classifiers_cli = pytest.importorskip("classifiers.cli")
-    path = tmp_path_factory.mktemp("model") / "router.pkl"
-    assert classifiers_cli.main(["train", "--quick", "--model", str(path)]) == 0
-    return path
 
 
 async def wait_until_serving(base: str, process: subprocess.Popen, seconds: float = 20) -> None:
