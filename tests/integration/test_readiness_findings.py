@@ -9,15 +9,13 @@ from orders.township import load_township_file
 from orders.township.apply import apply_township
 from tests.e2e.test_readyz import unmigrated_url  # noqa: F401 - a fixture
 from tests.integration.test_wechat_bot import START
-from tests.support import REPO
+from tests.support import REPO, make_settings
 
 XINAN = REPO / "tests" / "data" / "xinan-township.toml"
 
 
 async def found_now() -> dict[str, list]:
     """{code: [(message, severity), …]} (the test settings: no configuration finding)."""
-    from tests.support import make_settings
-
     by_code: dict[str, list] = {}
     for finding in await findings(make_settings("sqlite://:memory:"), load_taxonomy()):
         by_code.setdefault(finding.code, []).append((finding.message, finding.severity))
