@@ -1,4 +1,5 @@
-# Issue #16: an urgent report that reached nobody is flagged for the first staff member who logs in.
+# Issue #16: an urgent report that reached nobody is flagged for the first staff member who logs in (a database
+# default: the orders already there are not).
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from tortoise import fields
@@ -13,7 +14,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Order',
             name='urgent_unnotified',
-            field=fields.BooleanField(default=False),
+            field=fields.BooleanField(default=False, db_default=False),
         ),
         ops.AddIndex(
             model_name='Order',

@@ -148,8 +148,9 @@ class Order(Model):
     updated_at = fields.DatetimeField()
     version = fields.IntField(default=0)  # optimistic concurrency: every change bumps it
     # An urgent report that reached nobody (no one on duty, no supervisor bound): shown to the first staff member who
-    # logs in, until one opens it or acts on it.
-    urgent_unnotified = fields.BooleanField(default=False)
+    # logs in, until one opens it or acts on it. A database default too: the orders already there when the column is
+    # added, and rows written by plain SQL (the bulk demo history), are not flagged.
+    urgent_unnotified = fields.BooleanField(default=False, db_default=False)
 
     class Meta:
         table = "orders"

@@ -56,5 +56,32 @@ async def test_migrated_schema_equals_the_models_schema(database_url, backend, t
         assert migrated[table] == generated[table], table
 
 
+async def test_the_urgent_flag_is_added_to_a_database_with_orders_none_of_them_flagged(backend, request, tmp_path):
+    from tortoise.migrations.api.migrate import migrate as tortoise_migrate
+
+    if backend == "sqlite":
+        url = f"sqlite://{tmp_path / 'before-0010.sqlite3'}"
+    else:
+        request.getfixturevalue("postgres_base")  # PostgreSQL answers (mandatory in CI)
+        url = await create_postgres_database(POSTGRES_URL)
+    try:
+        await tortoise_migrate(config=db.tortoise_config(url), target=f"{db.APP_LABEL}.0007_township")
+        conn = Tortoise.get_connection("default")
+        await conn.execute_query(
+            "INSERT INTO orders (number, text, normalized_text, photos, urgency, state, submitted_at, updated_at, "
+            "version, auto_dispatched, routing_corrected, escalation_level, overdue, reopen_count) VALUES "
+            "('YK20260101-0001', '路灯坏了', '路灯坏了', '[]', '操心事', 'submitted', '2026-01-01 00:00:00+00:00', "
+            "'2026-01-01 00:00:00+00:00', 0, false, false, 0, false, 0)")
+        await db.close_db()
+        assert await db.migrate(url) == ["sidan.0010_urgent_unnotified"]
+        await db.init_db(url)
+        rows = await Tortoise.get_connection("default").execute_query_dict("SELECT urgent_unnotified FROM orders")
+        assert [bool(row["urgent_unnotified"]) for row in rows] == [False]
+    finally:
+        await db.close_db()
+        if backend == "postgres":
+            await drop_postgres_database(POSTGRES_URL, url)
+
+
 async def test_migrate_twice_applies_nothing_the_second_time(database_url):
     assert await db.migrate(database_url) == []
