@@ -1,5 +1,5 @@
-"""`sidan`: serve, migrate, demo-data, classify, chat, worker, stats, dashboard-link; township, staff, admin
-(api/township_cli.py); check (api/check_cli.py)."""
+"""`sidan`: serve, migrate, demo-data, classify, chat, worker, stats, dashboard-link, privacy, backup, restore
+(api/backup/); township, staff, admin (api/township_cli.py); check (api/check_cli.py)."""
 from __future__ import annotations
 
 import argparse
@@ -213,13 +213,15 @@ def cmd_stats(args: argparse.Namespace) -> int:
     """The statistics in the terminal: 三率 with numerator/denominator, counts, times; --by for a breakdown."""
     from orders import db
     from orders.errors import DomainError
-    from orders.stats import COUNT_LABELS, DIMENSION_LABELS, RATE_DEFINITIONS, Filters, Stats
+    from orders.stats import COUNT_DEFINITIONS, COUNT_LABELS, DIMENSION_LABELS, RATE_DEFINITIONS, Filters, Stats
     from orders.township import read_identity
 
     settings = _settings()
     if args.definitions:
         for name, (label, numerator, denominator) in RATE_DEFINITIONS.items():
             print(f"{label}({name}) = {numerator} ÷ {denominator}")
+        for name, meaning in COUNT_DEFINITIONS.items():
+            print(f"{COUNT_LABELS[name]}({name}):{meaning}")
         return 0
 
     async def run() -> str:
@@ -302,6 +304,42 @@ def cmd_dashboard_link(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from api.backup import backup_command
+
+    return backup_command(_settings(), args.dir, keep=args.keep)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from api.backup import restore_command
+
+    return restore_command(_settings(), args.dir, force=args.force, check_only=args.check)
+
+
+def cmd_privacy(args: argparse.Namespace) -> int:
+    """`sidan privacy purge [--dry-run]`: mask the personal data of orders closed longer than
+    [privacy] purge_after_days ago (0 = never: says so and changes nothing)."""
+    from orders import db
+    from orders.privacy_records import Purge
+
+    settings = _settings()
+    purge = Purge(settings)
+    if not purge.enabled:
+        print("个人信息清除未开启([privacy] purge_after_days = 0),没有做任何改动。"
+              "开启:在 config.toml 设置天数或设置 SIDAN_PRIVACY_PURGE_AFTER_DAYS。")
+        return 0
+
+    async def run():
+        await db.init_db(settings.database.url)
+        try:
+            return await purge.run(dry_run=args.dry_run)
+        finally:
+            await db.close_db()
+
+    print("\n".join(asyncio.run(run()).lines()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sidan", description="四单: 点单·派单·接单·验单")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -332,6 +370,18 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("--hours", type=int)
     link.add_argument("--openid", help="whose link (a supervisor or admin); default: the first active supervisor")
     link.add_argument("--base", help="public base URL, e.g. https://sidan.example.gov.cn")
+    backup = sub.add_parser("backup", help="back up the database and the local media into DIR (a dated folder)")
+    backup.add_argument("dir", help="where backups are kept, e.g. /srv/backups/sidan")
+    backup.add_argument("--keep", type=int, help="then keep only the newest N backups in DIR")
+    restore = sub.add_parser("restore", help="restore a backup folder into the configured database")
+    restore.add_argument("dir", help="one backup folder, e.g. /srv/backups/sidan/sidan-backup-20261124-030000")
+    restore.add_argument("--force", action="store_true", help="replace a database that already holds data")
+    restore.add_argument("--check", action="store_true", help="only verify the backup (checksums, version)")
+    privacy = sub.add_parser("privacy", help="personal data: purge what closed orders hold ([privacy])")
+    privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True)
+    purge = privacy_sub.add_parser("purge", help="mask phone, ID and bank card numbers of orders closed longer than "
+                                                 "[privacy] purge_after_days ago (0 = never)")
+    purge.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
     sub.add_parser("classify", help="train / evaluate / predict (sidan classify --help)", add_help=False)
     sub.add_parser("chat", help="talk to a running server as a WeChat resident (sidan chat --help)", add_help=False)
     from api.check_cli import add_parser as add_check_parser
@@ -358,6 +408,9 @@ def main(argv: list[str] | None = None) -> int:
         "worker": cmd_worker,
         "stats": cmd_stats,
         "dashboard-link": cmd_dashboard_link,
+        "backup": cmd_backup,
+        "restore": cmd_restore,
+        "privacy": cmd_privacy,
         **args.module_handlers,
     }
     return handlers[args.command](args) or 0

@@ -20,10 +20,10 @@ from sanic.response import HTTPResponse, raw
 
 from api.auth import AuthError, bearer_token
 from orders.config import Settings
+from orders.privacy import RedactingFilter, redact
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
-PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 TOKEN_PARAM = re.compile(r"(access_token|secret|js_code|session_key)=([^&\s\"']+)")
 BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+")
 GAUGE_SECONDS = 10.0  # the database gauges are read at most this often: scraping cannot be used to load the database
@@ -36,7 +36,7 @@ def secret_values(settings: Settings) -> list[str]:
 
 
 class Redactor:
-    """Masks configured secrets, tokens in URLs, bearer tokens and mobile numbers in any log line."""
+    """Masks configured secrets, tokens in URLs, bearer tokens and personal data (orders.privacy) in any log line."""
 
     def __init__(self, secrets: list[str]) -> None:
         self._secrets = secrets
@@ -46,7 +46,7 @@ class Redactor:
             text = text.replace(value, "***")
         text = TOKEN_PARAM.sub(r"\1=***", text)
         text = BEARER.sub(r"\1***", text)
-        return PHONE.sub(r"\1****\2", text)
+        return redact(text) or text
 
 
 class JsonFormatter(logging.Formatter):
@@ -69,7 +69,9 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = getattr(record, key)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return self._redact(json.dumps(entry, ensure_ascii=False, default=str))
+        # Each string is redacted before it is quoted (a number in the JSON is never mistaken for a phone).
+        entry = {key: self._redact(value) if isinstance(value, str) else value for key, value in entry.items()}
+        return json.dumps(entry, ensure_ascii=False, default=lambda value: self._redact(str(value)))
 
 
 def log_config(settings: Settings, stream: Any = "ext://sys.stderr") -> dict[str, Any]:
@@ -78,7 +80,9 @@ def log_config(settings: Settings, stream: Any = "ext://sys.stderr") -> dict[str
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonFormatter, "redact": Redactor(secret_values(settings))}},
-        "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json", "stream": stream}},
+        "filters": {"personal_data": {"()": RedactingFilter}},
+        "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json", "stream": stream,
+                              "filters": ["personal_data"]}},
         "loggers": {
             name: {"handlers": ["json"], "level": "INFO", "propagate": False}
             for name in ("sidan", "sanic.root", "sanic.error", "sanic.access", "sanic.server", "sanic.websockets",

@@ -15,11 +15,15 @@ from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, JSONResponse, file, json, raw
 
 from api.auth import AuthError, actor_from_claims, bearer_token, decode
+from api.stats_schemas import (BREAKDOWN_BY, FEED_AFTER, FEED_LIMIT, FILTERS, OVERDUE_LIMIT, PERIOD, REPORT_FILENAME,
+                               SHEET, TREND_BY, BreakdownOut, DashboardOut, DefinitionsOut, FeedOut, OverdueOut,
+                               SummaryOut, TrendOut, report_doc, stats_doc)
 from orders.errors import DomainError, InvalidInput
 from orders.lifecycle import STATE_LABELS, Role
+from orders.privacy_records import record_export
 from orders.services import Actor
-from orders.stats import (COUNT_LABELS, DIMENSION_LABELS, DURATION_LABELS, RATE_DEFINITIONS, Figures, Filters,
-                          Period, Stats, parse_period)
+from orders.stats import (COUNT_DEFINITIONS, COUNT_LABELS, DIMENSION_LABELS, DURATION_LABELS, RATE_DEFINITIONS,
+                          Figures, Filters, Period, Stats, parse_period)
 
 DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
 READERS = (Role.SUPERVISOR, Role.ADMIN)
@@ -48,6 +52,7 @@ async def reader(request: Request) -> Actor:
     actor = await actor_from_claims(decode(request.app.ctx.settings, token, typ))
     if actor.role not in READERS:
         raise StatsForbidden("只有督办员和管理员可以查看统计")
+    request.ctx.wall_screen = typ == "dashboard"  # a link shown on a wall: figures only, no list of orders to take
     return actor
 
 
@@ -57,34 +62,12 @@ def stats_of(app: Sanic) -> Stats:
     return app.ctx.stats
 
 
-def _arg(request: Request, name: str, limit: int = 64) -> str | None:
-    value = request.args.get(name)
-    if value is None or not value.strip():
-        return None
-    if len(value) > limit:
-        raise InvalidInput(f"参数 {name} 太长")
-    return value.strip()
-
-
-def _int_arg(request: Request, name: str, default: int, low: int, high: int) -> int:
-    value = _arg(request, name)
-    if value is None:
-        return default
-    if not re.fullmatch(r"\d{1,9}", value):
-        raise InvalidInput(f"参数 {name} 应为整数")
-    number = int(value)
-    if not low <= number <= high:
-        raise InvalidInput(f"参数 {name} 应在 {low} 到 {high} 之间")
-    return number
-
-
 def _period(request: Request, default: str = "30d") -> Period:
-    return stats_of(request.app).period(_arg(request, "period"), default)
+    return stats_of(request.app).period(PERIOD.read(request), default)
 
 
 def _filters(request: Request) -> Filters:
-    return Filters(category=_arg(request, "category"), department=_arg(request, "department"),
-                   grid=_arg(request, "grid"), urgency=_arg(request, "urgency"))
+    return Filters(**{param.name: param.read(request) for param in FILTERS})
 
 
 def _json(body: dict[str, Any]) -> JSONResponse:
@@ -94,11 +77,13 @@ def _json(body: dict[str, Any]) -> JSONResponse:
 def definitions() -> dict[str, Any]:
     return {"rates": {name: {"name": n, "numerator": num, "denominator": den}
                       for name, (n, num, den) in RATE_DEFINITIONS.items()},
-            "counts": COUNT_LABELS, "durations": DURATION_LABELS}
+            "counts": COUNT_LABELS, "count_definitions": COUNT_DEFINITIONS, "durations": DURATION_LABELS}
 
 
 # ------------------------------------------------------------------------------------------ JSON endpoints
 @bp.get("/summary")
+@stats_doc("全镇指标", SummaryOut, PERIOD, *FILTERS,
+           description="时间段内受理的工单的三率、数量和用时,可按分类、部门、网格、紧急程度筛选。")
 async def summary(request: Request) -> JSONResponse:
     await reader(request)
     period, filters = _period(request), _filters(request)
@@ -107,9 +92,10 @@ async def summary(request: Request) -> JSONResponse:
 
 
 @bp.get("/breakdown")
+@stats_doc("分组指标", BreakdownOut, PERIOD, *FILTERS, BREAKDOWN_BY)
 async def breakdown(request: Request) -> JSONResponse:
     await reader(request)
-    by = _arg(request, "by") or "department"
+    by = BREAKDOWN_BY.read(request)
     period, filters = _period(request), _filters(request)
     groups = await stats_of(request.app).figures(period, filters, by=by)
     return _json({"period": period.to_dict(), "filters": filters.to_dict(), "by": by,
@@ -117,9 +103,10 @@ async def breakdown(request: Request) -> JSONResponse:
 
 
 @bp.get("/trend")
+@stats_doc("趋势", TrendOut, PERIOD, *FILTERS, TREND_BY)
 async def trend(request: Request) -> JSONResponse:
     await reader(request)
-    by = _arg(request, "by") or "day"
+    by = TREND_BY.read(request)
     period, filters = _period(request), _filters(request)
     buckets = await stats_of(request.app).trend(period, filters, by=by)
     return _json({"period": period.to_dict(), "filters": filters.to_dict(), "by": by,
@@ -127,27 +114,30 @@ async def trend(request: Request) -> JSONResponse:
 
 
 @bp.get("/overdue")
+@stats_doc("超期工单", OverdueOut, OVERDUE_LIMIT, description="在办且已超过时限的工单,超期最久的在前。")
 async def overdue(request: Request) -> JSONResponse:
     await reader(request)
-    rows = await stats_of(request.app).overdue(_int_arg(request, "limit", 50, 1, 500))
+    rows = await stats_of(request.app).overdue(OVERDUE_LIMIT.read(request))
     return _json({"orders": rows})
 
 
 @bp.get("/feed")
+@stats_doc("最新工单", FeedOut, FEED_AFTER, FEED_LIMIT, description="新的在前;轮询时把上次的 last_id 作为 after。")
 async def feed(request: Request) -> JSONResponse:
     await reader(request)
-    rows = await stats_of(request.app).feed(_int_arg(request, "after", 0, 0, 2**31 - 1),
-                                            _int_arg(request, "limit", 20, 1, 200))
+    rows = await stats_of(request.app).feed(FEED_AFTER.read(request), FEED_LIMIT.read(request))
     return _json({"orders": rows, "last_id": max((row["id"] for row in rows), default=None)})
 
 
 @bp.get("/definitions")
+@stats_doc("指标口径", DefinitionsOut)
 async def rate_definitions(request: Request) -> JSONResponse:
     await reader(request)
     return _json(definitions())
 
 
 @bp.get("/dashboard")
+@stats_doc("一屏总览数据", DashboardOut, PERIOD)
 async def dashboard_data(request: Request) -> JSONResponse:
     """Everything the dashboard draws, in one round trip."""
     actor = await reader(request)
@@ -169,26 +159,33 @@ async def dashboard_data(request: Request) -> JSONResponse:
         "overdue": await stats.overdue(20),
         "feed": await stats.feed(limit=15),
         "definitions": definitions(),
+        "can_export_orders": not request.ctx.wall_screen,
     }
     return _json(body)
 
 
 # ------------------------------------------------------------------------------------------ the monthly report
 @bp.get("/report/<filename:str>")
+@report_doc
 async def report(request: Request, filename: str) -> HTTPResponse:
-    """/report/2026-03.xlsx (summary, groups and orders sheets) or /report/2026-03.csv[?sheet=orders]."""
-    await reader(request)
-    match = re.fullmatch(r"(\d{4}-\d{2})\.(xlsx|csv)", filename)
+    """/report/2026-03.xlsx (summary, groups and orders sheets) or /report/2026-03.csv[?sheet=orders]. The orders
+    are masked (orders.stats); a dashboard link may not take them, a supervisor's own login may, and is recorded."""
+    actor = await reader(request)
+    match = re.fullmatch(REPORT_FILENAME, filename)
     if match is None:
         raise InvalidInput(f"月份格式应为 2026-03.xlsx 或 2026-03.csv:{filename[:40]}")
     month, kind = match.groups()
+    sheet = SHEET.read(request)
+    if kind == "xlsx" or sheet == "orders":
+        if request.ctx.wall_screen:
+            raise StatsForbidden("一屏总览链接不能下载工单明细,请督办员用本人账号登录后导出")
+        await record_export(actor, filename, stats_of(request.app).clock.now())
     stats = stats_of(request.app)
     period = parse_period(month, stats.today(), stats.tz)
     if kind == "xlsx":
         content = await build_workbook(stats, period, (await request.app.ctx.orders.identity.get()).name)
         return _download(content, f"四单月报-{month}.xlsx",
                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    sheet = _arg(request, "sheet") or "summary"
     if sheet == "summary":
         content = await build_summary_csv(stats, period)
     elif sheet == "orders":
@@ -207,9 +204,9 @@ def _download(content: bytes, filename: str, content_type: str) -> HTTPResponse:
 
 
 RATE_ORDER = ("response", "completion", "resolution", "satisfaction", "auto_dispatch", "auto_corrected")
-COUNT_ORDER = ("received", "dispatched", "accepted", "resolved", "rated", "ratings", "unrated", "awaiting_rating",
-               "closed_unrated", "cancelled", "open", "awaiting_acceptance", "overdue", "resolved_late", "escalated",
-               "reopened", "auto_dispatched")
+COUNT_ORDER = ("received", "dispatched", "accepted", "resolved", "closed_unresolved", "rated", "ratings", "unrated",
+               "awaiting_rating", "closed_unrated", "cancelled", "invalid", "open", "awaiting_acceptance", "overdue",
+               "resolved_late", "escalated", "reopened", "auto_dispatched")
 ORDER_COLUMNS = [("number", "工单号"), ("submitted_at", "受理时间"), ("category", "分类"), ("urgency", "紧急程度"),
                  ("state", "状态"), ("department", "承办部门"), ("grid", "网格"), ("auto_dispatched", "自动派单"),
                  ("routing_corrected", "派单被纠正"), ("dispatched_at", "派单时间"), ("accepted_at", "接单时间"),

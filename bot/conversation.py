@@ -1,8 +1,9 @@
 """One resident message answered: what the resident wants (bot.dialog's intent), the use case behind it, the reply.
 
 bot.delivery hands each message here once (dedup, rate limit, the resident's lock, the photos it holds). A new
-report goes to the intake batch (bot.new_reports); any other message is answered in its own transaction, which
-records the message (delivery.message_record) with the work it caused.
+report goes to the intake batch (bot.new_reports); any other message, and a candidate report the batch's routing
+found to be no request at all, is answered in its own transaction, which records the message
+(delivery.message_record) with the work it caused.
 """
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from bot import dialog
+from bot import dialog, surveys
 from bot.delivery import Delivery, Held, Outcome, message_record
 from bot.dialog import Intent, Kind, OrderView
 from bot.inbound import Inbound
-from bot.new_reports import NewReports, submitted_outcome
+from bot.new_reports import NewReports, Screened, screened, submitted_outcome
 from orders import models
 from orders.clock import Clock
 from orders.config import Settings
@@ -27,6 +28,8 @@ from orders.store import Store
 
 FOLLOW_UP_MINUTES = 30  # a photo or location this soon after a report belongs to that report
 CANCELLABLE = (State.SUBMITTED, State.DISPATCHED, State.RETURNED)
+# Intents answered differently while a survey waits: the pending surveys are read for these (and for scores) only.
+SURVEY_AWARE = (Kind.THANKS, Kind.GREETING, Kind.RATE_HINT, Kind.VAGUE_RATING, Kind.NOT_REQUEST)
 
 
 class Conversation:
@@ -55,15 +58,22 @@ class Conversation:
         await self.orders.identity.get()  # a query once a minute: a newly applied township file is seen here
         new_report = self.new_reports.of(inbound, held)
         if new_report is not None:
-            return await self.intake.submit(new_report, key=inbound.openid)
+            written = await self.intake.submit(new_report, key=inbound.openid)
+            if not isinstance(written, Screened):
+                return written
+            return await self._handle_in_transaction(inbound, held, written)
         return await self._handle_in_transaction(inbound, held)
 
-    async def _handle_in_transaction(self, inbound: Inbound, held: Held) -> Outcome:
+    async def _handle_in_transaction(self, inbound: Inbound, held: Held, screen: Screened | None = None) -> Outcome:
+        """The message answered and recorded in one transaction; `screen`: the batch found it is no request."""
         now = self.clock.now()
         subscribed = {"subscribe": True, "subscribe_scan": True, "unsubscribe": False}.get(inbound.event or "")
         async with in_transaction() as conn:
             resident = await self.orders.resident_seen(inbound.openid, now, conn, subscribed=subscribed)
-            outcome = await self._handle(inbound, resident, held)
+            if screen is not None:
+                outcome = Outcome(await self._not_request(screen.reason, inbound.text or "", resident))
+            else:
+                outcome = await self._handle(inbound, resident, held)
             # last in the transaction: a second delivery that got this far fails on the unique key, and rolls back
             await models.InboundMessage.create(**message_record(inbound, outcome, now), using_db=conn)
         return outcome
@@ -95,7 +105,7 @@ class Conversation:
             if key == "MY_ORDERS":
                 return Outcome(await self._my_orders(resident))
             if key == "RATE":
-                return Outcome(dialog.rate_hint(await self._pending_surveys(resident)))
+                return Outcome(surveys.rate_hint(await self._pending_surveys(resident)))
             return Outcome(dialog.help_text())
         if inbound.event == "scan":
             return Outcome(dialog.greeting_reply())
@@ -105,20 +115,19 @@ class Conversation:
         text = inbound.text or ""
         intent = dialog.understand(text, prefix=self.prefix)
         pending: list[str] = []
-        # Only a score, thanks or "评价" read differently with a survey waiting: read the surveys just for those.
-        if dialog.parse_rating(text) is not None or intent.kind in (Kind.THANKS, Kind.RATE_HINT):
+        if surveys.parse_rating(text) is not None or intent.kind in SURVEY_AWARE:
             pending = await self._pending_surveys(resident)
             if pending:
                 intent = dialog.understand(text, prefix=self.prefix, pending_survey=True)
         match intent.kind:
             case Kind.NEW_REQUEST:
                 return await self._submit(inbound, text, held, resident)
+            case Kind.NOT_REQUEST:
+                return Outcome(self._not_request_reply(intent.reason, text, pending))
             case Kind.GREETING:
-                return Outcome(dialog.greeting_reply())
-            case Kind.THANKS if pending:  # "修好了,谢谢" while a survey waits: ask for the score
-                return Outcome(dialog.thanks_reply() + "\n" + dialog.rate_hint(pending))
-            case Kind.THANKS:
-                return Outcome(dialog.thanks_reply())
+                return Outcome(self._not_request_reply("greeting", text, pending))
+            case Kind.THANKS:  # "修好了,谢谢" while a survey waits: ask for the score
+                return Outcome(self._not_request_reply("thanks", text, pending))
             case Kind.HELP:
                 return Outcome(dialog.help_text())
             case Kind.REPORT_HINT:
@@ -132,19 +141,48 @@ class Conversation:
             case Kind.RATE:
                 return await self._rate(intent, pending, actor)
             case Kind.RATE_HINT:
-                return Outcome(dialog.rate_hint(pending))
+                return Outcome(surveys.rate_hint(pending))
+            case Kind.VAGUE_RATING:
+                return Outcome(surveys.survey_again_reply(pending) if pending else surveys.rate_hint(pending))
             case Kind.SUPPLEMENT:
                 return await self._supplement(intent.number, resident, actor, held)
-        return Outcome(dialog.unclear_reply())
+            case Kind.NOTE:
+                return await self._note(intent, inbound, resident, actor, held)
+        raise AssertionError(f"unhandled intent {intent.kind}")
 
-    async def _submit(self, inbound: Inbound, text: str, held: Held, resident: models.Resident) -> Outcome:
+    async def _not_request(self, reason: str | None, text: str, resident: models.Resident) -> str:
+        return self._not_request_reply(reason, text, await self._pending_surveys(resident))
+
+    @staticmethod
+    def _not_request_reply(reason: str | None, text: str, pending: list[str]) -> str:
+        """No order for a message that is no request; with a survey waiting, it is taken as a try at answering it."""
+        if not pending:
+            return dialog.not_request_reply(reason, text)
+        if reason in ("greeting", "thanks"):
+            return f"{dialog.not_request_reply(reason, text).splitlines()[0]}\n{surveys.rate_hint(pending)}"
+        return surveys.survey_again_reply(pending)
+
+    async def _submit(self, inbound: Inbound, text: str, held: Held, resident: models.Resident,
+                      as_note: bool = False) -> Outcome:
+        """A new report outside the intake batch (a text that might have been a score, a note with no order to go
+        on): screened and routed here, once."""
         try:
-            submission = await self.orders.submit(
-                openid=inbound.openid, text=text, photos=held.photos, location=held.location, resident=resident,
-            )
+            report = self.orders.report(openid=inbound.openid, text=text, photos=held.photos,
+                                        location=held.location, resident=resident)
         except InvalidInput as exc:
             return Outcome(dialog.invalid_input_reply(exc.message))
-        return submitted_outcome(self.orders.taxonomy, submission, held, self.orders.identity.current.duty_phone)
+        [prediction] = self.orders.predict_all([report.text])
+        screen = screened(prediction)
+        if screen is not None:
+            if as_note:
+                return Outcome(dialog.note_without_order_reply())
+            return Outcome(await self._not_request(screen.reason, text, resident))
+        submission = await self.orders.submit(openid=inbound.openid, text=report.text, photos=held.photos,
+                                              location=held.location, resident=resident, prediction=prediction)
+        outcome = submitted_outcome(self.orders.taxonomy, submission, held, self.orders.identity.current.duty_phone)
+        if as_note:
+            outcome.reply = dialog.note_filed_as_report_reply(outcome.reply)
+        return outcome
 
     async def _pending_surveys(self, resident: models.Resident) -> list[str]:
         """Orders waiting for this resident's rating, most recently resolved first."""
@@ -159,7 +197,10 @@ class Conversation:
 
     @staticmethod
     def _view(order: models.Order, department: str | None = None, event: models.OrderEvent | None = None) -> OrderView:
-        note = event.reason if event is not None and event.action in ("progress", "resolve") else None
+        told = ("progress", "resolve", "invalidate")
+        note = event.reason if event is not None and event.action in told else None
+        if note and event.action == "invalidate":  # 不予受理: why, then what to do instead
+            note = f"{(event.data or {}).get('code_label') or '不予受理'}。{note}"
         return OrderView(
             number=order.number, text=order.text, state=order.state, category=order.category,
             department=department, submitted_at=order.submitted_at, deadline=order.resolve_deadline,
@@ -198,10 +239,11 @@ class Conversation:
             order = await self.orders.rate(number, actor, intent.score, resolved=intent.resolved,
                                            comment=intent.comment)
         except IllegalTransition:
-            return Outcome(dialog.already_rated_reply(number))
+            return Outcome(surveys.already_rated_reply(number))
         unsatisfied = intent.score <= 2 or intent.resolved is False
         escalated = unsatisfied and order.state != State.REOPENED
-        reply = dialog.rated_reply(number, intent.score, order.state, escalated, pending[1] if len(pending) > 1 else None)
+        next_pending = pending[1] if len(pending) > 1 else None
+        reply = surveys.rated_reply(number, intent.score, order.state, escalated, next_pending)
         return Outcome(reply, order.id)
 
     async def _recent_open_order(self, resident: models.Resident, within_minutes: float | None = None):
@@ -249,6 +291,27 @@ class Conversation:
         outcome.used_held = outcome.order_id is not None
         return outcome
 
+    async def _note(self, intent: Intent, inbound: Inbound, resident: models.Resident, actor: Actor,
+                    held: Held) -> Outcome:
+        """"补充:…" onto the numbered order (if it is the resident's) or their latest open one, with the photos or
+        location they sent just before. No open order: the words are what they want heard, so they become a new
+        report (screened like any other)."""
+        number = intent.number
+        if number is None:
+            latest = await self._recent_open_order(resident)
+            if latest is None:
+                return await self._submit(inbound, intent.note, held, resident, as_note=True)
+            number = latest.number
+        try:
+            order = await _retry_conflicts(lambda: self.orders.add_note(number, actor, intent.note))
+        except DomainError as exc:
+            return _refused(number, exc)
+        reply = dialog.note_added_reply(number, intent.note)
+        if not held:
+            return Outcome(reply, order.id)
+        attached = await self._attach(number, actor, held.photos, held.location, summary=True)
+        return Outcome(f"{reply}\n{attached.reply}", order.id, used_held=attached.order_id is not None)
+
     async def _attach(self, number: str, actor: Actor, photos: list[dict[str, Any]], location: dict[str, Any] | None,
                       summary: bool = False) -> Outcome:
         """Photos and/or a location onto an order; a concurrent change (version conflict) is retried."""
@@ -260,12 +323,8 @@ class Conversation:
             if location:
                 order = await _retry_conflicts(lambda: self.orders.set_location(
                     number, actor, float(location["latitude"]), float(location["longitude"]), location.get("label")))
-        except NotFound:
-            return Outcome(dialog.not_found_reply(number))
-        except IllegalTransition as exc:
-            return Outcome(dialog.order_closed_reply(number, exc.state))
         except DomainError as exc:
-            return Outcome(dialog.invalid_input_reply(exc.message))
+            return _refused(number, exc)
         if summary:
             return Outcome(dialog.supplemented_reply(number, len(photos), bool(location)), order.id)
         if location:
@@ -273,6 +332,15 @@ class Conversation:
             return Outcome(dialog.location_set_reply(number, location.get("label"), grid.name if grid else None),
                            order.id)
         return Outcome(dialog.photo_added_reply(number, len(order.photos or [])), order.id)
+
+
+def _refused(number: str, exc: DomainError) -> Outcome:
+    """Why an addition to an order (photo, location, note) was refused, as the resident reads it."""
+    if isinstance(exc, NotFound):
+        return Outcome(dialog.not_found_reply(number))
+    if isinstance(exc, IllegalTransition):
+        return Outcome(dialog.order_closed_reply(number, exc.state))
+    return Outcome(dialog.invalid_input_reply(exc.message))
 
 
 async def _retry_conflicts(call, attempts: int = 3):

@@ -1,22 +1,31 @@
 """The resident's dialog: what a message means (intents) and what the bot answers (reply texts).
 
 Pure functions: no database, no store, no clock of their own, so whole transcripts are unit-testable. The
-conversation module gathers the facts (orders, states, deadlines) and calls these.
+conversation module gathers the facts (orders, states, deadlines) and calls these; answers to a survey are read
+by bot.surveys.
+
+A text these rules do not place is a NEW_REQUEST candidate, however short ("停水了", "狗咬人"): the router's screen
+(classifiers.Prediction.request) decides whether it is a request at all, and a text that is none ("你好10",
+"测试", "asdfgh") gets not_request_reply instead of an order. The rules here catch only what needs no model:
+commands, greetings and thanks in so many words, digits, emoji.
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from bot.surveys import BARE_ANSWERS, is_vague_answer, parse_rating, rate_hint
 from orders.clock import SHANGHAI
 from orders.lifecycle import ACTION_LABELS, STATE_LABELS
 
 
 class Kind(StrEnum):
-    NEW_REQUEST = "new_request"
+    NEW_REQUEST = "new_request"  # a request, unless the router's screen says otherwise
+    NOT_REQUEST = "not_request"  # no request at all: Intent.reason says what (a code of classifiers.REASONS)
     GREETING = "greeting"
     THANKS = "thanks"
     HELP = "help"
@@ -25,9 +34,10 @@ class Kind(StrEnum):
     QUERY = "query"  # one order by its number
     CANCEL = "cancel"
     RATE = "rate"
-    RATE_HINT = "rate_hint"  # "评价" without a score
+    RATE_HINT = "rate_hint"  # "评价", or a rating with no survey waiting
+    VAGUE_RATING = "vague_rating"  # "还行吧": about the outcome, but no score
     SUPPLEMENT = "supplement"  # "补充": attach the photos/location just sent to an existing order
-    UNCLEAR = "unclear"
+    NOTE = "note"  # "补充:水管在老井旁边": the words go onto an existing order (Intent.note)
 
 
 @dataclass(frozen=True)
@@ -37,10 +47,9 @@ class Intent:
     score: int | None = None
     comment: str | None = None
     resolved: bool | None = None  # False: the resident says the problem is not solved (重办)
+    reason: str | None = None  # NOT_REQUEST: a code of classifiers.REASONS ("digits", "empty", "symbols" here)
+    note: str | None = None  # NOTE: the words to add, without "补充:" and the order number
 
-
-# Shortest meaningful request: "路灯坏了" is four characters; anything shorter is asked again, not filed.
-MIN_REQUEST_CHARS = 4
 
 GREETINGS = ("你好", "您好", "你们好", "大家好", "在吗", "在不在", "有人吗", "hello", "hi", "嗨", "哈喽", "早上好",
              "上午好", "中午好", "下午好", "晚上好", "早安", "晚安", "早")
@@ -62,15 +71,14 @@ REPORT_FILLERS = ("我想", "我要", "想要", "一个", "一下", "一件", "�
 QUERY_MARKERS = ("工单", "进度", "我反映的")
 _FILLERS = set("啊呀吧哦喔嗯呢啦哈了的吗么嘛哇噢?")
 
-# Satisfaction words, longest first so 不满意 is not read as 满意.
-RATING_WORDS = (("非常不满意", 1), ("很不满意", 1), ("不满意", 2), ("不太满意", 2), ("一般", 3), ("基本满意", 4),
-                ("比较满意", 4), ("满意", 5), ("很满意", 5), ("非常满意", 5))
-_RATING_WORDS_LONGEST_FIRST = sorted(RATING_WORDS, key=lambda item: -len(item[0]))
-# The survey message asks for "未解决" when the problem is still there: that reopens the order.
-UNRESOLVED_WORDS = ("还没有解决", "还没解决", "没有解决", "没解决", "未解决", "没有办好", "没办好", "没修好", "还是没好")
-UNRESOLVED_SCORE = 2
-_BARE_RATING_WORDS = {word for word, _ in RATING_WORDS} | set(UNRESOLVED_WORDS)
-_SCORE = re.compile(r"^([1-5])\s*(?:分|星|颗星)?(?=$|[\s,，.。!！、:：;；~～])[\s,，.。!！、:：;；~～]*(.*)$", re.S)
+# "补充:…", "补充说明 …", "再补充一下,…", "补充 YK20261124-0001 …": words for an order the resident has
+_NOTE_OPENER = re.compile(r"^(?:我)?(?:再)?补充(?:说明|一下|一点|一句|两句|几句)?", re.IGNORECASE)
+_NOTE_EDGES = " \t\n:：,，.。、;；-—~～!！"
+# What follows "补充" when the resident means the photos or location just sent ("再补充一张照片")
+_ATTACHMENT_WORDS = ("照片", "图片", "相片", "位置", "定位", "到工单", "工单", "一张", "两张", "几张", "张", "一下")
+# "补充医疗保险怎么报销": 补充 as an adjective opens a request, unless a separator marks "补充:" as an addition
+_NOT_NOTES = ("医疗", "养老", "保险", "协议", "耕地", "公积金", "营养")
+
 _EMOTICON = re.compile(r"\[[^\[\]]{1,8}\]|/:[^\s]{1,6}")  # WeChat's [微笑] and /::) emoticons
 
 
@@ -95,10 +103,15 @@ def find_order_number(text: str, prefix: str) -> str | None:
     return f"{prefix}{match.group(1)}-{match.group(2)}" if match else None
 
 
+@functools.cache
+def _longest_first(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted((word.replace(" ", "") for word in words), key=len, reverse=True))
+
+
 def _strip_words(bare: str, words: tuple[str, ...]) -> str:
     rest = bare
-    for word in sorted(words, key=len, reverse=True):
-        rest = rest.replace(word.replace(" ", ""), "")
+    for word in _longest_first(words):
+        rest = rest.replace(word, "")
     return rest
 
 
@@ -111,36 +124,31 @@ def _only_words(bare: str, words: tuple[str, ...], *, needs: tuple[str, ...] = (
     return rest != bare and all(ch in _FILLERS for ch in rest)
 
 
-@dataclass(frozen=True)
-class Rating:
-    score: int
-    resolved: bool | None
-    comment: str | None
+def _addition(text: str, prefix: str) -> Intent | None:
+    """"补充…" as NOTE (words for an order) or SUPPLEMENT (the photos or location just sent); None otherwise."""
+    source = unicodedata.normalize("NFKC", text or "").strip()  # case kept: the note is the resident's words
+    opener = _NOTE_OPENER.match(source)
+    if opener is None:
+        return None
+    rest = source[opener.end():]
+    separated = rest[:1] in _NOTE_EDGES
+    found = order_number_pattern(prefix).search(rest)
+    number = f"{prefix}{found.group(1)}-{found.group(2)}" if found else None
+    if found:
+        rest = f"{rest[:found.start()]} {rest[found.end():]}"
+    note = rest.strip(_NOTE_EDGES)
+    bare = _bare(note)
+    if not bare or _only_words(bare, _ATTACHMENT_WORDS):
+        return Intent(Kind.SUPPLEMENT, number=number)
+    if not (separated or number) and note.startswith(_NOT_NOTES):
+        return None
+    return Intent(Kind.NOTE, number=number, note=note)
 
 
-def _rest(text: str) -> str | None:
-    return text.lstrip(" ,，.。!！、:：;；~～").strip() or None
-
-
-def _unresolved(text: str | None) -> bool:
-    return bool(text) and any(word in text for word in UNRESOLVED_WORDS)
-
-
-def parse_rating(text: str) -> Rating | None:
-    """A reply to a survey: "5", "4分 修得很快", "满意", "不满意,路灯还是不亮", "未解决 灯还是不亮"."""
-    cleaned = normalize(text)
-    match = _SCORE.match(cleaned)
-    if match:
-        comment = match.group(2).strip() or None
-        return Rating(int(match.group(1)), False if _unresolved(comment) else None, comment)
-    for word in sorted(UNRESOLVED_WORDS, key=len, reverse=True):
-        if cleaned.startswith(word):
-            return Rating(UNRESOLVED_SCORE, False, _rest(cleaned[len(word):]) or word)
-    for word, score in _RATING_WORDS_LONGEST_FIRST:
-        if cleaned.startswith(word):
-            comment = _rest(cleaned[len(word):])
-            return Rating(score, False if _unresolved(comment) else None, comment)
-    return None
+def _without_words(cleaned: str) -> str:
+    """NOT_REQUEST's reason for a text with no letters or digits: punctuation only, or emoji and emoticons."""
+    rest = _EMOTICON.sub("", cleaned)
+    return "symbols" if rest and all(unicodedata.category(ch)[0] in "PZ" for ch in rest) else "empty"
 
 
 def understand(text: str, *, prefix: str = "YK", pending_survey: bool = False) -> Intent:
@@ -148,36 +156,41 @@ def understand(text: str, *, prefix: str = "YK", pending_survey: bool = False) -
     cleaned = normalize(text)
     bare = _bare(text)
     number = find_order_number(text, prefix)
-    if pending_survey:
-        rating = parse_rating(text)
-        if rating is not None:
-            return Intent(Kind.RATE, score=rating.score, comment=rating.comment, resolved=rating.resolved)
+    rating = parse_rating(text)
+    if pending_survey and rating is not None:
+        return Intent(Kind.RATE, score=rating.score, comment=rating.comment, resolved=rating.resolved)
     if any(cleaned.startswith(verb) for verb in CANCEL_VERBS):
         rest = bare
         for word in (*CANCEL_VERBS, "工单", "这个", "一下", "我的", "反映", "订单"):
             rest = rest.replace(word, "")
         if number or not rest:
             return Intent(Kind.CANCEL, number=number)
+    addition = _addition(text, prefix)
+    if addition is not None:
+        return addition
     if any(cleaned.startswith(word) for word in SUPPLEMENT_WORDS) and (number or bare in SUPPLEMENT_WORDS):
         return Intent(Kind.SUPPLEMENT, number=number)
     if number:
         return Intent(Kind.QUERY, number=number)
-    if not bare:
-        return Intent(Kind.UNCLEAR if cleaned else Kind.HELP)
+    if bare in RATE_WORDS or bare in BARE_ANSWERS or (rating is not None and rating.comment is None
+                                                      and not bare.isdigit()):
+        return Intent(Kind.RATE_HINT)  # "满意", "五星" with nothing to rate: say so rather than file it
+    if is_vague_answer(text):
+        return Intent(Kind.VAGUE_RATING)
+    if not bare.strip("?"):
+        return Intent(Kind.NOT_REQUEST, reason=_without_words(cleaned)) if cleaned and not bare else Intent(Kind.HELP)
     if bare in HELP_WORDS or cleaned in HELP_WORDS:
         return Intent(Kind.HELP)
     if bare in MY_ORDERS_WORDS or (len(bare) <= 12 and any(marker in bare for marker in QUERY_MARKERS)):
         return Intent(Kind.MY_ORDERS)  # "查一下工单进度", "我的工单怎么样了"
-    if bare in RATE_WORDS or bare in _BARE_RATING_WORDS:
-        return Intent(Kind.RATE_HINT)  # "满意" with nothing to rate: say so rather than file it
     if bare in REPORT_WORDS or _only_words(bare, REPORT_WORDS + REPORT_FILLERS + GREETINGS, needs=REPORT_WORDS):
         return Intent(Kind.REPORT_HINT)
     if _only_words(bare, GREETINGS):
         return Intent(Kind.GREETING)
     if _only_words(bare, THANKS + GREETINGS):
         return Intent(Kind.THANKS)
-    if len(bare) < MIN_REQUEST_CHARS or bare.isdigit():
-        return Intent(Kind.UNCLEAR)
+    if bare.isdigit():
+        return Intent(Kind.NOT_REQUEST, reason="digits")  # a lone number outside a survey: ask what it means
     return Intent(Kind.NEW_REQUEST)
 
 
@@ -199,8 +212,13 @@ def help_text() -> str:
     return f"使用方法:\n{HOW_TO}"
 
 
+# What every answer to a message that is no request ends with: how to report, and what else one can send.
+SAY_WHAT = "有事要反映,请用一句话说清什么事、在哪里,例如“新滩村二组的自来水停了两天”,发送后马上生成工单。"
+WHAT_ELSE = "发“我的工单”查看进度;要取消,发“取消”加上工单编号;发“帮助”看使用方法。"
+
+
 def greeting_reply() -> str:
-    return "您好!有什么需要反映的事情,直接发文字告诉我们就行;发“帮助”查看使用方法。"
+    return f"您好!有什么需要反映的事情,请用一句话说清什么事、在哪里,发送后马上生成工单。\n{WHAT_ELSE}"
 
 
 def thanks_reply() -> str:
@@ -211,8 +229,25 @@ def report_hint() -> str:
     return "请直接用文字描述您要反映的问题(什么事、在哪里、多久了),发送后会立即生成工单。也可以补充照片和位置。"
 
 
-def unclear_reply() -> str:
-    return "抱歉,没太明白您的意思。请用一句话描述遇到的问题,例如“新滩村二组的自来水停了两天”;发“帮助”查看使用方法。"
+def not_request_reply(reason: str | None, text: str = "") -> str:
+    """The answer to a message that is no request (classifiers.REASONS), when no survey waits: no order is filed,
+    and the resident learns what to send instead."""
+    match reason:
+        case "greeting":
+            return greeting_reply()
+        case "thanks":
+            return thanks_reply()
+        case "test":
+            opening = "收到,公众号工作正常。"
+        case "digits":
+            opening = f"您发的“{snippet(text)}”是什么意思呢?如果是给工单打分,{rate_hint([])}"
+        case "chitchat":
+            opening = "这里是“四单”为民服务平台,专门受理群众反映的问题,闲聊就接不上话了,请见谅。"
+        case "empty" | "symbols":
+            opening = "收到您的消息,不过里面没有文字。"
+        case _:  # repeated, keyboard, mash
+            opening = "抱歉,没看懂这条消息。"
+    return f"{opening}\n{SAY_WHAT}\n{WHAT_ELSE}"
 
 
 def voice_not_understood() -> str:
@@ -258,6 +293,7 @@ class Submitted:
     urgent: bool
     photos: int = 0
     located: bool = False
+    advice: str | None = None  # what to do now, for immediate danger (classifiers.Prediction.danger_advice)
     urgent_notified: int | None = None  # staff an urgent alert was queued for (0 or None: nobody)
     duty_phone: str | None = None  # the township's duty phone
 
@@ -272,6 +308,8 @@ def urgent_paragraph(notified: int | None, duty_phone: str | None) -> str:
 
 def submitted_reply(s: Submitted) -> str:
     lines = [f"已收到您的诉求,工单号 {s.number}。"]
+    if s.advice:
+        lines.append(f"⚠ {s.advice}")
     if s.urgent:
         lines.append(urgent_paragraph(s.urgent_notified, s.duty_phone))
     if s.department:
@@ -321,8 +359,8 @@ def status_reply(view: OrderView) -> str:
         lines.append(f"办理时限:{format_deadline(view.deadline)}")
     if view.last_action and view.last_at:
         step = f"最新进展:{format_time(view.last_at)} {ACTION_LABELS.get(view.last_action, view.last_action)}"
-        if view.last_note:
-            step += f"——{snippet(view.last_note, 60)}"
+        if view.last_note:  # why an order is not taken up says what to do instead: whole
+            step += f"——{view.last_note if view.state == 'invalid' else snippet(view.last_note, 60)}"
         lines.append(step)
     if view.state == "resolved":
         lines.append("请回复 1–5 分评价办理结果(5 分最满意),可以加一句意见。")
@@ -359,31 +397,6 @@ def cancelled_reply(number: str) -> str:
 def cannot_cancel_reply(number: str, state: str) -> str:
     return (f"工单 {number} 当前状态为“{STATE_LABELS.get(state, state)}”,无法取消。"
             "部门接单后就不能取消了;如问题已解决,办结后评价时说明即可。")
-
-
-def rate_hint(pending: list[str]) -> str:
-    if not pending:
-        return "您目前没有待评价的工单。工单办结后,我们会请您评价。"
-    return (f"工单 {pending[0]} 已办结,请回复 1–5 分评价(5 分最满意),可以加一句意见,"
-            "例如“5 修得很快”或“不满意 路灯还是不亮”。")
-
-
-def rated_reply(number: str, score: int, state: str, escalated: bool, next_pending: str | None) -> str:
-    if state == "reopened":
-        text = f"很抱歉没有让您满意。工单 {number} 已转回承办部门重新办理,我们会跟进到底。"
-    elif escalated:
-        text = f"很抱歉没有让您满意。工单 {number} 已转交镇督办,领导会直接过问。"
-    elif score >= 4:
-        text = f"感谢您对工单 {number} 的评价({score} 分)!您的满意是我们最大的动力。"
-    else:
-        text = f"感谢您对工单 {number} 的评价({score} 分),我们会继续改进。"
-    if next_pending:
-        text += f"\n您还有工单 {next_pending} 待评价,请继续回复 1–5 分。"
-    return text
-
-
-def already_rated_reply(number: str) -> str:
-    return f"工单 {number} 已经评价过了,感谢您的反馈。"
 
 
 def photo_added_reply(number: str, count: int) -> str:
@@ -436,3 +449,16 @@ def order_closed_reply(number: str, state: str) -> str:
 
 def invalid_input_reply(message: str) -> str:
     return f"{message}。请修改后重新发送。"
+
+
+def note_added_reply(number: str, note: str) -> str:
+    return f"已补充到工单 {number}:“{snippet(note, 30)}”。处理这件事的工作人员会看到。"
+
+
+def note_filed_as_report_reply(submitted: str) -> str:
+    """A note with no open order to go on: its words became a new report (what the resident wanted heard)."""
+    return f"您目前没有办理中的工单,已把这条补充作为新的诉求提交。\n{submitted}"
+
+
+def note_without_order_reply() -> str:
+    return f"您目前没有办理中的工单,这条补充没有可以加的地方。\n{SAY_WHAT}"

@@ -3,7 +3,8 @@
 Each outbox kind becomes a short, warm Chinese message. The channel follows WeChat's rules:
 - a resident who wrote to us in the last 48 hours gets a customer-service message (plain text);
 - outside that window, a template message (the survey template links to the mini-program survey page);
-- staff get a mini-program subscribe message that opens the order.
+- staff get a mini-program subscribe message that opens the order, with personal data masked (orders.privacy):
+  WeChat carries it, and the staff who handle the order read the number in the order itself.
 WeChat's answers are translated into the dispatcher's terms: the channel is down (retry, the batch waits), this
 message failed (retry), or it can never be delivered (dead at once, the supervisor is alerted).
 """
@@ -18,6 +19,7 @@ from bot.wechat_api import WeChatAPIError, WeChatClient, WeChatUnavailable
 from orders.clock import Clock, local
 from orders.config import Settings
 from orders.dispatcher import ChannelDown, DeliveryError, Undeliverable
+from orders.privacy import redact_all
 
 # WeChat lets us answer freely for 48 hours after the resident's last message; keep a margin for clock skew.
 SERVICE_WINDOW = timedelta(hours=48) - timedelta(minutes=5)
@@ -35,19 +37,24 @@ THING_CHARS = 20  # subscribe messages: a "thing" value holds at most 20 charact
 
 SURVEY_PAGE = "pages/survey/index?number={number}"
 ORDER_PAGE = "pages/orders/detail?number={number}"
+# The template's second line: what the resident most needs to read (the result, what to do instead), else the request.
+TEMPLATE_DETAIL = {"survey": "result", "survey_reminder": "result", "invalidated": "reason"}
 
 KIND_LABELS = {
     "accepted": "接单告知",
     "survey": "办结回访",
     "survey_reminder": "回访提醒",
+    "invalidated": "不予受理告知",
     "notify_dispatched": "新工单",
     "notify_reopened": "重办工单",
     "notify_cancelled": "工单取消",
+    "notify_invalidated": "工单不予受理",
     "notify_dispatch_needed": "待派单",
     "notify_urgent_report": "急难事报告",
     "notify_escalated": "督办升级",
     "notify_extension_requested": "延期申请",
     "notify_delivery_failed": "消息未送达",
+    "notify_resident_note": "群众补充",
 }
 
 
@@ -86,6 +93,12 @@ def render(kind: str, payload: dict[str, Any]) -> Rendered:
             text = (f"您好!工单 {number}{quoted}办结一天了,还没收到您的评价。回复 1–5 分就好(5 分最满意);"
                     "没解决请回复“未解决”,我们会重新办理。")
             return Rendered("还差您的一个评价", text, "回复 1–5 分评价,没解决请回复“未解决”")
+        case "invalidated":
+            why = payload.get("code_label") or "不属于受理范围"
+            advice = clip(payload.get("reason"), 200)
+            text = (f"您好!您反映的{quoted}(工单 {number})经核实不予受理(原因:{why})。\n{advice}\n"
+                    "如有疑问或情况有变化,可以直接回复我们。")
+            return Rendered(f"您的诉求不予受理:{why}", text, clip(advice, 60) or "如有疑问可以直接回复我们")
         case "notify_dispatched":
             label = "·".join(part for part in (payload.get("category"), payload.get("urgency")) if part)
             text = f"【新工单】{number}({label})\n{quoted}\n请尽快接单(一小时介入)。"
@@ -97,6 +110,10 @@ def render(kind: str, payload: dict[str, Any]) -> Rendered:
         case "notify_cancelled":
             text = f"【已取消】工单 {number}{quoted}已由群众取消,无需再办理。"
             return Rendered("工单已取消", text, "无需再办理")
+        case "notify_invalidated":
+            why = payload.get("code_label") or "不予受理"
+            text = f"【不予受理】工单 {number}{quoted}已由派单人员关闭({why}),无需再办理。"
+            return Rendered("工单不予受理", text, "无需再办理")
         case "notify_dispatch_needed":
             confidence = payload.get("confidence")
             sure = f"(置信度 {float(confidence):.0%})" if isinstance(confidence, int | float) else ""
@@ -105,6 +122,10 @@ def render(kind: str, payload: dict[str, Any]) -> Rendered:
         case "notify_urgent_report":
             text = f"【急难事·十分钟报告】{number}\n{quoted}\n请立即关注并调度处置。"
             return Rendered("急难事,请立即处置", text, "十分钟报告制:请立即关注")
+        case "notify_resident_note":
+            note = clip(payload.get("note"), 200)
+            text = f"【群众补充】工单 {number} 的反映人补充:\n{note}\n原诉求:{quoted}"
+            return Rendered("反映人补充了情况", text, "请在小程序中查看")
         case "notify_escalated":
             level_name = payload.get("level_name") or "乡镇"
             reason = clip(payload.get("reason"), 80)
@@ -161,6 +182,8 @@ class Notifier:
 
     async def send(self, message: Any) -> None:
         payload = dict(message.payload or {})
+        if payload.get("to") == "staff":  # masked when written; rows written before that are masked here
+            payload = redact_all(payload)
         if not message.recipient:
             raise Undeliverable("no recipient")
         try:
@@ -198,7 +221,7 @@ class Notifier:
         data = {
             "first": rendered.title,
             "keyword1": number,
-            "keyword2": clip(payload.get("result") if survey else payload.get("text"), 60) or "—",
+            "keyword2": clip(payload.get(TEMPLATE_DETAIL.get(kind, "text")), 60) or "—",
             "keyword3": self._now_text(),
             "remark": rendered.remark,
         }

@@ -6,7 +6,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('sidan', '0007_township')]
+    dependencies = [('sidan', '0008_privacy')]
 
     initial = False
 

@@ -147,6 +147,10 @@ class MetricsSection(_Section):
     token: str  # empty: /metrics is open; otherwise scrapers send it as a bearer token
 
 
+class PrivacySection(_Section):
+    purge_after_days: int = Field(ge=0)  # personal data of orders closed this long ago is masked; 0 = never
+
+
 class Settings(_Section):
     app: AppSection
     database: DatabaseSection
@@ -159,6 +163,7 @@ class Settings(_Section):
     outbox: OutboxSection
     deadlines: DeadlinesSection
     metrics: MetricsSection
+    privacy: PrivacySection
 
     @property
     def is_production(self) -> bool:

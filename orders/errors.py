@@ -17,9 +17,10 @@ class NotPermitted(DomainError):
     status = 403
 
     def __init__(self, role: str, action: str) -> None:
-        from orders.lifecycle import ACTION_LABELS
+        from orders.lifecycle import ACTION_LABELS, public_action
 
-        super().__init__(f"角色 {role} 无权执行“{ACTION_LABELS.get(action, action)}”({action})", role=role, action=action)
+        label, action = ACTION_LABELS.get(action, action), public_action(action)
+        super().__init__(f"角色 {role} 无权执行“{label}”({action})", role=role, action=action)
 
 
 class Conflict(DomainError):
@@ -35,13 +36,14 @@ class IllegalTransition(Conflict):
     code = "illegal_transition"
 
     def __init__(self, state: str, action: str) -> None:
-        from orders.lifecycle import ACTION_LABELS, STATE_LABELS
+        from orders.lifecycle import ACTION_LABELS, STATE_LABELS, public_action
 
+        label, name = ACTION_LABELS.get(action, action), public_action(action)
         DomainError.__init__(
             self,
-            f"工单当前状态为“{STATE_LABELS.get(state, state)}”({state}),不能执行“{ACTION_LABELS.get(action, action)}”({action})",
+            f"工单当前状态为“{STATE_LABELS.get(state, state)}”({state}),不能执行“{label}”({name})",
             state=state,
-            action=action,
+            action=name,
         )
         self.state = state
         self.action = action

@@ -2,7 +2,7 @@
 
 A grid worker dispatches it (or the routing did, at intake), the department returns a misrouted one or accepts it,
 reports progress, asks for more time (approved or denied under 督单) and resolves it, which sends the resident the
-survey (验单). The resident may add a photo or a location to an open order.
+survey (验单). The resident may add a photo, a location or a note ("补充:…") to an open order.
 """
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from orders import models
-from orders.errors import InvalidInput
-from orders.lifecycle import Action, State
-from orders.unit_of_work import Actor, UnitOfWork, _Change, _clean_text
+from orders.errors import InvalidInput, NotPermitted
+from orders.lifecycle import Action, Role, State
+from orders.unit_of_work import Actor, UnitOfWork, _Change, _clean_text, _Notice
+
+RESIDENT_NOTE = "resident_note"
+NOTE_CHARS = 1000
 
 
 class Handling(UnitOfWork):
@@ -88,7 +91,9 @@ class Handling(UnitOfWork):
             raise InvalidInput(f"没有这个分类:{suggested_category}")
 
         async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
-            change = _Change(fields={"department_id": None, "returned_at": now, "accepted_by_id": None})
+            # A pending request for more time goes with the department that asked.
+            change = _Change(fields={"department_id": None, "returned_at": now, "accepted_by_id": None,
+                                     "extension_days_requested": None})
             if suggested_department:
                 category = suggested_category or self.taxonomy.default_category(suggested_department)
                 if not self.taxonomy.allows(category, suggested_department):
@@ -184,3 +189,22 @@ class Handling(UnitOfWork):
             return _Change(fields=fields, data={"grid_id": grid_id, "label": label})
 
         return await self._annotate(number, actor, "set_location", plan)
+
+    async def add_note(self, number: str, actor: Actor, text: str) -> models.Order:
+        """The resident's own words added to their order ("补充:水管在老井旁边"): an event with the text, and a notice
+        to whoever handles the order now — its department, or before dispatch the grid workers."""
+        if actor.role != Role.RESIDENT:
+            raise NotPermitted(actor.role, RESIDENT_NOTE)
+        text = _clean_text(text, "补充内容", NOTE_CHARS)
+
+        async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            change = _Change(data={"text": text})
+            if order.department_id is not None:
+                department = await self._department(conn, id=order.department_id)
+                change.notices.append(self._department_notice(department, RESIDENT_NOTE, order.department_id,
+                                                              {"note": text}))
+            else:
+                change.notices.append(_Notice(f"notify_{RESIDENT_NOTE}", "grid_workers", payload={"note": text}))
+            return change
+
+        return await self._annotate(number, actor, RESIDENT_NOTE, plan, reason=text)

@@ -25,7 +25,7 @@ from orders.unit_of_work import Actor, UnitOfWork, _Change, _clean_text, _Notice
 
 log = logging.getLogger("sidan.orders")
 
-URGENT_ALERT = "notify_urgent_report"
+URGENT_ALERT = "notify_urgent_report"  # the outbox kind of the alert of immediate danger (十分钟报告制)
 
 
 class PredictionLike(Protocol):
@@ -55,6 +55,11 @@ class Submission:
     # An urgent report: how many staff an alert was queued for (0: nobody, the order is flagged for the first staff
     # member who logs in; the reply must not claim anyone was told). None: not urgent.
     urgent_notified: int | None = None
+
+    @property
+    def alerted(self) -> bool:
+        """The urgent alert (十分钟报告制) was queued to at least one member of staff: only then may a reply say so."""
+        return bool(self.urgent_notified)
 
 
 class DuplicateMessage(Exception):
@@ -109,11 +114,13 @@ class Intake(UnitOfWork):
         resident_id = resident.id if resident is not None and resident.openid == openid else None
         return Report(openid, _clean_text(text), list(photos), location, resident_id, actor, msg_key, msg_type)
 
-    async def submit(self, **report: Any) -> Submission:
+    async def submit(self, prediction: PredictionLike | None = None, **report: Any) -> Submission:
         """A resident's request becomes an order (the arguments are those of report()); confident routing
-        dispatches it at once. One transaction; DuplicateMessage when its msg_key was already recorded."""
+        dispatches it at once. One transaction; DuplicateMessage when its msg_key was already recorded.
+        `prediction`: the text's routing when the caller has it already (it screened the text with it)."""
         checked = self.report(**report)
-        predictions = self.predict_all([checked.text])  # before the transaction: see submit_many
+        # before the transaction: see submit_many
+        predictions = [prediction] if prediction is not None else self.predict_all([checked.text])
         try:
             async with in_transaction() as conn:
                 [submission] = await self.submit_many([checked], conn, predictions)

@@ -20,6 +20,7 @@ class State(StrEnum):
     REOPENED = "reopened"
     CANCELLED = "cancelled"
     CLOSED_UNRATED = "closed_unrated"
+    INVALID = "invalid"
 
 
 class Action(StrEnum):
@@ -37,6 +38,7 @@ class Action(StrEnum):
     CANCEL = "cancel"
     CLOSE_UNRATED = "close_unrated"
     ESCALATE = "escalate"
+    INVALIDATE = "invalidate"
 
 
 class Role(StrEnum):
@@ -58,6 +60,7 @@ STATE_LABELS = {
     "reopened": "重办中",
     "cancelled": "已取消",
     "closed_unrated": "已关闭(未评价)",
+    "invalid": "不予受理",
 }
 
 ACTION_LABELS = {
@@ -75,11 +78,34 @@ ACTION_LABELS = {
     "cancel": "取消",
     "close_unrated": "逾期未评价关闭",
     "escalate": "升级督办",
+    "invalidate": "不予受理",
+}
+
+# The names the API speaks: the stored value `return_` (named after the method, `return` being a Python keyword)
+# is `return` to everyone outside.
+PUBLIC_ACTION_NAMES = {"return_": "return"}
+
+
+def public_action(action: Action | str) -> str:
+    return PUBLIC_ACTION_NAMES.get(str(action), str(action))
+
+
+# 不予受理: why an order is closed without being worked (code -> the words staff and residents read).
+INVALID_REASONS = {
+    "out_of_remit": "不属于本镇受理范围",
+    "spam": "无效信息",
+    "duplicate": "重复反映",
+    "insufficient_info": "信息不足,无法办理",
 }
 
 # Open states: the order still needs someone's work. Terminal states never change again.
 OPEN_STATES = frozenset({State.SUBMITTED, State.DISPATCHED, State.ACCEPTED, State.RETURNED, State.REOPENED})
-TERMINAL_STATES = frozenset({State.VERIFIED, State.CANCELLED, State.CLOSED_UNRATED})
+TERMINAL_STATES = frozenset({State.VERIFIED, State.CANCELLED, State.CLOSED_UNRATED, State.INVALID})
+# Not yet accepted by any department: the resident may still cancel, a dispatcher may still close it as invalid.
+UNACCEPTED_STATES = (State.SUBMITTED, State.DISPATCHED, State.RETURNED)
+# Closed without being worked (not the township's to do): terminal, stamped closed_at, counted apart and kept out of
+# every rate (orders/stats/definitions.py). A duplicate merged into another order belongs here too.
+SET_ASIDE_STATES = frozenset({State.INVALID})
 
 _R, _G, _D, _S, _A, _SYS = Role.RESIDENT, Role.GRID_WORKER, Role.DEPT_STAFF, Role.SUPERVISOR, Role.ADMIN, Role.SYSTEM
 _DISPATCHERS = frozenset({_SYS, _G, _S, _A})
@@ -124,9 +150,10 @@ TRANSITIONS: dict[tuple[State | None, Action], Rule] = {
     (State.RESOLVED, Action.REOPEN): _rule(State.REOPENED, _S, _A),
     (State.CLOSED_UNRATED, Action.REOPEN): _rule(State.REOPENED, _S, _A),
     # 取消: by the resident before anyone accepted it.
-    (State.SUBMITTED, Action.CANCEL): _rule(State.CANCELLED, _R),
-    (State.DISPATCHED, Action.CANCEL): _rule(State.CANCELLED, _R),
-    (State.RETURNED, Action.CANCEL): _rule(State.CANCELLED, _R),
+    **{(state, Action.CANCEL): _rule(State.CANCELLED, _R) for state in UNACCEPTED_STATES},
+    # 不予受理: spam, a duplicate, a matter outside the township's remit, closed by a dispatcher before anyone accepted
+    # it. A department that thinks an order invalid returns it (退单), saying so.
+    **{(state, Action.INVALIDATE): _rule(State.INVALID, _G, _S, _A) for state in UNACCEPTED_STATES},
     # 督单: escalation raises the level of any open order.
     **{(state, Action.ESCALATE): _rule(None, _SYS, _S, _A) for state in OPEN_STATES},
     # An order still unsatisfied after the last 重办 goes to the supervisor (乡镇) without reopening again.
@@ -150,9 +177,16 @@ def transition(state: State | str | None, action: Action | str, role: Role | str
 
 
 def actions_for(state: State | str, role: Role | str) -> list[Action]:
-    """What `role` may do to an order in `state` (for UIs and the API)."""
+    """What the table lets `role` do to an order in `state`."""
     state, role = State(state), Role(role)
     return [action for (from_state, action), rule in TRANSITIONS.items() if from_state == state and role in rule.roles]
+
+
+def offered_actions(state: State | str, role: Role | str, *, extension_pending: bool) -> list[Action]:
+    """What to offer `role` on an order (UIs and the API): the table's actions, but a supervisor answers an extension
+    only when a department asked for one."""
+    answers = (Action.EXTEND, Action.DENY_EXTENSION)
+    return [action for action in actions_for(state, role) if extension_pending or action not in answers]
 
 
 # Timestamps each state implies (the property test checks they agree).
@@ -164,6 +198,7 @@ STATE_TIMESTAMP = {
     State.VERIFIED: "rated_at",
     State.CANCELLED: "closed_at",
     State.CLOSED_UNRATED: "closed_at",
+    State.INVALID: "closed_at",
     State.RETURNED: "returned_at",
     State.REOPENED: "reopened_at",
 }

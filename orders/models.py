@@ -145,6 +145,7 @@ class Order(Model):
     returned_at = fields.DatetimeField(null=True)
     reopened_at = fields.DatetimeField(null=True)
     closed_at = fields.DatetimeField(null=True)
+    purged_at = fields.DatetimeField(null=True)  # personal data removed (sidan privacy purge)
     updated_at = fields.DatetimeField()
     version = fields.IntField(default=0)  # optimistic concurrency: every change bumps it
     # An urgent report that reached nobody (no one on duty, no supervisor bound): shown to the first staff member who
@@ -175,6 +176,23 @@ class OrderEvent(Model):
 
     class Meta:
         table = "order_event"
+
+
+class PersonalDataAccess(Model):
+    """Who read an order's personal data unmasked, and when (个人信息保护法).
+
+    Also who took orders out in an export (masked: order empty, detail names the file)."""
+
+    id = fields.BigIntField(primary_key=True)
+    staff = fields.ForeignKeyField("sidan.Staff", related_name="personal_data_accesses", on_delete=fields.RESTRICT)
+    order = fields.ForeignKeyField("sidan.Order", related_name="personal_data_accesses", null=True,
+                                   on_delete=fields.RESTRICT)
+    what = fields.CharField(max_length=16)  # view | export
+    detail = fields.CharField(max_length=64, null=True)
+    at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "personal_data_access"
 
 
 class Rating(Model):

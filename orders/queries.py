@@ -1,7 +1,7 @@
 """The read side: order lists with filters and cursor pagination, the dispatch queue, one order's detail.
 
-Scope mirrors OrderService.can_see, but as a database filter, so a page never loads rows its reader may not
-see. Pagination is keyset on the primary key (newest first for lists, oldest first for the queue): a page is
+Scope is OrderService.can_see's rule (orders/scope.py) as a database filter, so a page never loads rows its reader
+may not see. Pagination is keyset on the primary key (newest first for lists, oldest first for the queue): a page is
 one indexed query, whatever the table's size, and rows arriving meanwhile never shift a page.
 """
 from __future__ import annotations
@@ -14,15 +14,16 @@ from datetime import date, datetime, time, timedelta, timezone
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
-from orders import models
+from orders import models, scope
 from orders.clock import SHANGHAI
 from orders.errors import InvalidInput, NotFound
-from orders.lifecycle import OPEN_STATES, Role, State
+from orders.lifecycle import OPEN_STATES, Action, State
+from orders.privacy import is_recorded_access
 from orders.services import Actor, OrderService
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-QUEUE_STATES = (State.SUBMITTED, State.RETURNED)  # waiting for a person to route them (派单)
+QUEUE_STATES = scope.DISPATCH_QUEUE_STATES
 _CURSOR_PREFIX = "o1:"
 
 
@@ -37,12 +38,25 @@ class OrderFilters:
     until: date | None = None  # submitted on or before this local day
     text: str | None = None  # in the request text or the order number
     resident_id: int | None = None
+    extension_pending: bool | None = None  # a department's request for more time awaits a supervisor
+
+
+@dataclass(frozen=True)
+class ReturnNote:
+    """Why a department handed an order back (退单), for whoever routes it again."""
+
+    reason: str | None
+    suggested_department: models.Department | None
+    suggested_category: str | None
+    returned_by: str
+    returned_at: datetime
 
 
 @dataclass
 class OrderPage:
     orders: list[models.Order]
     next_cursor: str | None
+    returns: dict[int, ReturnNote] = field(default_factory=dict)  # order id -> its last 退单, for returned orders
 
 
 @dataclass
@@ -68,21 +82,8 @@ def decode_cursor(cursor: str) -> int:
 
 
 def scoped(actor: Actor) -> QuerySet[models.Order]:
-    """The orders `actor` may see, as a query (the same rule as OrderService.can_see)."""
-    query = models.Order.all()
-    match actor.role:
-        case Role.RESIDENT:
-            return query.filter(resident_id=actor.id)
-        case Role.DEPT_STAFF:
-            if actor.department_id is None:
-                return query.filter(id__lt=0)  # staff without a department see nothing
-            return query.filter(department_id=actor.department_id)
-        case Role.GRID_WORKER:
-            if actor.grid_id is None:
-                return query.filter(grid_id__isnull=True)
-            return query.filter(Q(grid_id__isnull=True) | Q(grid_id=actor.grid_id))
-        case _:
-            return query
+    """The orders `actor` may see, as a query (the same rule as OrderService.can_see: orders/scope.py)."""
+    return scope.visible(actor)
 
 
 def _local_day_start(day: date) -> datetime:
@@ -109,6 +110,9 @@ def _filtered(query: QuerySet[models.Order], filters: OrderFilters) -> QuerySet[
         query = query.filter(Q(text__icontains=filters.text) | Q(number__icontains=filters.text))
     if filters.resident_id is not None:
         query = query.filter(resident_id=filters.resident_id)
+    if filters.extension_pending is not None:
+        pending = Q(extension_days_requested__isnull=False, state=State.ACCEPTED)
+        query = query.filter(pending if filters.extension_pending else ~pending)
     return query
 
 
@@ -136,8 +140,23 @@ async def list_orders(
 async def dispatch_queue(actor: Actor, *, cursor: str | None = None, limit: int = DEFAULT_LIMIT) -> OrderPage:
     """Orders waiting for a person to route them, oldest first: a grid worker's are their grid's and the
     ungridded ones; supervisors and admins see the whole township's."""
-    return await list_orders(actor, OrderFilters(states=QUEUE_STATES), cursor=cursor, limit=limit,
-                             oldest_first=True)
+    page = await list_orders(actor, OrderFilters(states=QUEUE_STATES), cursor=cursor, limit=limit, oldest_first=True)
+    page.returns = await return_notes([order for order in page.orders if order.state == State.RETURNED])
+    return page
+
+
+async def return_notes(orders: list[models.Order]) -> dict[int, ReturnNote]:
+    """The last 退单 of each order: its reason and the department it suggests (two queries for a page)."""
+    if not orders:
+        return {}
+    events = await models.OrderEvent.filter(order_id__in=[order.id for order in orders],
+                                            action=Action.RETURN).order_by("id")
+    codes = {(event.data or {}).get("suggested_department") for event in events} - {None}
+    departments = {d.code: d for d in await models.Department.filter(code__in=codes)} if codes else {}
+    return {event.order_id: ReturnNote(
+        reason=event.reason, suggested_department=departments.get((event.data or {}).get("suggested_department")),
+        suggested_category=(event.data or {}).get("suggested_category"), returned_by=event.actor_name,
+        returned_at=event.at) for event in events}  # in id order: the last 退单 of an order is the one kept
 
 
 async def urgent_unattended(limit: int = DEFAULT_LIMIT) -> list[models.Order]:
@@ -147,11 +166,17 @@ async def urgent_unattended(limit: int = DEFAULT_LIMIT) -> list[models.Order]:
         .order_by("-id").limit(limit).select_related("department", "grid")
 
 
-async def order_detail(actor: Actor, number: str) -> OrderDetail:
+async def order_detail(actor: Actor, number: str, now: datetime | None = None, *,
+                       record_access: bool = True) -> OrderDetail:
+    """One order as `actor` opens it. Staff who read its personal data unmasked (orders.privacy) leave a record
+    (`record_access=False`: the same view read again, after opening it changed it)."""
     order = await models.Order.get_or_none(number=number).select_related(
         "department", "grid", "accepted_by", "resident")
     if order is None or not OrderService.can_see(actor, order):
         raise NotFound(f"没有找到工单 {number}")
+    if record_access and is_recorded_access(actor, order):
+        await models.PersonalDataAccess.create(staff_id=actor.id, order_id=order.id, what="view",
+                                               at=now or datetime.now(timezone.utc))
     events = await models.OrderEvent.filter(order_id=order.id).order_by("id")
     ratings = await models.Rating.filter(order_id=order.id).order_by("round")
     return OrderDetail(order, list(events), list(ratings))

@@ -1,5 +1,5 @@
 """The use cases: 点单 submit, 派单 dispatch, 接单 accept, 办单 progress/resolve, 退单 return_, 延期 extend,
-验单 rate, 重办 reopen, cancel, close_unrated, 督单 escalate.
+验单 rate, 重办 reopen, cancel, close_unrated, 督单 escalate, 不予受理 invalidate.
 
 Each runs in one transaction: it checks the transition table, changes the order with a conditional update
 (the version column, so two staff accepting at once cannot both win), writes its OrderEvent and any
@@ -8,7 +8,7 @@ Outbox rows in that same transaction. The bot and the API call these; no busines
 OrderService is the one object the doors hold. Its use cases are grouped by the part of the loop they serve, each
 group in its own module over one shared unit of work (orders/unit_of_work.py): 点单 and its cancelling in
 orders/intake.py; 派单, 退单, 接单 and 办单 in orders/handling.py; 验单 and 重办 in orders/surveys.py; 督单 and 延期
-in orders/supervision.py.
+in orders/supervision.py; 不予受理 (closing an order nobody will work) in orders/closing.py.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any
 
 from orders import models
 from orders.clock import Clock
+from orders.closing import Closing
 from orders.config import Settings
 from orders.deadlines import DeadlinePolicy
 from orders.handling import Handling
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 
-class OrderService(Intake, Handling, Surveys, Supervision):
+class OrderService(Intake, Handling, Surveys, Supervision, Closing):
     """The one object the doors call: every use case of the loop, over one unit of work."""
 
     def __init__(

@@ -18,12 +18,13 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from orders import duty, models
+from orders import duty, models, scope
 from orders.clock import Clock
 from orders.config import Settings
 from orders.deadlines import DeadlinePolicy
 from orders.errors import Conflict, InvalidInput, NotFound
-from orders.lifecycle import Action, Role, State, transition
+from orders.lifecycle import TERMINAL_STATES, Action, Role, State, transition
+from orders.privacy import redact, redact_all
 from orders.sql import Sql, insert_rows
 from orders.taxonomy import Taxonomy
 
@@ -167,16 +168,9 @@ class UnitOfWork:
 
     @staticmethod
     def can_see(actor: Actor, order: models.Order) -> bool:
-        """Scope: residents their own orders, departments theirs, grid workers their grids' queue."""
-        match actor.role:
-            case Role.RESIDENT:
-                return order.resident_id == actor.id
-            case Role.DEPT_STAFF:
-                return order.department_id is not None and order.department_id == actor.department_id
-            case Role.GRID_WORKER:
-                return order.grid_id is None or order.grid_id == actor.grid_id
-            case _:
-                return True
+        """Scope (orders/scope.py): residents their own orders, departments theirs, grid workers their grid's and
+        the dispatch queue's."""
+        return scope.can_see(actor, order)
 
     async def _apply(
         self,
@@ -201,17 +195,17 @@ class UnitOfWork:
             await order.refresh_from_db(using_db=conn)
         return order
 
-    async def _annotate(self, number: str, actor: Actor, action: str, plan) -> models.Order:
-        """Changes that are not transitions (a photo, a location) are still versioned and recorded."""
+    async def _annotate(self, number: str, actor: Actor, action: str, plan, reason: str | None = None) -> models.Order:
+        """Changes that are not transitions (a photo, a location, a note) are still versioned and recorded."""
         now = self.clock.now()
         async with in_transaction() as conn:
             order = await self.get(number, actor, conn)
-            if State(order.state) in (State.CANCELLED, State.CLOSED_UNRATED, State.VERIFIED):
+            if State(order.state) in TERMINAL_STATES:
                 from orders.errors import IllegalTransition
 
                 raise IllegalTransition(order.state, action)
             change = await plan(order, conn, now)
-            await self._write(conn, order, actor, action, change, now, from_state=State(order.state),
+            await self._write(conn, order, actor, action, change, now, reason=reason, from_state=State(order.state),
                               to_state=State(order.state))
             await order.refresh_from_db(using_db=conn)
         return order
@@ -297,12 +291,16 @@ class UnitOfWork:
     async def _send(self, conn, notices: list[tuple[models.Order, _Notice]], now,
                     directory: _StaffDirectory | None = None) -> None:
         """Outbox rows for the staff each notice is for, in one statement; the staff are read once (`directory`
-        when the caller has read them already)."""
+        when the caller has read them already: it counted whom an urgent alert reaches with the same list)."""
         if not notices:
             return
         directory = directory or await self._staff_directory(conn, notices, now)
-        rows = [self._outbox_row(order, now, notice.kind, openid, {"to": "staff", **notice.payload})
-                for order, notice in notices for openid in directory.recipients(notice, order)]
+        rows = []
+        for order, notice in notices:
+            # Notices travel through WeChat: personal data masked; the staff who handle the order open it to call.
+            payload = {"to": "staff", **redact_all(notice.payload), "text": (redact(order.text) or "")[:200]}
+            rows += [self._outbox_row(order, now, notice.kind, openid, payload)
+                     for openid in directory.recipients(notice, order)]
         await insert_rows(conn, models.Outbox, rows)
 
     async def _notify_resident(self, conn, order, kind: str, now, payload: dict, dedup: str | None = None) -> None:

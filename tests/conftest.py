@@ -46,8 +46,9 @@ async def sqlite_template(tmp_path_factory):
     return path
 
 
-TABLES = ["correction", "rating", "order_event", "outbox", "inbound_message", "orders", "invitation", "duty_shift",
-          "staff", "township", "grid", "resident", "department", "idempotency_record", "daily_counter", "spent_token"]
+TABLES = ["personal_data_access", "correction", "rating", "order_event", "outbox", "inbound_message", "orders",
+          "invitation", "duty_shift", "staff", "township", "grid", "resident", "department", "idempotency_record",
+          "daily_counter", "spent_token"]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -109,9 +110,18 @@ def fake_classifier() -> FakeClassifier:
 
 @pytest.fixture(scope="session")
 def quick_model(tmp_path_factory):
-    """A routing model file trained once per session, as `sidan classify train --quick` does: for the commands and
-    servers a test starts in a process of their own."""
-    classifiers_cli = pytest.importorskip("classifiers.cli")
+    """The routing model (with its not-a-request screen) trained from corpus/ once per session, as
+    `sidan classify train --quick` does: the full settings search takes a minute; the quick model routes and screens
+    the same way for the plain texts the tests send."""
+    from classifiers.cli import main
+
     path = tmp_path_factory.mktemp("model") / "router.pkl"
-    assert classifiers_cli.main(["train", "--quick", "--model", str(path)]) == 0
+    assert main(["train", "--quick", "--model", str(path)]) == 0
     return path
+
+
+@pytest.fixture(scope="session")
+def trained_router(quick_model):
+    from classifiers import Router
+
+    return Router.load(quick_model)

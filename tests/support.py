@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -34,6 +35,8 @@ PRODUCTION = {
 
 @dataclass(frozen=True)
 class FakePrediction:
+    """classifiers.Prediction's fields, with its defaults."""
+
     category: str | None
     department: str | None
     urgency: str
@@ -41,11 +44,36 @@ class FakePrediction:
     terms: tuple[str, ...] = ()
     danger: bool = False
     label: str | None = None
+    danger_kind: str | None = None
+    danger_advice: str | None = None
+    request: bool = True
+    not_request_reason: str | None = None
+
+
+# The fake's stand-in for the learned screen: a few obvious non-requests by pattern (the rules are the real ones).
+FAKE_NOT_REQUESTS = (
+    (re.compile(r"^(你好|您好|在吗|hello|hi)\W*\d*$", re.I), "greeting"),
+    (re.compile(r"^(测试|test)(一下)?\W*\d*$", re.I), "test"),
+    (re.compile(r"^(哈哈+|吃了吗|吃饭了吗|今天天气不错|你是机器人吗)\W*$"), "chitchat"),
+)
+FAKE_DANGER = {"着火": ("fire", "请立即拨打 119;先带家人撤到安全的地方。"), "煤气泄漏": ("gas", "不要打火,打开门窗通风。"),
+               "拿刀": ("violence", "请先躲到安全的地方,立即拨打 110。")}
+
+
+def fake_screen(text: str) -> str | None:
+    """The reason a text is no request, by the screen's real rules and FAKE_NOT_REQUESTS; None for a request."""
+    from classifiers.screen import rule_reason
+    from classifiers.text import normalize
+
+    normalized = normalize(text)
+    reason = rule_reason(normalized)
+    return reason or next((why for pattern, why in FAKE_NOT_REQUESTS if pattern.match(normalized)), None)
 
 
 @dataclass
 class FakeClassifier:
-    """A keyword router standing in for the model where the model is not the subject of the test."""
+    """A keyword router standing in for the model where the model is not the subject of the test; it screens out
+    non-requests (fake_screen) and names the danger of a few words (FAKE_DANGER), as the model does."""
 
     rules: list[tuple[str, str, str, float]] = field(default_factory=lambda: [
         ("路灯", "社会民生", "jianshe", 0.93),
@@ -59,11 +87,15 @@ class FakeClassifier:
 
     def predict(self, text: str) -> FakePrediction:
         self.calls += 1
-        danger = any(word in text for word in ("着火", "煤气泄漏", "拿刀"))
+        kind, advice = next((found for word, found in FAKE_DANGER.items() if word in text), (None, None))
+        reason = None if kind else fake_screen(text)
+        flags = {"danger": kind is not None, "danger_kind": kind, "danger_advice": advice,
+                 "request": reason is None, "not_request_reason": reason}
+        urgency = "急难事" if kind else "操心事"
         for word, category, department, confidence in self.rules:
             if word in text:
-                return FakePrediction(category, department, "急难事" if danger else "操心事", confidence, (word,), danger)
-        return FakePrediction("社会民生", "minzheng", "操心事", 0.2, (), danger)
+                return FakePrediction(category, department, urgency, confidence, (word,), **flags)
+        return FakePrediction("社会民生", "minzheng", urgency, 0.2, (), **flags)
 
     def normalize(self, text: str) -> str:
         return " ".join(text.split())
@@ -152,10 +184,15 @@ def fail_inserts_into(monkeypatch, table: str, error: Exception) -> None:
         monkeypatch.setattr(client, method, failing)
 
 
-def run_sidan(database_url: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """`sidan ARGS` in a terminal of its own, on this database (and the in-process store); `env`: more variables."""
-    more = env or {}
+def run_sidan(database_url: str, *args: str, cwd: Path = REPO, path: str | None = None,
+              timeout: float = 120, **env_vars: str) -> subprocess.CompletedProcess:
+    """`sidan ARGS` in a terminal of its own, on this database (and the in-process store); `cwd` is where relative
+    paths (var/media) resolve, `path` that terminal's PATH, `env_vars` more SIDAN_* settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIDAN_")}
-    env.update(SIDAN_DATABASE_URL=database_url, SIDAN_REDIS_URL="", **more)
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120)
+    env.update(SIDAN_DATABASE_URL=database_url, SIDAN_REDIS_URL="", **env_vars)
+    if cwd != REPO:
+        env["PYTHONPATH"] = str(REPO)
+    if path is not None:
+        env["PATH"] = path
+    return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)

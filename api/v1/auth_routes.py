@@ -1,6 +1,8 @@
 """登录: wx.login code → openid → staff (bound by invitation) or resident → access and refresh tokens."""
 from __future__ import annotations
 
+import logging
+
 from sanic import Request
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -15,6 +17,8 @@ from orders import models, queries
 from orders.errors import Conflict, DomainError
 from orders.invitations import normalize_invitation
 from orders.services import Actor
+
+log = logging.getLogger("sidan.auth")
 
 TAG = "认证"
 
@@ -98,7 +102,9 @@ async def bind(request: Request):
             raise InvitationInvalid("邀请码已被使用")
         holder = await models.Staff.filter(openid=openid).exclude(id=staff.id).using_db(conn).first()
         if holder is not None and holder.active:
-            raise Conflict(f"这个微信已绑定工作人员“{holder.name}”,请先由管理员停用原账号")
+            # The caller is not signed in: the holder's name is for the admin (the log), not for them.
+            log.warning("bind refused: this WeChat is bound to active staff %s", holder.id)
+            raise Conflict("这个微信已绑定另一个工作人员账号,请联系管理员先停用原账号")
         if holder is not None:
             await models.Staff.filter(id=holder.id).using_db(conn).update(openid=None)  # a retired account
         await models.Staff.filter(id=staff.id).using_db(conn).update(openid=openid)

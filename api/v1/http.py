@@ -83,6 +83,7 @@ _REASONS = {
     "bool_parsing": "应为 true 或 false",
     "list_type": "应为列表",
     "too_long": "最多 {max_length} 项",
+    "too_short": "至少 {min_length} 项",
     "json_invalid": "不是有效的 JSON",
     "json_type": "不是有效的 JSON",
     "model_type": "应为 JSON 对象",
@@ -96,11 +97,19 @@ _REASONS = {
 }
 
 
+TOO_DEEP = "JSON 嵌套太深"
+
+
 def explain(exc: ValidationError, what: str = "请求内容") -> InvalidInput:
     """The first problem, in Chinese, naming the field."""
     error = exc.errors(include_url=False)[0]
     field = ".".join(str(part) for part in error["loc"] if part != "__root__")
-    template = _REASONS.get(error["type"])
+    kind = error["type"]
+    if kind in ("too_long", "too_short") and isinstance(error.get("input"), str):
+        kind = f"string_{kind}"  # an optional text's length is checked as a value's: it counts characters
+    if kind == "json_invalid" and "recursion limit" in str((error.get("ctx") or {}).get("error", "")):
+        return InvalidInput(f"{what}有误:{TOO_DEEP}", field=what)
+    template = _REASONS.get(kind)
     if template is None:
         reason = str((error.get("ctx") or {}).get("error", "")) or "格式不对"
     else:
@@ -159,6 +168,8 @@ def _fingerprint(request: Request) -> str:
         canonical = jsonlib.dumps(jsonlib.loads(raw), sort_keys=True, ensure_ascii=False).encode() if raw.strip() else b""
     except ValueError:
         canonical = raw
+    except RecursionError:  # deeper than the interpreter's stack: no body parse_body would accept either
+        raise InvalidInput(f"请求内容有误:{TOO_DEEP}", field="请求内容") from None
     return hashlib.sha256(f"{request.method} {request.path}\n".encode() + canonical).hexdigest()
 
 

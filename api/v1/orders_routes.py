@@ -1,4 +1,4 @@
-"""工单: lists and detail for everyone in scope; 派单 接单 办单 退单 延期 办结 for staff; 评价 取消 for residents.
+"""工单: lists and detail for everyone in scope; 派单 接单 办单 退单 延期 办结 不予受理 for staff; 评价 取消 for residents.
 
 Each action calls one use case of OrderService (which holds every rule and the scope) and answers with the
 order's detail as it now stands.
@@ -42,7 +42,7 @@ async def detail_response(request: Request, number: str, status: int = 200):
     without the scope filter: they acted on it a moment ago."""
     actor: Actor = request.ctx.actor
     try:
-        detail = await queries.order_detail(actor, number)
+        detail = await queries.order_detail(actor, number, request.app.ctx.clock.now())
     except NotFound:
         detail = await queries.order_detail(Actor.system(), number)
     return respond(present.order_detail(detail, actor), status=status)
@@ -51,24 +51,26 @@ async def detail_response(request: Request, number: str, status: int = 200):
 # ---------------------------------------------------------------------------------------------- reading
 @routes.get("/orders")
 @doc("工单列表", tag=TAG, query=schemas.OrderListQuery, response=schemas.OrderPage,
-     description="按状态、分类、部门、网格、逾期、日期、关键词筛选;新的在前;用 next_cursor 翻页。")
+     description="按状态、分类、部门、网格、逾期、待审批延期、日期、关键词筛选;新的在前;用 next_cursor 翻页。")
 @require(*STAFF_ROLES)
 async def order_list(request: Request):
     query = parse_query(request, schemas.OrderListQuery)
     filters = OrderFilters(states=parse_states(query.state), category=query.category, department=query.department,
-                           grid=query.grid, overdue=query.overdue, since=query.since, until=query.until, text=query.q)
+                           grid=query.grid, overdue=query.overdue, since=query.since, until=query.until, text=query.q,
+                           extension_pending=query.extension_pending)
     page = await queries.list_orders(request.ctx.actor, filters, cursor=query.cursor, limit=query.limit)
     return respond(present.order_page(page.orders, page.next_cursor, request.ctx.actor))
 
 
 @routes.get("/dispatch-queue")
 @doc("待派单队列", tag=TAG, query=schemas.PageQuery, response=schemas.OrderPage,
-     description="等待人工派单的工单(分类不确定或被退回),先到的在前。网格员只看到本网格和未定位的工单。")
+     description="等待人工派单的工单(分类不确定或被退回),先到的在前;被退回的附退单理由和建议的部门(returned)。"
+                 "网格员只看到本网格和未定位的工单。")
 @require(*DISPATCHERS)
 async def dispatch_queue(request: Request):
     query = parse_query(request, schemas.PageQuery)
     page = await queries.dispatch_queue(request.ctx.actor, cursor=query.cursor, limit=query.limit)
-    return respond(present.order_page(page.orders, page.next_cursor, request.ctx.actor))
+    return respond(present.order_page(page.orders, page.next_cursor, request.ctx.actor, page.returns))
 
 
 @routes.get("/my/orders")
@@ -81,14 +83,17 @@ async def my_orders(request: Request):
 
 
 @routes.get("/orders/<number:str>")
-@doc("工单详情", tag=TAG, response=schemas.OrderDetailOut, description="含完整的处理过程、照片和评价。")
+@doc("工单详情", tag=TAG, response=schemas.OrderDetailOut,
+     description="含完整的处理过程、照片和评价。电话、身份证号、银行卡号只有提交的群众、承办部门和督办员看到原文"
+                 "(工作人员每次查看都留有记录),其他人看到的是打码后的。")
 @require(*EVERYONE)
 async def order_detail(request: Request, number: str):
-    detail = await queries.order_detail(request.ctx.actor, order_number(number))
-    if detail.order.urgent_unnotified and await request.app.ctx.orders.attend_urgent(detail.order.number,
-                                                                                     request.ctx.actor):
-        detail = await queries.order_detail(request.ctx.actor, detail.order.number)  # with the attending event
-    return respond(present.order_detail(detail, request.ctx.actor))
+    actor, now = request.ctx.actor, request.app.ctx.clock.now()
+    detail = await queries.order_detail(actor, order_number(number), now)
+    if detail.order.urgent_unnotified and await request.app.ctx.orders.attend_urgent(detail.order.number, actor):
+        # with the attending event; the view was recorded once already
+        detail = await queries.order_detail(actor, detail.order.number, now, record_access=False)
+    return respond(present.order_detail(detail, actor))
 
 
 # ---------------------------------------------------------------------------------------------- staff actions
@@ -164,6 +169,18 @@ async def return_order(request: Request, number: str):
     await request.app.ctx.orders.return_(order_number(number), request.ctx.actor, body.reason,
                                          suggested_category=body.suggested_category,
                                          suggested_department=body.suggested_department)
+    return await detail_response(request, number)
+
+
+@routes.post("/orders/<number:str>/invalidate")
+@doc("不予受理", tag=TAG, body=schemas.InvalidateBody, response=schemas.OrderDetailOut, idempotent=True,
+     description="网格员、督办员、管理员在部门接单前关闭无效信息、重复反映、不属于本镇受理范围或信息不足的工单;"
+                 "reason 会原样告诉群众,请写明可以怎么办。部门认为无效时请退单并说明。")
+@require(*DISPATCHERS)
+@idempotent
+async def invalidate(request: Request, number: str):
+    body = parse_body(request, schemas.InvalidateBody)
+    await request.app.ctx.orders.invalidate(order_number(number), request.ctx.actor, body.code, body.reason)
     return await detail_response(request, number)
 
 

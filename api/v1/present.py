@@ -1,8 +1,9 @@
-"""Orders, staff and reference data as the API shows them: Chinese labels, masked phone numbers, and only what
-the reader's role may know (staff see routing and the resident's masked contact; residents see neither)."""
+"""Orders, staff and reference data as the API shows them: Chinese labels, personal data masked (orders.privacy),
+and only what the reader's role may know (staff see routing and the resident's masked contact; residents see
+neither)."""
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from typing import Any
 
 from tortoise.models import Model
@@ -10,21 +11,16 @@ from tortoise.models import Model
 from api.auth import ROLE_NAMES
 from api.v1 import schemas
 from orders import models
-from orders.lifecycle import ACTION_LABELS, STATE_LABELS, Role, actions_for
-from orders.queries import OrderDetail
+from orders.lifecycle import ACTION_LABELS, STATE_LABELS, Role, offered_actions, public_action
+from orders.privacy import redact, redact_all, sees_personal_data
+from orders.queries import OrderDetail, ReturnNote
 from orders.services import Actor, OrderService
 
-PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 EXCERPT_CHARS = 60
 
 ROLE_LABELS = {**{str(role): name for role, name in ROLE_NAMES.items()}, "system": "系统"}
-EXTRA_ACTION_LABELS = {"add_photo": "补充照片", "set_location": "补充位置", "survey_reminder": "回访提醒",
-                       "attend_urgent": "急难事已接报"}
-
-
-def mask_phones(text: str | None) -> str | None:
-    """138****5678: mobile numbers in anything shown to someone other than the person who wrote them."""
-    return PHONE.sub(r"\1****\2", text) if text else text
+EXTRA_ACTION_LABELS = {"resident_note": "群众补充", "add_photo": "补充照片", "set_location": "补充位置",
+                       "survey_reminder": "回访提醒", "privacy_purge": "个人信息清除", "attend_urgent": "急难事已接报"}
 
 
 def _ref(obj: Any) -> schemas.Ref | None:
@@ -37,14 +33,17 @@ def _related(order: models.Order, name: str) -> Any:
     return value if isinstance(value, Model) else None
 
 
-def _text_for(viewer: Actor, order: models.Order, text: str | None) -> str | None:
-    """The resident sees their own order as written; everyone else with phone numbers masked."""
-    own = viewer.role == Role.RESIDENT and order.resident_id == viewer.id
-    return text if own else mask_phones(text)
+def _as_written(text: Any) -> Any:
+    return text
 
 
-def summary_fields(order: models.Order, viewer: Actor) -> dict[str, Any]:
-    text = _text_for(viewer, order, order.text) or ""
+def _shown(viewer: Actor, order: models.Order, opened: bool) -> Callable[[Any], Any]:
+    """As written, or with personal data masked (orders.privacy decides); lists are not opening the order."""
+    return _as_written if sees_personal_data(viewer, order, opened=opened) else redact_all
+
+
+def summary_fields(order: models.Order, viewer: Actor, shown: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+    text = (shown or _shown(viewer, order, opened=False))(order.text) or ""
     return {
         "number": order.number,
         "state": order.state,
@@ -67,38 +66,44 @@ def summary_fields(order: models.Order, viewer: Actor) -> dict[str, Any]:
     }
 
 
-def order_summary(order: models.Order, viewer: Actor) -> schemas.OrderSummary:
-    return schemas.OrderSummary(**summary_fields(order, viewer))
+def order_summary(order: models.Order, viewer: Actor, returned: ReturnNote | None = None) -> schemas.OrderSummary:
+    shown = _shown(viewer, order, opened=False)
+    note = None if returned is None else schemas.ReturnNoteOut(
+        reason=shown(returned.reason), suggested_department=_ref(returned.suggested_department),
+        suggested_category=returned.suggested_category, returned_by=redact(returned.returned_by) or "",
+        returned_at=returned.returned_at)
+    return schemas.OrderSummary(**summary_fields(order, viewer, shown), returned=note)
 
 
-def order_page(orders: list[models.Order], next_cursor: str | None, viewer: Actor) -> schemas.OrderPage:
-    return schemas.OrderPage(items=[order_summary(order, viewer) for order in orders], next_cursor=next_cursor)
+def order_page(orders: list[models.Order], next_cursor: str | None, viewer: Actor,
+               returns: dict[int, ReturnNote] | None = None) -> schemas.OrderPage:
+    returns = returns or {}
+    return schemas.OrderPage(items=[order_summary(order, viewer, returns.get(order.id)) for order in orders],
+                             next_cursor=next_cursor)
 
 
 def staff_person(staff: models.Staff) -> schemas.Person:
     return schemas.Person(role=staff.role, role_label=ROLE_LABELS.get(staff.role, staff.role), name=staff.name,
-                          phone=mask_phones(staff.phone_masked))
+                          phone=redact(staff.phone_masked))
 
 
 def _actor_of(event: models.OrderEvent) -> schemas.Person:
     return schemas.Person(role=event.actor_role, role_label=ROLE_LABELS.get(event.actor_role, event.actor_role),
-                          name=mask_phones(event.actor_name) or "")
+                          name=redact(event.actor_name) or "")
 
 
-def _event_data(event: models.OrderEvent, viewer: Actor, order: models.Order) -> dict[str, Any]:
+def _event_data(event: models.OrderEvent, viewer: Actor, shown: Callable[[Any], Any]) -> dict[str, Any]:
     data = dict(event.data or {})
     if viewer.role == Role.RESIDENT:
         data.pop("terms", None)  # the classifier's internals are for staff
         data.pop("confidence", None)
-    for key in ("note", "reason", "result"):
-        if isinstance(data.get(key), str):
-            data[key] = _text_for(viewer, order, data[key])
-    return data
+    return shown(data)
 
 
 def order_detail(detail: OrderDetail, viewer: Actor) -> schemas.OrderDetailOut:
     order = detail.order
     staff_view = viewer.role != Role.RESIDENT
+    shown = _shown(viewer, order, opened=True)
     resident = _related(order, "resident")
     accepted_by = _related(order, "accepted_by")
     photos = [schemas.Photo(media_id=str(p.get("media_id", "")), url=p.get("url"), at=p.get("at"))
@@ -107,42 +112,42 @@ def order_detail(detail: OrderDetail, viewer: Actor) -> schemas.OrderDetailOut:
                        for media_id in (event.data or {}).get("photos", [])]
     timeline = [
         schemas.TimelineEntry(
-            action=event.action,
+            action=public_action(event.action),
             action_label=ACTION_LABELS.get(event.action) or EXTRA_ACTION_LABELS.get(event.action, event.action),
             from_state=event.from_state, to_state=event.to_state, actor=_actor_of(event),
-            reason=_text_for(viewer, order, event.reason),
-            data=_event_data(event, viewer, order), at=event.at,
+            reason=shown(event.reason), data=_event_data(event, viewer, shown), at=event.at,
         )
         for event in detail.events
     ]
     has_location = order.latitude is not None or order.location_label
     return schemas.OrderDetailOut(
-        **summary_fields(order, viewer),
-        text=_text_for(viewer, order, order.text) or "",
+        **summary_fields(order, viewer, shown),
+        text=shown(order.text) or "",
         location=schemas.Location(latitude=order.latitude, longitude=order.longitude,
-                                  label=order.location_label) if has_location else None,
+                                  label=shown(order.location_label)) if has_location else None,
         photos=photos,
         progress_photos=progress_photos,
-        result=_text_for(viewer, order, order.result),
+        result=shown(order.result),
         reopen_count=order.reopen_count,
         accepted_by=staff_person(accepted_by) if accepted_by is not None else None,
         resident=schemas.Person(role="resident", role_label=ROLE_LABELS["resident"],
-                                name=f"居民{resident.openid[-4:]}", phone=mask_phones(resident.phone_masked))
+                                name=f"居民{resident.openid[-4:]}", phone=redact(resident.phone_masked))
         if staff_view and resident is not None else None,
         routing=schemas.Routing(predicted_category=order.predicted_category,
                                 predicted_department=order.predicted_department, confidence=order.confidence,
                                 corrected=order.routing_corrected) if staff_view else None,
         timeline=timeline,
-        ratings=[schemas.RatingOut(round=r.round, score=r.score, resolved=r.resolved, comment=r.comment, at=r.at)
-                 for r in detail.ratings],
-        actions=[str(action) for action in actions_for(order.state, viewer.role)],
+        ratings=[schemas.RatingOut(round=r.round, score=r.score, resolved=r.resolved, comment=shown(r.comment),
+                                   at=r.at) for r in detail.ratings],
+        actions=[public_action(action) for action in offered_actions(
+            order.state, viewer.role, extension_pending=order.extension_days_requested is not None)],
     )
 
 
 def staff_out(staff: models.Staff, department: models.Department | None, grid: models.Grid | None) -> schemas.StaffOut:
     return schemas.StaffOut(id=staff.id, name=staff.name, role=staff.role,
                             role_label=ROLE_LABELS.get(staff.role, staff.role), department=_ref(department),
-                            grid=_ref(grid), phone=mask_phones(staff.phone_masked), active=staff.active,
+                            grid=_ref(grid), phone=redact(staff.phone_masked), active=staff.active,
                             bound=staff.openid is not None)
 
 

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from orders.lifecycle import INVALID_REASONS
+
 STAFF_ROLES = ("grid_worker", "dept_staff", "supervisor", "admin")
 ORDER_NUMBER_PATTERN = r"^[A-Z]{1,6}\d{8}-\d{4,6}$"
 
@@ -82,6 +84,13 @@ class ReturnBody(Body):
     suggested_category: Text | None = Field(None, max_length=16)
 
 
+class InvalidateBody(Body):
+    code: Literal[tuple(INVALID_REASONS)] = Field(  # type: ignore[valid-type]  # the domain's codes
+        description="不予受理的原因:" + "、".join(f"{code} {label}" for code, label in INVALID_REASONS.items()))
+    reason: Text = Field(min_length=1, max_length=500,
+                         description="告诉群众的话:为什么不予受理,可以怎么办(例如该向哪里反映)")
+
+
 class ResolveBody(Body):
     result: Text = Field(min_length=1, max_length=2000)
 
@@ -125,6 +134,7 @@ class OrderListQuery(Query):
     since: date | None = Field(None, description="提交日期起(含),YYYY-MM-DD")
     until: date | None = Field(None, description="提交日期止(含),YYYY-MM-DD")
     q: Text | None = Field(None, max_length=100)
+    extension_pending: bool | None = Field(None, description="true:只看有待审批延期申请的工单;false:排除它们")
     cursor: Text | None = Field(None, max_length=64)
     limit: int = Field(20, ge=1, le=100)
 
@@ -188,6 +198,14 @@ class Tokens(BaseModel):
     profile: Profile
 
 
+class ReturnNoteOut(BaseModel):
+    reason: str | None = Field(description="退单理由")
+    suggested_department: Ref | None = Field(description="退单部门建议的承办部门")
+    suggested_category: str | None
+    returned_by: str
+    returned_at: datetime
+
+
 class OrderSummary(BaseModel):
     number: str
     state: str
@@ -207,6 +225,7 @@ class OrderSummary(BaseModel):
     resolve_deadline: datetime | None
     accepted_at: datetime | None
     resolved_at: datetime | None
+    returned: ReturnNoteOut | None = Field(None, description="被退回的工单:退单理由和建议的部门(待派单队列)")
 
 
 class OrderPage(BaseModel):
@@ -234,7 +253,7 @@ class Person(BaseModel):
 
 
 class TimelineEntry(BaseModel):
-    action: str
+    action: str = Field(description="操作名,与 actions 和接口路径同名(退单为 return)")
     action_label: str
     from_state: str | None
     to_state: str

@@ -10,15 +10,16 @@
 """
 from __future__ import annotations
 
-from orders.stats.definitions import (COUNT_LABELS, DASH, DIMENSION_LABELS, DIMENSIONS, DURATION_LABELS,
-                                      MAX_PERIOD_DAYS, PERIOD_HELP, RATE_DEFINITIONS, Figures, Filters, Period,
-                                      Rate, Spread, format_duration, parse_period)
+from orders.stats.definitions import (COUNT_DEFINITIONS, COUNT_LABELS, DASH, DIMENSION_LABELS, DIMENSIONS,
+                                      DURATION_LABELS, MAX_PERIOD_DAYS, PERIOD_HELP, RATE_DEFINITIONS,
+                                      TREND_DIMENSIONS, Figures, Filters, Period, Rate, Spread, format_duration,
+                                      parse_period)
 from orders.stats.lists import ListQueries
 from orders.stats.trend import TrendQueries
 
-__all__ = ["COUNT_LABELS", "DASH", "DIMENSION_LABELS", "DIMENSIONS", "DURATION_LABELS", "MAX_PERIOD_DAYS",
-           "PERIOD_HELP", "RATE_DEFINITIONS", "Figures", "Filters", "Period", "Rate", "Spread", "Stats",
-           "format_duration", "parse_period"]
+__all__ = ["COUNT_DEFINITIONS", "COUNT_LABELS", "DASH", "DIMENSION_LABELS", "DIMENSIONS", "DURATION_LABELS",
+           "MAX_PERIOD_DAYS", "PERIOD_HELP", "RATE_DEFINITIONS", "TREND_DIMENSIONS", "Figures", "Filters", "Period",
+           "Rate", "Spread", "Stats", "format_duration", "parse_period"]
 
 
 class Stats(TrendQueries, ListQueries):

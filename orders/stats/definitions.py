@@ -11,7 +11,9 @@ only move while its orders are still being worked.
   decided (accepted, or still waiting after the deadline passed). An order dispatched ten minutes ago is not
   yet a miss; an order returned or cancelled before anyone accepted it is neither.
 - 办结率: orders that stand resolved (resolved, verified, closed unrated) ÷ orders a department accepted (those
-  and the ones accepted and now being worked or redone).
+  and the ones accepted and now being worked or redone). An order still unsatisfied after its last 重办 (rated
+  1–2 or "未解决" once the reopenings ran out: it stays verified and goes to the supervisor) is 办结(未解决),
+  counted apart (closed_unresolved) and not in the numerator.
 - 解决率: orders whose latest rating says "resolved" ÷ orders rated.
 - 满意率: ratings of 4–5 ÷ ratings given (every round: a reopened order's unhappy first rating still counts).
   Unrated orders are counted apart (awaiting_rating, closed_unrated), never as satisfied.
@@ -22,10 +24,15 @@ only move while its orders are still being worked.
 - Overdue now: open orders flagged overdue by the deadline sweep, or past their resolve deadline, or dispatched
   and still not accepted after the acceptance deadline. Resolved late: resolved after the resolve deadline.
 
+Orders closed without being worked (不予受理, `invalid`: spam, duplicates, matters outside the township's remit) are
+received but counted apart (invalid) and are in no rate, neither numerator nor denominator, whatever they went
+through before (an automatic dispatch, a rating before a 退单).
+
 A rate whose denominator is 0 has no value: it is None and shown as "—", never 0% or 100%.
 """
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -33,19 +40,33 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from orders.errors import InvalidInput
-from orders.lifecycle import OPEN_STATES
+from orders.lifecycle import OPEN_STATES, SET_ASIDE_STATES
 
 MAX_PERIOD_DAYS = 3660
+# The days a period may cover: no order is older or newer, and the ends of Python's and the databases' calendars
+# (year 1, year 9999) overflow once a day is added or the time zone is taken off.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 DASH = "—"
 
 # name -> (Chinese name, numerator, denominator). The one place the rates are defined for people.
+# Every denominator leaves out the orders closed as 不予受理 (invalid): they are counted apart.
 RATE_DEFINITIONS: dict[str, tuple[str, str, str]] = {
-    "response": ("响应率", "按时限接单的工单", "已派单且接单已有结果的工单(已接单,或超过接单时限仍未接单)"),
-    "completion": ("办结率", "已办结的工单", "部门已接单的工单"),
-    "resolution": ("解决率", "最近一次评价为“已解决”的工单", "已评价的工单"),
-    "satisfaction": ("满意率", "4–5 分的评价", "全部评价(每轮评价都算)"),
-    "auto_dispatch": ("自动派单率", "自动派单的工单", "已派单的工单"),
-    "auto_corrected": ("自动派单纠正率", "自动派单后被人工改派或退单的工单", "自动派单的工单"),
+    "response": ("响应率", "按时限接单的工单",
+                 "已派单且接单已有结果的工单(已接单,或超过接单时限仍未接单;不含不予受理)"),
+    "completion": ("办结率", "已办结的工单(不含办结(未解决))", "部门已接单的工单(不含不予受理)"),
+    "resolution": ("解决率", "最近一次评价为“已解决”的工单", "已评价的工单(不含不予受理)"),
+    "satisfaction": ("满意率", "4–5 分的评价", "全部评价(每轮评价都算;不含不予受理的工单)"),
+    "auto_dispatch": ("自动派单率", "自动派单的工单", "已派单的工单(不含不予受理)"),
+    "auto_corrected": ("自动派单纠正率", "自动派单后被人工改派或退单的工单", "自动派单的工单(不含不予受理)"),
+}
+
+# The counts that need a sentence (the others say what they are).
+COUNT_DEFINITIONS: dict[str, str] = {
+    "invalid": "网格员、督办员或管理员以无效信息、重复反映、不属于本镇受理范围、信息不足为由关闭的工单;"
+               "计入受理数,单独计数,不进入任何比率的分子和分母",
+    "closed_unresolved": "重办次数用完后群众仍评价不满意(1–2 分或“未解决”)、转督办的工单;"
+                         "不计入办结,单独计数",
+    "unrated": "办结后尚未评价和回访期满未评价关闭的工单,不算作满意",
 }
 
 COUNT_LABELS: dict[str, str] = {
@@ -53,12 +74,14 @@ COUNT_LABELS: dict[str, str] = {
     "dispatched": "派单",
     "accepted": "接单",
     "resolved": "办结",
+    "closed_unresolved": "办结(未解决)",
     "rated": "已评价",
     "ratings": "评价次数",
     "awaiting_rating": "待评价",
     "closed_unrated": "未评价关闭",
     "unrated": "未评价",
     "cancelled": "已取消",
+    "invalid": "不予受理",
     "open": "在办",
     "awaiting_acceptance": "待接单(未超时)",
     "overdue": "当前超期",
@@ -71,12 +94,14 @@ COUNT_LABELS: dict[str, str] = {
 DURATION_LABELS = {"accept": "接单用时", "resolve": "办结用时"}
 
 DIMENSIONS = ("category", "department", "grid", "urgency", "day", "week", "month")
+TREND_DIMENSIONS = ("day", "week")  # a trend's buckets: filled in, so a chart's x axis has no holes
 DIMENSION_LABELS = {"category": "分类", "department": "部门", "grid": "网格", "urgency": "紧急程度",
                     "day": "日", "week": "周", "month": "月"}
 
 _ACCEPTED_STATES = ("accepted", "resolved", "verified", "closed_unrated", "reopened")
 _RESOLVED_STATES = ("resolved", "verified", "closed_unrated")
 _OPEN = tuple(sorted(str(state) for state in OPEN_STATES))
+_SET_ASIDE = tuple(sorted(str(state) for state in SET_ASIDE_STATES))  # in no rate
 
 
 # ---------------------------------------------------------------------------------------------- values
@@ -171,46 +196,48 @@ def parse_period(text: str | None, today: date, tz: ZoneInfo, default: str = "30
     """A period from what people type; anything else is a clear error listing what is accepted."""
     raw = (text or default).strip().lower()
 
-    def span(first: date, end: date, label: str) -> Period:
-        if end <= first:
+    def span(first: date, last: date, label: str) -> Period:
+        if first < FIRST_DAY or last > LAST_DAY:
+            raise InvalidInput(f"时间段应在 {FIRST_DAY} 至 {LAST_DAY} 之间:{text}")
+        if last < first:
             raise InvalidInput(f"时间段结束日期早于开始日期:{text}")
-        if (end - first).days > MAX_PERIOD_DAYS:
+        if (last - first).days >= MAX_PERIOD_DAYS:
             raise InvalidInput(f"时间段太长(最多 {MAX_PERIOD_DAYS} 天):{text}")
-        return Period(first, end, label, tz)
+        return Period(first, last + timedelta(days=1), label, tz)
 
-    def month_after(day: date) -> date:
-        return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+    def month(first: date) -> Period:
+        last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+        return span(first, last, f"{first.year} 年 {first.month} 月")
+
+    def year(number: int) -> Period:
+        return span(date(number, 1, 1), date(number, 12, 31), f"{number} 年")
 
     try:
         if raw == "today":
-            return span(today, today + timedelta(days=1), "今天")
+            return span(today, today, "今天")
         if raw == "yesterday":
-            return span(today - timedelta(days=1), today, "昨天")
+            return span(today - timedelta(days=1), today - timedelta(days=1), "昨天")
         if match := re.fullmatch(r"(\d{1,4})d", raw):
             days = int(match.group(1))
             if days < 1:
                 raise InvalidInput("最近天数至少为 1")
-            return span(today - timedelta(days=days - 1), today + timedelta(days=1), f"最近 {days} 天")
+            return span(today - timedelta(days=days - 1), today, f"最近 {days} 天")
         if raw in ("month", "this-month"):
-            first = today.replace(day=1)
-            return span(first, month_after(first), f"{first.year} 年 {first.month} 月")
+            return month(today.replace(day=1))
         if raw == "last-month":
-            first = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
-            return span(first, month_after(first), f"{first.year} 年 {first.month} 月")
+            return month((today.replace(day=1) - timedelta(days=1)).replace(day=1))
         if raw == "year":
-            return span(date(today.year, 1, 1), date(today.year + 1, 1, 1), f"{today.year} 年")
+            return year(today.year)
         if re.fullmatch(r"\d{4}", raw):
-            year = int(raw)
-            return span(date(year, 1, 1), date(year + 1, 1, 1), f"{year} 年")
+            return year(int(raw))
         if re.fullmatch(r"\d{4}-\d{2}", raw):
-            first = date.fromisoformat(raw + "-01")
-            return span(first, month_after(first), f"{first.year} 年 {first.month} 月")
+            return month(date.fromisoformat(raw + "-01"))
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
             day = date.fromisoformat(raw)
-            return span(day, day + timedelta(days=1), raw)
+            return span(day, day, raw)
         if match := re.fullmatch(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})", raw):
             first, last = date.fromisoformat(match.group(1)), date.fromisoformat(match.group(2))
-            return span(first, last + timedelta(days=1), f"{first} 至 {last}")
+            return span(first, last, f"{first} 至 {last}")
     except ValueError:
         pass  # an impossible date such as 2026-02-30: the same message as any other bad input
     raise InvalidInput(f"时间段格式不对:{text!r}。可用:{PERIOD_HELP}")

@@ -1,5 +1,6 @@
 """Orders rather than figures: the overdue board (open and late, now), the newest-orders feed, and a period's
-orders for export."""
+orders for export. Their text is shown to everyone with personal data masked (orders.privacy): a wall screen, a
+spreadsheet sent around, a supervisor who wants to call back opens the order itself."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -7,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from orders.lifecycle import STATE_LABELS
+from orders.privacy import redact
 from orders.sql import Sql
 from orders.stats.base import StatsBase, _as_datetime
 from orders.stats.definitions import Filters, Period, format_duration
@@ -45,7 +47,7 @@ class ListQueries(StatsBase):
         return [self._order_row(row, None) for row in await self._rows(sql, q.values)]
 
     def _order_row(self, row: dict[str, Any], now: datetime | None) -> dict[str, Any]:
-        text = row.get("text") or ""
+        text = redact(row.get("text")) or ""  # before cutting: half a number would no longer look like one
         out = {
             "id": row["id"], "number": row["number"], "category": row["category"] or "未分类",
             "urgency": row["urgency"], "state": row["state"],
@@ -91,5 +93,7 @@ class ListQueries(StatsBase):
             rows = await self._rows(sql, q.values)
             if not rows:
                 return
+            for row in rows:
+                row["text"] = redact(row["text"])
             yield rows
             last_id = rows[-1]["id"]

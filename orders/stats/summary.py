@@ -9,8 +9,13 @@ from typing import Any
 from orders.errors import InvalidInput
 from orders.sql import Sql
 from orders.stats.base import StatsBase
-from orders.stats.definitions import (_ACCEPTED_STATES, _OPEN, _RESOLVED_STATES, COUNT_LABELS, DIMENSIONS,
+from orders.stats.definitions import (_ACCEPTED_STATES, _OPEN, _RESOLVED_STATES, _SET_ASIDE, COUNT_LABELS, DIMENSIONS,
                                       DURATION_LABELS, Figures, Filters, Period, Rate, Spread)
+
+# The orders the rates are about: all but those set aside (不予受理). The states are ours, written as literals.
+_COUNTED = "o.state NOT IN (" + ", ".join(f"'{state}'" for state in _SET_ASIDE) + ")"
+# What reopens an order (orders/surveys.py): a rating of 1–2 or "未解决".
+_UNSATISFIED = "(score <= 2 OR NOT resolved)"
 
 
 class SummaryQueries(StatsBase):
@@ -38,7 +43,7 @@ class SummaryQueries(StatsBase):
         for key, row in counts.items():
             rating = ratings.get(key, {})
             merged = {**row, **{name: int(rating.get(name) or 0) for name in
-                                ("ratings", "satisfied", "rated", "rated_resolved")}}
+                                ("ratings", "satisfied", "rated", "rated_resolved", "closed_unresolved")}}
             result.append(self._build(key, labels.get(key, str(key)), merged,
                                       {"accept": accept.get(key, Spread(0, None, None)),
                                        "resolve": resolve.get(key, Spread(0, None, None))}))
@@ -56,8 +61,10 @@ class SummaryQueries(StatsBase):
     def _build(key: Any, label: str, row: dict[str, Any], durations: dict[str, Spread]) -> Figures:
         n = {name: int(row.get(name) or 0) for name in (
             "received", "dispatched", "accepted_on_time", "response_due", "accepted", "resolved", "awaiting_rating",
-            "closed_unrated", "cancelled", "open", "awaiting_acceptance", "overdue", "resolved_late", "escalated",
-            "reopened", "auto_dispatched", "auto_corrected", "ratings", "satisfied", "rated", "rated_resolved")}
+            "closed_unrated", "cancelled", "invalid", "open", "awaiting_acceptance", "overdue", "resolved_late",
+            "escalated", "reopened", "auto_dispatched", "auto_corrected", "ratings", "satisfied", "rated",
+            "rated_resolved", "closed_unresolved")}
+        n["resolved"] -= n["closed_unresolved"]  # 办结(未解决) is counted apart, not as 办结
         counts = {name: n[name] for name in COUNT_LABELS if name in n}
         counts["unrated"] = n["awaiting_rating"] + n["closed_unrated"]
         rates = {
@@ -86,9 +93,9 @@ class SummaryQueries(StatsBase):
         select = f"""
             SELECT {key} AS k,
                 COUNT(*) AS received,
-                {flag("o.dispatched_at IS NOT NULL")} AS dispatched,
-                {flag("o.accepted_within_deadline")} AS accepted_on_time,
-                {flag(f"o.dispatched_at IS NOT NULL AND (o.accepted_within_deadline IS NOT NULL OR "
+                {flag(f"o.dispatched_at IS NOT NULL AND {_COUNTED}")} AS dispatched,
+                {flag(f"o.accepted_within_deadline AND {_COUNTED}")} AS accepted_on_time,
+                {flag(f"o.dispatched_at IS NOT NULL AND {_COUNTED} AND (o.accepted_within_deadline IS NOT NULL OR "
                       f"(o.state = 'dispatched' AND {self._t('o.accept_deadline')} < {q.time(now)}))")} AS response_due,
                 {flag(f"o.state = 'dispatched' AND {self._t('o.accept_deadline')} >= {q.time(now)}")}
                     AS awaiting_acceptance,
@@ -97,6 +104,7 @@ class SummaryQueries(StatsBase):
                 {flag("o.state = 'resolved'")} AS awaiting_rating,
                 {flag("o.state = 'closed_unrated'")} AS closed_unrated,
                 {flag("o.state = 'cancelled'")} AS cancelled,
+                {flag("o.state = 'invalid'")} AS invalid,
                 {flag(f"o.state IN {q.in_list(_OPEN)}")} AS open,
                 {flag(self._overdue_sql(q, now))} AS overdue,
                 {flag(f"o.state IN {q.in_list(_RESOLVED_STATES)} AND "
@@ -104,8 +112,8 @@ class SummaryQueries(StatsBase):
                     AS resolved_late,
                 {flag("o.escalation_level > 0")} AS escalated,
                 {flag("o.reopen_count > 0")} AS reopened,
-                {flag("o.auto_dispatched")} AS auto_dispatched,
-                {flag("o.auto_dispatched AND o.routing_corrected")} AS auto_corrected
+                {flag(f"o.auto_dispatched AND {_COUNTED}")} AS auto_dispatched,
+                {flag(f"o.auto_dispatched AND o.routing_corrected AND {_COUNTED}")} AS auto_corrected
                 {self._percentile_columns() if with_percentiles else ""}"""
         where = await self._where(q, period, filters)
         if with_percentiles:
@@ -126,18 +134,20 @@ class SummaryQueries(StatsBase):
         where = await self._where(q, period, filters)
         # nth = 1: an order's latest rating (highest round), numbered in the same pass over the joined rows.
         # r.at >= start is always true (a rating follows its order) and lets the index on rating.at bound the scan.
+        # 办结(未解决): still verified after an unsatisfied latest rating, which no longer reopens it.
         sql = f"""
             WITH rated AS (
-                SELECT {key} AS k, r.score, r.resolved,
+                SELECT {key} AS k, r.score, r.resolved, o.state,
                     ROW_NUMBER() OVER (PARTITION BY r.order_id ORDER BY r.round DESC) AS nth
                 FROM orders o JOIN rating r ON r.order_id = o.id
-                WHERE {where} AND {self._t("r.at")} >= {q.time(period.start_at)}
+                WHERE {where} AND {_COUNTED} AND {self._t("r.at")} >= {q.time(period.start_at)}
             )
             SELECT k,
                 COUNT(*) AS ratings,
                 SUM(CASE WHEN score >= 4 THEN 1 ELSE 0 END) AS satisfied,
                 SUM(CASE WHEN nth = 1 THEN 1 ELSE 0 END) AS rated,
-                SUM(CASE WHEN nth = 1 AND resolved THEN 1 ELSE 0 END) AS rated_resolved
+                SUM(CASE WHEN nth = 1 AND resolved THEN 1 ELSE 0 END) AS rated_resolved,
+                SUM(CASE WHEN nth = 1 AND state = 'verified' AND {_UNSATISFIED} THEN 1 ELSE 0 END) AS closed_unresolved
             FROM rated GROUP BY k
         """
         return {_key(row["k"], by): row for row in await self._rows(sql, q.values)}

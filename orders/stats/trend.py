@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from orders.errors import InvalidInput
-from orders.stats.definitions import Figures, Filters, Period
+from orders.stats.definitions import TREND_DIMENSIONS, Figures, Filters, Period
 from orders.stats.summary import SummaryQueries
 
 
@@ -14,7 +14,7 @@ class TrendQueries(SummaryQueries):
     async def trend(self, period: Period, filters: Filters = Filters(), by: str = "day",
                     durations: bool = True) -> list[Figures]:
         """Per day (or week) with empty buckets filled, so a chart's x axis has no holes."""
-        if by not in ("day", "week"):
+        if by not in TREND_DIMENSIONS:
             raise InvalidInput("趋势只能按日(day)或周(week)")
         found = {figures.key: figures for figures in await self.figures(period, filters, by, durations)}
         step = 1 if by == "day" else 7

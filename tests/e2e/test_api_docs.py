@@ -22,16 +22,16 @@ async def test_the_document_describes_every_operation_well_enough_to_call_it(api
     assert spec["openapi"].startswith("3.0")
     assert spec["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer",
                                                                "bearerFormat": "JWT"}
-    operations = [(path, method, op) for path, ops in spec["paths"].items()
-                  if path.startswith("/api/v1/") and not path.startswith("/api/v1/stats/")  # another helper's
+    operations = [(path, method, op) for path, ops in spec["paths"].items() if path.startswith("/api/v1/")
                   for method, op in ops.items()]
-    assert len(operations) >= 25
+    assert len(operations) >= 33
     for path, method, op in operations:
         public = path.startswith("/api/v1/auth/")
         assert (op.get("security") == [{"bearer": []}]) != public, (path, method)
         assert op["responses"]["default"]["content"]["application/json"]["schema"]["properties"]["error"]
         success = next(code for code in op["responses"] if code != "default")
-        assert op["responses"][success]["content"]["application/json"]["schema"]["type"] == "object"
+        if not path.startswith("/api/v1/stats/report/"):  # a file: Excel or CSV
+            assert op["responses"][success]["content"]["application/json"]["schema"]["type"] == "object", path
         for name in [part[1:-1] for part in path.split("/") if part.startswith("{")]:
             assert any(p["name"] == name and p["in"] == "path" and p["required"] for p in op["parameters"])
         if method in ("post", "patch") and not path.endswith("/accept"):
@@ -44,6 +44,32 @@ async def test_the_document_describes_every_operation_well_enough_to_call_it(api
     assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in progress["parameters"])
     assert {p["name"] for p in spec["paths"]["/api/v1/orders"]["get"]["parameters"]} >= {
         "state", "category", "department", "grid", "overdue", "since", "until", "q", "cursor", "limit"}
+
+
+async def test_the_statistics_document_their_parameters(api):
+    spec = (await api.client.get("/docs/openapi.json")).json()
+
+    def parameters(path: str) -> dict[str, dict]:
+        return {p["name"]: p for p in spec["paths"][f"/api/v1/stats/{path}"]["get"].get("parameters", [])}
+
+    for path in ("summary", "breakdown", "trend"):
+        documented = parameters(path)
+        assert set(documented) >= {"period", "category", "department", "grid", "urgency"}, path
+        assert "2026-03" in documented["period"]["description"]
+        assert documented["category"]["schema"]["enum"] == ["社会民生", "农业产业", "平安建设", "生态环境", "安全生产"]
+    assert "department" in parameters("breakdown")["by"]["schema"]["enum"]
+    assert parameters("trend")["by"]["schema"]["enum"] == ["day", "week"]
+    assert parameters("overdue")["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
+    assert parameters("feed")["after"]["schema"]["maximum"] == 2_147_483_647
+    assert set(parameters("dashboard")) == {"period"}
+    report = parameters("report/{filename}")
+    assert report["filename"]["in"] == "path" and report["filename"]["schema"]["pattern"]
+    assert report["sheet"]["schema"]["enum"] == ["summary", "orders"]
+    content = spec["paths"]["/api/v1/stats/report/{filename}"]["get"]["responses"]["200"]["content"]
+    assert set(content) == {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                            "text/csv; charset=utf-8"}
+    summary = spec["paths"]["/api/v1/stats/summary"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert set(summary["schema"]["required"]) == {"period", "filters", "figures"}
 
 
 async def test_swagger_ui_is_served_at_docs(api):

@@ -24,7 +24,7 @@ def wechat():
 
 
 def check(database_url: str, **env: str):
-    return run_sidan(database_url, "check", env=env)
+    return run_sidan(database_url, "check", **env)
 
 
 def problems(result) -> list[str]:

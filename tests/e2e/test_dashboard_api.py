@@ -59,6 +59,10 @@ async def test_the_api_gives_the_hand_counted_figures(settings, store, fake_clas
         assert dashboard["period"]["start"] == "2026-02-19" and dashboard["trend"]["by"] == "day"
         assert dashboard["summary"]["counts"]["received"] == 9  # March's eight and G (28 February)
         assert dashboard["definitions"]["rates"]["response"]["name"] == "响应率"
+        definitions = dashboard["definitions"]
+        assert "不进入任何比率的分子和分母" in definitions["count_definitions"]["invalid"]
+        assert definitions["counts"]["closed_unresolved"] == "办结(未解决)"
+        assert all("不含不予受理" in rate["denominator"] for rate in definitions["rates"].values())
 
 
 async def test_bad_parameters_get_a_clear_422(settings, store, fake_classifier):
@@ -99,6 +103,7 @@ async def test_the_monthly_report_as_excel_and_csv(settings, store, fake_classif
         assert summary["响应率"] == ("71.4%", 5, 7)
         assert summary["待接单(未超时)"] == (1, None, None)
         assert summary["满意率"] == ("40.0%", 2, 5)
+        assert summary["不予受理"] == (0, None, None) and summary["办结(未解决)"] == (0, None, None)
         orders = list(book["工单"].iter_rows(values_only=True))
         assert len(orders) == 1 + 9 and orders[0][0] == "工单号"
         texts = [row[-1] for row in orders[1:]]

@@ -1,5 +1,6 @@
 """schemathesis drives every /api/v1 operation from the OpenAPI document of a server on loopback, with generated
-valid and invalid input: no answer may be a 5xx, and every success must match its documented schema.
+valid and invalid input: no answer may be a 5xx, and every success must match its documented schema. Some calls
+also carry what a schema cannot describe: out-of-range periods and deeply nested JSON bodies.
 
 The CLI runs as a subprocess (as CI would run it) while the server keeps serving in this test's event loop.
 This module is also the run's hooks file: each operation is called with the token of a role it admits, and
@@ -12,6 +13,7 @@ import asyncio
 import json
 import os
 import sys
+import zlib
 from pathlib import Path
 
 from tests.e2e.api_harness import ADMIN, GRID_WORKER, JIANSHE, SUPERVISOR, serve_api
@@ -21,6 +23,9 @@ CONTEXT_ENV = "SIDAN_SCHEMATHESIS_CONTEXT"
 RESIDENT = "oResident0001"
 MAX_EXAMPLES = 8
 RUN_TIMEOUT_SECONDS = 120
+PERIOD_PATHS = {f"/api/v1/stats/{name}" for name in ("summary", "breakdown", "trend", "dashboard")}
+HOSTILE_PERIODS = ["0001-01", "0001-01-01", "9999-12-31", "9999-12", "0001-01-01..9999-12-31", "9999"]
+DEEP_NESTING = [300, 5_000, 100_000]  # past pydantic's limit, past the interpreter's stack, far past it
 
 # Who calls each operation: someone it admits (the authorisation table is tested in test_api_auth.py);
 # the admin calls any other (statistics).
@@ -37,6 +42,7 @@ CALLER = {
     ("POST", "/api/v1/orders/{number}/extension/approve"): SUPERVISOR,
     ("POST", "/api/v1/orders/{number}/extension/deny"): SUPERVISOR,
     ("POST", "/api/v1/orders/{number}/return"): JIANSHE,
+    ("POST", "/api/v1/orders/{number}/invalidate"): GRID_WORKER,
     ("POST", "/api/v1/orders/{number}/resolve"): JIANSHE,
     ("POST", "/api/v1/orders/{number}/rate"): RESIDENT,
     ("POST", "/api/v1/orders/{number}/cancel"): RESIDENT,
@@ -71,12 +77,31 @@ if os.environ.get(CONTEXT_ENV):  # inside the schemathesis run only
                 path_parameters["staff_id"]
         return path_parameters
 
+    def _hostile(case) -> None:
+        """A quarter of the calls, chosen as a function of the generated case (runs replay), get what the schema
+        cannot express: periods at the ends of the calendar, and JSON nested deeper than the server's stack
+        under an Idempotency-Key (its fingerprint parses the body before the handler does)."""
+        slot = zlib.crc32(repr((case.path_parameters, case.query, case.body)).encode())
+        if slot % 4:
+            return
+        path = case.operation.path
+        if path in PERIOD_PATHS:
+            case.query = {**(case.query or {}), "period": HOSTILE_PERIODS[slot // 4 % len(HOSTILE_PERIODS)]}
+        elif path == "/api/v1/stats/report/{filename}":
+            case.path_parameters = {"filename": f"{('0001-01', '9999-12')[slot // 4 % 2]}.{('xlsx', 'csv')[slot % 2]}"}
+        elif case.operation.method.upper() == "POST" and path.startswith("/api/v1/orders/"):
+            depth = DEEP_NESTING[slot // 4 % len(DEEP_NESTING)]
+            case.body = b'{"note": ' + b"[" * depth + b"]" * depth + b"}"
+            case.media_type = "application/json"
+            case.headers = {**(case.headers or {}), "Idempotency-Key": f"deep-{slot}"}
+
     @schemathesis.hook
     def before_call(context, case, **kwargs):
         caller = CALLER.get((case.operation.method.upper(), case.operation.path), ADMIN)
         staff_id = (case.path_parameters or {}).get("staff_id")
         if staff_id in _context["protected_staff"]:
             case.path_parameters["staff_id"] = _context["spare_staff"]  # the callers stay active all run
+        _hostile(case)
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {_context['tokens'][caller]}"}
 
 

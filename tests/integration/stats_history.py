@@ -28,23 +28,33 @@ async def resident(openid: str) -> Actor:
     return Actor.of_resident(await models.Resident.get(openid=openid))
 
 
+class Chronicle:
+    """A history written through the use cases, each step at its own moment: orders known by letter, each from
+    its own resident (resident-<letter>)."""
+
+    def __init__(self, settings, classifier, start: datetime) -> None:
+        self.clock = FrozenClock(start)
+        self.service = OrderService(settings, classifier, clock=self.clock)
+        self.numbers: dict[str, str] = {}
+
+    async def submit(self, letter: str, when: datetime, text: str, **report) -> str:
+        self.clock.set(when)
+        submission = await self.service.submit(openid=f"resident-{letter}", text=text, **report)
+        self.numbers[letter] = submission.order.number
+        return self.numbers[letter]
+
+    def step(self, when: datetime) -> None:
+        self.clock.set(when)
+
+
 async def build_history(settings, classifier) -> dict[str, str]:
     """Orders A–I (G in February, outside the month); returns letter -> order number."""
     await load_demo_data()
-    clock = FrozenClock(at(3, 1, 0))
-    service = OrderService(settings, classifier, clock=clock)
+    chronicle = Chronicle(settings, classifier, at(3, 1, 0))
+    service, submit, step, numbers = chronicle.service, chronicle.submit, chronicle.step, chronicle.numbers
     grid_worker, supervisor = await staff("demo-grid_worker"), await staff("demo-supervisor")
     jianshe, minzheng = await staff("demo-dept_staff-jianshe"), await staff("demo-dept_staff-minzheng")
     weijian, anjian = await staff("demo-dept_staff-weijian"), await staff("demo-dept_staff-anjian")
-    numbers: dict[str, str] = {}
-
-    async def submit(letter: str, when: datetime, text: str) -> str:
-        clock.set(when)
-        numbers[letter] = (await service.submit(openid=f"resident-{letter}", text=text)).order.number
-        return numbers[letter]
-
-    def step(when: datetime) -> None:
-        clock.set(when)
 
     # A: auto → jianshe; accepted after 30 min (on time); resolved 2 days later; rated 5.
     a = await submit("A", at(3, 2, 9), "路灯坏了")

@@ -66,6 +66,26 @@ async def test_every_readers_list_is_exactly_what_can_see_admits(service):
     assert len(await everything(await staff("demo-dept_staff-jianshe"))) == 2
 
 
+async def test_a_grid_worker_sees_their_grid_in_any_state_and_of_the_rest_only_the_dispatch_queue(service):
+    await a_township(service)
+    clerk = await staff("demo-dept_staff-minzheng")
+    await service.cancel((await service.submit(openid="oD", text="有人在吵架")).order.number,
+                         Actor.of_resident(await models.Resident.get(openid="oD")))  # ungridded, closed
+    returned = (await service.submit(openid="oD", text="低保的事")).order.number  # ungridded, dispatched ...
+    await service.return_(returned, clerk, "不归我们")  # ... and back in the queue
+    accepted = (await service.submit(openid="oD", text="低保又停了", location=LOU_BA)).order.number
+    await service.accept(accepted, clerk)  # in the worker's grid, being handled
+    worker = await staff("demo-grid_worker")  # XJB-01
+    seen = {order.text for order in await models.Order.all() if OrderService.can_see(worker, order)}
+    assert seen == {"村口的路灯坏了", "两口子吵架", "有人吵架", "低保的事", "低保又停了"}
+    assert {o.text for o in (await queries.list_orders(worker)).orders} == seen
+    unplaced = Actor(Role.GRID_WORKER, worker.id, "没有网格的网格员")
+    assert {o.text for o in (await queries.list_orders(unplaced)).orders} == {"有人吵架", "低保的事"}
+    for text in ("低保怎么申请", "有人在吵架", "邻居吵架"):  # no grid and dispatched, no grid and closed, another grid
+        with pytest.raises(NotFound):
+            await queries.order_detail(worker, (await models.Order.get(text=text)).number)
+
+
 async def test_filters_narrow_the_list(service, clock):
     await a_township(service)
     supervisor = await staff("demo-supervisor")

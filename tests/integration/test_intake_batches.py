@@ -112,6 +112,22 @@ async def test_a_report_the_batch_cannot_take_gets_its_own_answer(conversation):
     assert await models.InboundMessage.all().count() == 3
 
 
+async def test_a_burst_with_messages_that_are_no_request_files_only_the_requests(conversation, fake_classifier):
+    junk = ["你好10", "asdfgh qwerty", "测试", "哈哈"]
+    sent = [(f"o_junk_{n}", text) for n, text in enumerate(junk)] + [(f"o_real_{n}", text)
+                                                                     for n, text in enumerate(TEXTS[:3])]
+    replies = await asyncio.gather(*(conversation.reply_to(message(openid, 1, text)) for openid, text in sent))
+    assert all("工单号" not in reply and "一句话说清什么事、在哪里" in reply for reply in replies[:len(junk)])
+    assert all("已收到您的诉求,工单号" in reply for reply in replies[len(junk):])
+    assert await models.Order.all().count() == 3
+    assert not await models.Order.filter(resident__openid__startswith="o_junk_").exists()
+    recorded = dict(await models.InboundMessage.all().values_list("openid", "reply"))
+    assert recorded == dict(zip([openid for openid, _ in sent], replies))  # every message recorded, with its reply
+    assert await models.Resident.filter(openid__startswith="o_junk_").count() == len(junk)
+    assert fake_classifier.calls == len(sent)  # routed once each, screen included
+    assert conversation.intake.fallbacks == 0
+
+
 async def test_a_database_failure_in_a_batch_writes_nothing_and_answers_busy(conversation, monkeypatch, backend):
     fail_inserts_into(monkeypatch, "inbound_message", ConnectionError("database went away"))
     replies = await asyncio.gather(*(conversation.reply_to(message(f"o_{n}", 1, text))

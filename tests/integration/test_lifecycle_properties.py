@@ -17,7 +17,7 @@ from orders.services import Actor, OrderService
 from tests.support import FakeClassifier, make_settings
 
 ACTIONS = ["dispatch", "accept", "progress", "request_extension", "extend", "deny_extension", "resolve", "rate",
-           "reopen", "cancel", "close_unrated", "escalate", "return_"]
+           "reopen", "cancel", "close_unrated", "escalate", "return_", "invalidate"]
 ACTORS = ["resident", "grid_worker", "right_staff", "wrong_staff", "supervisor", "system"]
 TEXTS = ["村口的路灯坏了", "隔壁两口子天天吵架", "低保怎么还没发"]
 
@@ -55,6 +55,7 @@ async def _do(service: OrderService, action: str, actor: Actor, order: models.Or
         "close_unrated": lambda: service.close_unrated(n),
         "escalate": lambda: service.escalate(n, actor, "督办"),
         "return_": lambda: service.return_(n, actor, "不归我们管"),
+        "invalidate": lambda: service.invalidate(n, actor, "out_of_remit", "请向县供电公司反映"),
     }
     await calls[action]()
 
@@ -83,7 +84,7 @@ async def _check(order_id: int) -> None:
         assert order.resolved_at is not None and order.result
     if current == State.VERIFIED:
         assert order.rated_at is not None
-    if current in (State.CANCELLED, State.CLOSED_UNRATED):
+    if current in (State.CANCELLED, State.CLOSED_UNRATED, State.INVALID):
         assert order.closed_at is not None
     if current in (State.SUBMITTED, State.RETURNED):
         assert order.department_id is None
@@ -91,6 +92,8 @@ async def _check(order_id: int) -> None:
     assert await models.Rating.filter(order_id=order_id).count() == rate_events
     assert order.reopen_count == sum(1 for e in events if e.action == "reopen")
     assert 0 <= order.escalation_level <= 2
+    # A request for more time lives only while a department has the order (退单 takes it away with them).
+    assert order.extension_days_requested is None or current == State.ACCEPTED
 
 
 async def _scenario(template, workdir, text: str, steps) -> None:

@@ -65,7 +65,7 @@ async def test_the_urgent_flag_is_added_to_a_database_with_orders_none_of_them_f
         request.getfixturevalue("postgres_base")  # PostgreSQL answers (mandatory in CI)
         url = await create_postgres_database(POSTGRES_URL)
     try:
-        await tortoise_migrate(config=db.tortoise_config(url), target=f"{db.APP_LABEL}.0007_township")
+        await tortoise_migrate(config=db.tortoise_config(url), target=f"{db.APP_LABEL}.0008_privacy")
         conn = Tortoise.get_connection("default")
         await conn.execute_query(
             "INSERT INTO orders (number, text, normalized_text, photos, urgency, state, submitted_at, updated_at, "

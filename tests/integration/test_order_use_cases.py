@@ -7,7 +7,7 @@ import pytest
 
 from api.demo.township import load_demo_data
 from orders import models
-from orders.errors import Conflict, IllegalTransition, InvalidInput, NotFound
+from orders.errors import Conflict, IllegalTransition, InvalidInput, NotFound, NotPermitted
 from orders.services import Actor, OrderService
 
 
@@ -188,6 +188,45 @@ async def test_danger_words_alert_the_supervisor_at_once(service):
     alerts = await models.Outbox.filter(order_id=order.id, kind="notify_urgent_report").values_list("recipient",
                                                                                                   flat=True)
     assert alerts == ["demo-supervisor"]
+
+
+async def test_the_supervisors_alert_is_reported_only_when_someone_can_receive_it(service):
+    assert (await service.submit(openid="oR", text="厨房煤气泄漏了有味道")).alerted
+    assert not (await service.submit(openid="oR", text="村口的路灯坏了")).alerted  # no danger: no alert
+    await models.Staff.filter(role="supervisor").update(active=False)
+    unheard = await service.submit(openid="oR", text="仓库着火了")
+    assert unheard.order.urgency == "急难事" and not unheard.alerted
+    assert not await models.Outbox.filter(order_id=unheard.order.id, kind="notify_urgent_report").exists()
+
+
+async def test_a_resident_note_is_recorded_versioned_and_refused_cleanly(service):
+    order = (await service.submit(openid="oR", text="路灯不亮了")).order
+    owner = await resident("oR")
+    noted = await service.add_note(order.number, owner, "  灯杆在村委会门口  ")
+    assert noted.version == order.version + 1 and noted.state == order.state
+    event = await models.OrderEvent.filter(order_id=order.id).order_by("-id").first()
+    assert (event.action, event.actor_role, event.actor_id, event.reason, event.data) == (
+        "resident_note", "resident", owner.id, "灯杆在村委会门口", {"text": "灯杆在村委会门口"})
+    told = await models.Outbox.filter(order_id=order.id, kind="notify_resident_note").values_list("recipient",
+                                                                                                 "payload")
+    assert [(recipient, payload["note"]) for recipient, payload in told] == [("demo-dept_staff-jianshe", "灯杆在村委会门口")]
+    await service.submit(openid="oStranger", text="桥头的路灯也坏了")
+    stranger = await resident("oStranger")
+    written = (await models.OrderEvent.all().count(), await models.Outbox.all().count())
+    with pytest.raises(InvalidInput, match="补充内容不能为空"):
+        await service.add_note(order.number, owner, "   ")
+    with pytest.raises(InvalidInput, match="补充内容太长了"):
+        await service.add_note(order.number, owner, "灯" * 1001)
+    with pytest.raises(NotPermitted):  # staff write progress notes, not the resident's words
+        await service.add_note(order.number, await staff("demo-dept_staff-jianshe"), "灯杆在村委会门口")
+    with pytest.raises(NotFound):
+        await service.add_note(order.number, stranger, "我也看到了")
+    assert (await models.OrderEvent.all().count(), await models.Outbox.all().count()) == written
+    await service.cancel(order.number, owner)
+    with pytest.raises(IllegalTransition):
+        await service.add_note(order.number, owner, "又坏了")
+    actions = await models.OrderEvent.filter(order_id=order.id).order_by("id").values_list("action", flat=True)
+    assert actions == ["submit", "dispatch", "resident_note", "cancel"]
 
 
 async def test_return_frees_the_order_and_records_the_suggestion(service):

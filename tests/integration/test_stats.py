@@ -31,12 +31,14 @@ async def test_march_figures_match_the_hand_count(history, stats):
         "dispatched": 7,        # all but F
         "accepted": 6,          # A B C E H I (D never accepted, F cancelled)
         "resolved": 4,          # A C H I stand resolved; B is being redone
+        "closed_unresolved": 0,
         "rated": 4,             # A B H I
         "ratings": 5,           # A5 B2 H3 I1 I4
         "awaiting_rating": 0,
         "closed_unrated": 1,    # C
         "unrated": 1,
         "cancelled": 1,         # F
+        "invalid": 0,
         "open": 3,              # B D E
         "awaiting_acceptance": 0,
         "overdue": 3,           # B (reopen + 3 days), D (never accepted), E (1-day 急难事)

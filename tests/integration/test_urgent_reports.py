@@ -12,6 +12,7 @@ import pytest
 
 from orders import models
 from orders.clock import SHANGHAI, FrozenClock
+from orders.errors import NotFound
 from orders.services import Actor
 from orders.township import parse_township
 from orders.township.apply import apply_township
@@ -98,15 +99,17 @@ async def test_a_flagged_order_is_attended_once_a_staff_member_opens_or_acts_on_
     acted = (await orders.submit(openid="o_resident_2", text=FIRE)).order
     resident = Actor.of_resident(await models.Resident.get(openid="o_resident_1"))
     assert await orders.attend_urgent(opened.number, resident) is False  # the resident looking changes nothing
-    grid_worker = await xinan.staff("xa-grid-01")
-    assert await orders.attend_urgent(opened.number, grid_worker) is True
-    assert await orders.attend_urgent(opened.number, grid_worker) is False  # once
+    with pytest.raises(NotFound):  # dispatched to 应急办 without a grid: not the grid worker's to open (scope)
+        await orders.attend_urgent(opened.number, await xinan.staff("xa-grid-01"))
+    assert (await models.Order.get(id=opened.id)).urgent_unnotified is True
+    admin = await xinan.staff("xa-admin")
+    assert await orders.attend_urgent(opened.number, admin) is True
+    assert await orders.attend_urgent(opened.number, admin) is False  # once
     events = await models.OrderEvent.filter(order_id=opened.id, action="attend_urgent").values_list(
         "actor_name", "from_state", "to_state")
-    assert events == [("郑网格", "dispatched", "dispatched")]
+    assert events == [("周镇长", "dispatched", "dispatched")]
     assert (await models.Order.get(id=opened.id)).urgent_unnotified is False
 
-    admin = await xinan.staff("xa-admin")
     await orders.escalate(acted.number, admin, "急难事无人接报,镇里直接督办")
     assert (await models.Order.get(id=acted.id)).urgent_unnotified is False
     escalated = await models.OrderEvent.get(order_id=acted.id, action="escalate")

@@ -117,7 +117,7 @@ async def test_subscribe_greet_help_and_thanks_never_create_orders(door):
     assert "有什么需要反映的事情" in await alice.says("你好")
     assert "使用方法" in await alice.says("帮助")
     assert "不客气" in await alice.says("好的,谢谢!")
-    assert "没太明白" in await alice.says("嗯?1")
+    assert "没看懂这条消息" in await alice.says("asdfgh qwerty")
     assert "直接用文字描述" in await alice.says("你好,我想反映一个问题")
     assert (await counts())["orders"] == 0
     resident = await models.Resident.get(openid=ALICE)
@@ -221,6 +221,20 @@ async def test_my_orders_and_a_query_show_status_and_last_step(door):
         "没有找到您的工单 YK20261124-0001,请核对工单号。发“我的工单”可以查看您提交过的工单。")  # not bob's
 
 
+async def test_a_query_of_an_invalid_order_says_so_and_why_in_full(door):
+    alice = door.resident()
+    await alice.says("楼坝村的路灯坏了好几天,电费也一直多收")
+    advice = "电费多收的问题请拨打国网供电服务热线 95598,或到镇供电所营业厅办理;路灯的事请另发一条,我们马上派单。"
+    supervisor = await door.staff("demo-supervisor")
+    await door.app.ctx.orders.invalidate("YK20261124-0001", supervisor, "out_of_remit", advice)
+    status = await alice.says("查询 YK20261124-0001")
+    assert status.splitlines()[0] == "工单 YK20261124-0001:不予受理"
+    assert f"不予受理——不属于本镇受理范围。{advice}" in status  # the whole advice, not a snippet
+    assert "取消" not in status and "办理时限" not in status
+    assert "【不予受理】" in await alice.says("我的工单")
+    assert "无法取消" in await alice.says("取消 YK20261124-0001")
+
+
 async def test_cancel_before_acceptance_only(door):
     alice = door.resident()
     await alice.says("楼坝村的路灯坏了好几天")
@@ -255,7 +269,7 @@ async def test_a_score_rates_the_pending_survey_and_unsatisfied_reopens(door):
     order = await models.Order.get(number=number)
     rating = await models.Rating.get(order_id=order.id)
     assert order.state == "verified" and (rating.score, rating.resolved, rating.comment) == (5, True, "修得很快")
-    assert "没太明白" in await alice.says("5")  # nothing pending any more: a bare digit is not a request
+    assert "您发的“5”是什么意思" in await alice.says("5")  # nothing pending any more: a bare digit is not a request
     # an unsatisfied answer reopens the order (重办)
     second = await _resolved_order(door, alice, "新滩村的路灯也坏了")
     reply = await alice.says("未解决,路灯还是不亮")
@@ -509,18 +523,6 @@ async def test_hostile_requests_are_refused_and_write_nothing(settings, store, c
 
 
 # ---------------------------------------------------------------------------------------------- the real classifier
-@pytest.fixture(scope="session")
-def trained_router(tmp_path_factory):
-    """The routing model trained from corpus/ once per session, as `sidan classify train --quick` does (the full
-    settings search takes a minute; the quick model routes the same way for a plain request like the one below)."""
-    classifiers_cli = pytest.importorskip("classifiers.cli", reason="classifiers/ is not there yet")
-    from classifiers import Router
-
-    path = tmp_path_factory.mktemp("model") / "router.pkl"
-    assert classifiers_cli.main(["train", "--quick", "--model", str(path)]) == 0
-    return Router.load(path)
-
-
 async def test_a_new_request_takes_the_classifier_path_and_stores_its_routing(settings, store, clock, trained_router):
     text = "楼坝村村口的路灯坏了一个星期,晚上走路很危险"
     prediction = trained_router.predict(text)

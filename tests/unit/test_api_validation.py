@@ -1,4 +1,5 @@
-"""The API's pure parts: Chinese validation messages, the OpenAPI 3.0 translation, cursors, phone masking."""
+"""The API's pure parts: Chinese validation messages, the OpenAPI 3.0 translation, cursors (masking personal data:
+tests/unit/test_privacy.py)."""
 from __future__ import annotations
 
 import pytest
@@ -9,7 +10,6 @@ from api.v1.auth_routes import normalize_invitation
 from api.v1.docs import oas30, schema_of
 from api.v1.http import explain, order_number
 from api.v1.orders_routes import parse_states
-from api.v1.present import mask_phones
 from orders.errors import InvalidInput, NotFound
 from orders.lifecycle import State
 from orders.queries import decode_cursor, encode_cursor
@@ -35,6 +35,11 @@ def problem(model, data) -> str:
     (schemas.RateBody, {"score": 5, "resolved": "maybe"}, "请求内容有误:resolved 应为 true 或 false"),
     (schemas.InvitationBody, {"role": "king"}, "请求内容有误:role 只能是 'grid_worker', 'dept_staff', 'supervisor' 或 'admin'"),
     (schemas.ProgressBody, [], "请求内容有误:应为 JSON 对象"),
+    # optional texts count characters too, not items (their length is checked after the storable check)
+    (schemas.DispatchBody, {"department": "jianshe", "category": "分" * 17}, "请求内容有误:category 太长了(最多 16 字)"),
+    (schemas.ReturnBody, {"reason": "错派", "suggested_category": "分" * 17},
+     "请求内容有误:suggested_category 太长了(最多 16 字)"),
+    (schemas.InvitationBody, {"name": " "}, "请求内容有误:name 不能为空"),
 ])
 def test_validation_problems_are_explained_in_chinese_naming_the_field(model, data, message):
     assert problem(model, data) == message
@@ -51,6 +56,12 @@ def test_query_problems_say_they_are_in_the_query():
     with pytest.raises(ValidationError) as caught:
         schemas.OrderListQuery.model_validate({"since": "yesterday"})
     assert explain(caught.value, "查询参数").message == "查询参数有误:since 应为日期,格式 YYYY-MM-DD"
+
+
+def test_an_over_long_category_filter_counts_characters():
+    with pytest.raises(ValidationError) as caught:
+        schemas.OrderListQuery.model_validate({"category": "分" * 17})
+    assert explain(caught.value, "查询参数").message == "查询参数有误:category 太长了(最多 16 字)"
 
 
 def test_the_openapi_schema_speaks_openapi_3_0():
@@ -73,13 +84,6 @@ def test_cursors_round_trip_and_refuse_anything_else():
     for broken in ("", "abc", encode_cursor(1) + "x", "bzE6LTE", "bzE6MTIzNDU2Nzg5MDEyMzQ1"):
         with pytest.raises(InvalidInput):
             decode_cursor(broken)
-
-
-def test_phone_numbers_are_masked_but_other_numbers_are_not():
-    assert mask_phones("电话13812345678,门牌12号") == "电话138****5678,门牌12号"
-    assert mask_phones("订单号 YK20261124-0001") == "订单号 YK20261124-0001"
-    assert mask_phones("身份证 110101199003071234") == "身份证 110101199003071234"
-    assert mask_phones(None) is None
 
 
 def test_states_invitations_and_numbers_are_read_strictly():

@@ -5,8 +5,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot import dialog
-from bot.dialog import Kind, OrderView, Submitted, understand
+from bot import dialog, surveys
+from bot.dialog import Intent, Kind, OrderView, Submitted, understand
 
 NOW = datetime(2026, 11, 24, 8, 30, tzinfo=timezone.utc)  # 16:30 in Shanghai
 
@@ -31,10 +31,6 @@ NOW = datetime(2026, 11, 24, 8, 30, tzinfo=timezone.utc)  # 16:30 in Shanghai
     ("满意", Kind.RATE_HINT),  # nothing pending: not a request, not a rating
     ("补充", Kind.SUPPLEMENT),
     ("取消", Kind.CANCEL),
-    ("[微笑]", Kind.UNCLEAR),
-    ("12345", Kind.UNCLEAR),
-    ("5", Kind.UNCLEAR),
-    ("嗯?1", Kind.UNCLEAR),
     ("路灯坏了", Kind.NEW_REQUEST),
     ("你好，我家门口的路灯坏了三天了", Kind.NEW_REQUEST),
     ("取消低保是怎么回事啊我想问问", Kind.NEW_REQUEST),  # "取消" inside a request is not a cancel command
@@ -58,6 +54,22 @@ def test_intents_without_a_pending_survey(text, kind):
     ("未解决", 2, False, "未解决"),
     ("没解决，灯还是不亮", 2, False, "灯还是不亮"),
     ("3 还是没解决", 3, False, "还是没解决"),
+    # words, Chinese numerals, stars (issue #17)
+    ("很满意", 5, None, None),
+    ("非常好", 5, None, None),
+    ("非常好,谢谢", 5, None, "谢谢"),
+    ("不错,修得很快", 4, None, "修得很快"),
+    ("一般般", 3, None, None),
+    ("没解决", 2, False, "没解决"),
+    ("差评!", 1, None, None),
+    ("五星", 5, None, None),
+    ("三分", 3, None, None),
+    ("两星 太慢了", 2, None, "太慢了"),
+    ("5星好评", 5, None, "好评"),
+    ("5分", 5, None, None),
+    ("⭐⭐⭐⭐", 4, None, None),
+    ("⭐️⭐️⭐️", 3, None, None),  # with the emoji variation selector WeChat's keyboard adds
+    ("★★★☆☆ 还没解决", 3, False, "还没解决"),
 ])
 def test_replies_to_a_pending_survey_are_ratings(text, score, resolved, comment):
     intent = understand(text, pending_survey=True)
@@ -66,7 +78,7 @@ def test_replies_to_a_pending_survey_are_ratings(text, score, resolved, comment)
 
 def test_a_new_request_is_still_a_request_while_a_survey_waits():
     assert understand("5号楼的路灯坏了", pending_survey=True).kind == Kind.NEW_REQUEST
-    assert understand("6", pending_survey=True).kind == Kind.UNCLEAR
+    assert understand("6", pending_survey=True) == Intent(Kind.NOT_REQUEST, reason="digits")
     assert understand("新滩村的自来水停了", pending_survey=True).kind == Kind.NEW_REQUEST
 
 
@@ -156,7 +168,111 @@ def test_my_orders_lists_recent_orders_with_their_state():
 
 
 def test_rating_replies_follow_the_outcome():
-    assert "已转回承办部门重新办理" in dialog.rated_reply("YK1", 2, "reopened", escalated=False, next_pending=None)
-    assert "已转交镇督办" in dialog.rated_reply("YK1", 1, "verified", escalated=True, next_pending=None)
-    thanks = dialog.rated_reply("YK1", 5, "verified", escalated=False, next_pending="YK2")
+    assert "已转回承办部门重新办理" in surveys.rated_reply("YK1", 2, "reopened", escalated=False, next_pending=None)
+    assert "已转交镇督办" in surveys.rated_reply("YK1", 1, "verified", escalated=True, next_pending=None)
+    thanks = surveys.rated_reply("YK1", 5, "verified", escalated=False, next_pending="YK2")
     assert "5 分" in thanks and "您还有工单 YK2 待评价" in thanks
+
+
+# ---------------------------------------------------------------------------------------------- issue #17
+@pytest.mark.parametrize("text", ["停水了", "狗咬人", "路灯坏了", "没电了", "漏水"])
+def test_a_short_real_request_is_a_request_candidate_not_asked_again(text):
+    # the router's screen decides; before, anything under four characters was "没太明白" and never reached it
+    assert understand(text).kind == Kind.NEW_REQUEST
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("[微笑]", "empty"),
+    ("😀👍", "empty"),
+    ("。。。", "symbols"),
+    ("12345", "digits"),
+    ("5", "digits"),  # no survey waiting: not a score
+    ("１０", "digits"),
+])
+def test_what_needs_no_model_to_be_no_request(text, reason):
+    assert understand(text) == Intent(Kind.NOT_REQUEST, reason=reason)
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("很好奇路灯为什么又灭了", Kind.NEW_REQUEST),  # 很好 opening a sentence is no rating
+    ("5分钟前路灯又灭了", Kind.NEW_REQUEST),
+    ("不错过任何一个问题,村口垃圾没人收", Kind.NEW_REQUEST),
+    ("五", Kind.NEW_REQUEST),  # a numeral needs its unit (the screen decides what "五" alone is)
+    ("还行吧", Kind.VAGUE_RATING),  # 3 or 4? asked again, not guessed
+    ("还可以啦", Kind.VAGUE_RATING),
+    ("6", Kind.NOT_REQUEST),
+])
+def test_answers_that_are_no_score_while_a_survey_waits(text, kind):
+    assert understand(text, pending_survey=True).kind == kind
+
+
+@pytest.mark.parametrize("text", ["五星", "⭐⭐⭐⭐", "很满意", "没解决", "5分"])
+def test_a_rating_with_no_survey_waiting_gets_the_hint(text):
+    assert understand(text).kind == Kind.RATE_HINT
+
+
+@pytest.mark.parametrize("text, number, note", [
+    ("补充:水管在二组老井旁边", None, "水管在二组老井旁边"),
+    ("补充：水管在二组老井旁边。", None, "水管在二组老井旁边"),
+    ("补充说明 晚上九点以后才停水", None, "晚上九点以后才停水"),
+    ("再补充一下,隔壁两户也停了", None, "隔壁两户也停了"),
+    ("补充水表也坏了", None, "水表也坏了"),
+    ("补充 YK20261124-0004 水管在老井旁边", "YK20261124-0004", "水管在老井旁边"),
+    ("补充：yk20261124－0004，WiFi也断了", "YK20261124-0004", "WiFi也断了"),  # the resident's case is kept
+    ("补充:医疗保险的发票已经交到村委会了", None, "医疗保险的发票已经交到村委会了"),
+])
+def test_a_note_for_an_order(text, number, note):
+    assert understand(text) == Intent(Kind.NOTE, number=number, note=note)
+
+
+@pytest.mark.parametrize("text, kind, number", [
+    ("补充", Kind.SUPPLEMENT, None),
+    ("再补充一张照片", Kind.SUPPLEMENT, None),
+    ("补充位置", Kind.SUPPLEMENT, None),
+    ("补充照片 YK20261124-0004", Kind.SUPPLEMENT, "YK20261124-0004"),
+    ("补充医疗保险怎么报销", Kind.NEW_REQUEST, None),  # 补充 as an adjective: a request
+    ("补充养老保险在哪里交", Kind.NEW_REQUEST, None),
+])
+def test_what_is_not_a_note(text, kind, number):
+    intent = understand(text)
+    assert (intent.kind, intent.number) == (kind, number)
+
+
+@pytest.mark.parametrize("reason, expected", [
+    ("greeting", "您好!有什么需要反映的事情"),
+    ("thanks", "不客气"),
+    ("test", "收到,公众号工作正常。"),
+    ("digits", "您发的“10”是什么意思呢?如果是给工单打分,您目前没有待评价的工单"),
+    ("chitchat", "专门受理群众反映的问题"),
+    ("empty", "里面没有文字"),
+    ("symbols", "里面没有文字"),
+    ("keyboard", "没看懂这条消息"),
+    ("repeated", "没看懂这条消息"),
+    ("mash", "没看懂这条消息"),
+    (None, "没看懂这条消息"),
+])
+def test_each_kind_of_non_request_gets_a_reply_that_says_what_to_send(reason, expected):
+    reply = dialog.not_request_reply(reason, "10")
+    assert expected in reply
+    if reason != "thanks":
+        assert "一句话说清什么事、在哪里" in reply and "我的工单" in reply and "发“取消”加上工单编号" in reply
+        assert "没太明白" not in reply
+
+
+def test_danger_advice_comes_with_the_order_and_only_a_queued_alert_is_claimed():
+    advice = "不要转账,不要把验证码、密码告诉任何人;立即拨打 110 或反诈专线 96110。"
+    alerted = dialog.submitted_reply(Submitted("YK20261124-0003", "平安建设", "派出所", NOW, 1, urgent=True,
+                                               advice=advice, urgent_notified=1)).splitlines()
+    assert alerted[:3] == ["已收到您的诉求,工单号 YK20261124-0003。", f"⚠ {advice}",
+                           "这是紧急事项,已通知值班人员,请注意安全!如有生命危险请同时拨打 110/119/120。"]
+    nobody = dialog.submitted_reply(Submitted("YK20261124-0004", "平安建设", "派出所", NOW, 1, urgent=True,
+                                              advice=advice, urgent_notified=0))
+    assert "已通知" not in nobody and "请立即拨打 110/119/120" in nobody and f"⚠ {advice}" in nobody
+    plain = dialog.submitted_reply(Submitted("YK20261124-0005", "社会民生", "村镇建设办", NOW, 1, urgent=False))
+    assert "⚠" not in plain and "紧急" not in plain
+
+
+def test_the_rating_question_again_names_the_order_and_the_scale():
+    again = surveys.survey_again_reply(["YK20261124-0001"])
+    assert "YK20261124-0001" in again and "1–5" in again and "未解决" in again
+    assert surveys.is_vague_answer("还行吧") and not surveys.is_vague_answer("还行,就是路灯还是暗")

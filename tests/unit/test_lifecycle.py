@@ -9,7 +9,8 @@ import itertools
 import pytest
 
 from orders.errors import Conflict, IllegalTransition, NotPermitted
-from orders.lifecycle import TRANSITIONS, Action, Role, State, actions_for, transition
+from orders.lifecycle import (INVALID_REASONS, STATE_LABELS, STATE_TIMESTAMP, TERMINAL_STATES, TRANSITIONS, Action,
+                              Role, State, actions_for, offered_actions, public_action, transition)
 
 R, G, D, S, A, SYS = "resident", "grid_worker", "dept_staff", "supervisor", "admin", "system"
 OPEN = ["submitted", "dispatched", "accepted", "returned", "reopened"]
@@ -39,6 +40,10 @@ EXPECTED = {
     ("submitted", "cancel"): ("cancelled", {R}),
     ("dispatched", "cancel"): ("cancelled", {R}),
     ("returned", "cancel"): ("cancelled", {R}),
+    # 不予受理: a dispatcher closes spam, duplicates, matters outside the remit, before any department accepted it.
+    ("submitted", "invalidate"): ("invalid", {G, S, A}),
+    ("dispatched", "invalidate"): ("invalid", {G, S, A}),
+    ("returned", "invalidate"): ("invalid", {G, S, A}),
     **{(state, "escalate"): (None, {SYS, S, A}) for state in OPEN},
     ("verified", "escalate"): (None, {SYS, S, A}),
 }
@@ -82,7 +87,7 @@ def test_illegal_transition_names_state_and_action_in_its_message():
 
 
 def test_terminal_states_admit_nothing_but_supervisor_reopen_or_escalation():
-    for state in ("cancelled",):
+    for state in ("cancelled", "invalid"):
         assert actions_for(state, "supervisor") == []
     assert actions_for("closed_unrated", "supervisor") == [Action.REOPEN]
     assert set(actions_for("verified", "system")) == {Action.REOPEN, Action.ESCALATE}
@@ -93,3 +98,36 @@ def test_unknown_state_or_action_is_an_error_not_a_silent_pass():
         transition("flying", "accept", "dept_staff")
     with pytest.raises(ValueError):
         transition("dispatched", "teleport", "dept_staff")
+
+
+def test_only_dispatchers_invalidate_and_only_before_a_department_accepted():
+    for state in ("submitted", "dispatched", "returned"):
+        assert transition(state, "invalidate", "grid_worker") == State.INVALID
+        for role in ("dept_staff", "resident", "system"):  # a department returns an order it thinks invalid
+            with pytest.raises(NotPermitted):
+                transition(state, "invalidate", role)
+    for state in ("accepted", "resolved", "verified", "reopened", "cancelled", "closed_unrated", "invalid"):
+        with pytest.raises(IllegalTransition) as error:
+            transition(state, "invalidate", "supervisor")
+        assert "不予受理" in error.value.message
+    assert State.INVALID in TERMINAL_STATES and STATE_TIMESTAMP[State.INVALID] == "closed_at"
+    assert STATE_LABELS["invalid"] == "不予受理"
+    assert set(INVALID_REASONS) == {"out_of_remit", "spam", "duplicate", "insufficient_info"}
+
+
+def test_a_supervisor_is_offered_an_answer_to_an_extension_only_when_one_was_asked():
+    asked = offered_actions("accepted", "supervisor", extension_pending=True)
+    assert {Action.EXTEND, Action.DENY_EXTENSION} <= set(asked)
+    unasked = offered_actions("accepted", "supervisor", extension_pending=False)
+    assert Action.EXTEND not in unasked and Action.DENY_EXTENSION not in unasked and Action.ESCALATE in unasked
+    assert offered_actions("accepted", "dept_staff", extension_pending=False) == actions_for("accepted", "dept_staff")
+
+
+def test_the_public_name_of_return_is_return_and_errors_use_it():
+    assert public_action(Action.RETURN) == "return" and public_action("accept") == "accept"
+    with pytest.raises(IllegalTransition) as refused:
+        transition("verified", "return_", "dept_staff")
+    assert "(return)" in refused.value.message and refused.value.details["action"] == "return"
+    with pytest.raises(NotPermitted) as forbidden:
+        transition("dispatched", "return_", "resident")
+    assert "(return)" in forbidden.value.message and forbidden.value.details["action"] == "return"

@@ -22,15 +22,20 @@ EXAMPLES = {
     "accepted": {"to": "resident", "department": "村镇建设办"},
     "survey": {"to": "resident", "result": "已更换灯泡,恢复照明", "round": 0},
     "survey_reminder": {"to": "resident", "result": "已更换灯泡", "round": 0},
+    "invalidated": {"to": "resident", "code": "out_of_remit", "code_label": "不属于本镇受理范围",
+                    "reason": "电费问题请拨打供电公司 95598,他们会派人处理。"},
     "notify_dispatched": {"to": "staff", "department": "村镇建设办"},
     "notify_reopened": {"to": "staff", "department": "村镇建设办", "reason": "群众评价不满意:灯还是不亮"},
     "notify_cancelled": {"to": "staff", "department": "村镇建设办"},
+    "notify_invalidated": {"to": "staff", "department": "村镇建设办", "code": "duplicate", "code_label": "重复反映",
+                           "reason": "与工单 YK20261124-0003 是同一件事,请关注那一单。"},
     "notify_dispatch_needed": {"to": "staff", "confidence": 0.41},
     "notify_urgent_report": {"to": "staff", "urgency": "急难事"},
     "notify_escalated": {"to": "staff", "level": 1, "from_level": 0, "level_name": "村委",
                          "reason": "超过接单时限(11-24 10:00)仍未接单", "overdue": True},
     "notify_extension_requested": {"to": "staff", "days": 3, "reason": "等配件"},
     "notify_delivery_failed": {"to": "staff", "failed_kind": "survey", "failed_to": "resident", "attempts": 8},
+    "notify_resident_note": {"to": "staff", "department": "村镇建设办", "note": "水管在二组老井旁边"},
 }
 
 
@@ -55,6 +60,14 @@ def test_texts_to_residents_are_warm_and_quote_a_short_summary():
     assert f"“{'路灯' * 14}路…”" in long  # at most 30 characters of the request
 
 
+def test_an_invalidated_order_tells_the_resident_why_and_what_to_do_instead():
+    text = render("invalidated", {**BASE, **EXAMPLES["invalidated"]}).text
+    assert text.startswith("您好") and "不予受理" in text and "不属于本镇受理范围" in text
+    assert "拨打供电公司 95598" in text  # the staff's plain words, whole
+    staff = render("notify_invalidated", {**BASE, **EXAMPLES["notify_invalidated"]}).text
+    assert "无需再办理" in staff and "重复反映" in staff
+
+
 def test_escalation_and_overdue_read_differently():
     step = render("notify_escalated", {**BASE, **EXAMPLES["notify_escalated"]}).text
     assert "已升级至村委督办" in step and "接单时限" in step
@@ -66,6 +79,11 @@ def test_escalation_and_overdue_read_differently():
 def test_an_alert_names_what_failed_and_asks_for_a_phone_call():
     text = render("notify_delivery_failed", {**BASE, **EXAMPLES["notify_delivery_failed"]}).text
     assert "办结回访" in text and "8 次" in text and "电话联系群众" in text
+
+
+def test_a_residents_note_reaches_staff_with_the_words_and_the_request():
+    text = render("notify_resident_note", {**BASE, **EXAMPLES["notify_resident_note"]}).text
+    assert text.startswith("【群众补充】工单 YK20261124-0007") and "水管在二组老井旁边" in text and "原诉求:“村口" in text
 
 
 def test_an_unknown_kind_is_refused():
@@ -141,6 +159,19 @@ async def test_other_resident_notices_use_the_notify_template():
     assert name == "template" and args[1] == "NOTIFY_TEMPLATE"
 
 
+async def test_an_invalidation_goes_like_the_survey_text_in_the_window_template_outside_it():
+    inside = FakeClient()
+    await notifier(inside, Contact(NOW - timedelta(hours=3))).send(message("invalidated"))
+    [(name, args, _)] = inside.calls
+    assert name == "text" and "95598" in args[1]
+    outside = FakeClient()
+    await notifier(outside, Contact(NOW - timedelta(days=3))).send(message("invalidated"))
+    [(name, args, kwargs)] = outside.calls
+    assert name == "template" and args[1] == "NOTIFY_TEMPLATE"
+    assert "95598" in args[2]["keyword2"] and "不予受理" in args[2]["first"]  # what to do instead, not the request
+    assert kwargs["miniprogram"]["pagepath"] == "pages/orders/detail?number=YK20261124-0007"
+
+
 async def test_when_wechat_says_the_window_closed_the_template_follows_at_once():
     client = FakeClient([WeChatAPIError(45015, "response out of time limit")])
     await notifier(client, Contact(NOW - timedelta(hours=1))).send(message("survey"))
@@ -157,6 +188,20 @@ async def test_staff_get_a_subscribe_message_within_its_field_limits():
     assert all(len(data[key]) <= THING_CHARS for key in ("thing2", "thing3"))
     assert data["time4"] == "2026-11-24 15:00"  # Shanghai time
     assert kwargs["page"] == "pages/orders/detail?number=YK20261124-0007"
+
+
+async def test_a_staff_notice_written_before_masking_still_goes_out_masked_and_a_residents_own_words_do_not():
+    client = FakeClient()
+    staff = SimpleNamespace(kind="notify_reopened", recipient="demo-dept_staff-jianshe",
+                            payload={**BASE, **EXAMPLES["notify_reopened"], "text": "13912345678路灯坏了",
+                                     "reason": "群众评价不满意:请打0871-1234567"})
+    await notifier(client, None).send(staff)
+    await notifier(client, Contact(NOW - timedelta(hours=1))).send(
+        SimpleNamespace(kind="accepted", recipient="oResident1",
+                        payload={**BASE, **EXAMPLES["accepted"], "text": "13912345678路灯坏了"}))
+    [(_, staff_args, _), (_, resident_args, _)] = client.calls
+    assert staff_args[2]["thing3"] == "139****5678路灯坏了"
+    assert "13912345678" in resident_args[1]  # to the resident who wrote it
 
 
 async def test_wechat_answers_become_the_dispatchers_terms():

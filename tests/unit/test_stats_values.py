@@ -65,6 +65,20 @@ def test_bad_periods_are_refused_with_the_accepted_forms(text):
     assert "时间段" in caught.value.message or "天数" in caught.value.message
 
 
+@pytest.mark.parametrize("text", ["0001-01", "0001-01-01", "9999-12-31", "9999-12", "9999", "0001",
+                                  "0001-01-01..2026-03-01", "2026-03-01..9999-12-31", "1999-12-31", "2100-01"])
+def test_periods_outside_the_years_orders_can_have_are_refused(text):
+    """The first and last days Python and both databases can hold used to end in an OverflowError (a 500)."""
+    with pytest.raises(InvalidInput) as caught:
+        parse_period(text, TODAY, TZ)
+    assert "2000-01-01" in caught.value.message and "2099-12-31" in caught.value.message
+
+
+def test_the_first_and_last_days_of_the_range_are_accepted():
+    assert parse_period("2000-01-01", TODAY, TZ).start_at == datetime(2000, 1, 1, tzinfo=TZ)
+    assert parse_period("2099-12", TODAY, TZ).to_dict()["end"] == "2099-12-31"
+
+
 @pytest.mark.parametrize("seconds, shown", [(None, "—"), (600, "10 分钟"), (5400, "1.5 小时"),
                                             (3 * 86400, "3.0 天")])
 def test_durations_read_naturally(seconds, shown):
