@@ -26,7 +26,8 @@ class Grid(Model):
     center_lat = fields.FloatField(null=True)
     center_lng = fields.FloatField(null=True)
     radius_m = fields.FloatField(null=True)  # a round grid: its centre and this radius, when it has no polygon
-    active = fields.BooleanField(default=True)  # removed from the township file but orders refer to it
+    # removed from the township file but orders refer to it; a database default: the grids there before it was added
+    active = fields.BooleanField(default=True, db_default=True)
     # The grid's worker is the active Staff with role grid_worker and this grid (no FK back: no cycle).
 
     class Meta:
@@ -87,7 +88,8 @@ class Staff(Model):
     grid = fields.ForeignKeyField("sidan.Grid", related_name="staff", null=True, on_delete=fields.SET_NULL)
     phone_masked = fields.CharField(max_length=16, null=True)
     phone = fields.CharField(max_length=32, null=True)  # in full, for the duty roster: never shown by the API
-    from_file = fields.BooleanField(default=False)  # listed in the township file: removed from it, deactivated
+    # listed in the township file: removed from it, deactivated (a database default: those there before are not)
+    from_file = fields.BooleanField(default=False, db_default=False)
     active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
