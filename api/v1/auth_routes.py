@@ -8,7 +8,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from api.auth import (
-    EVERYONE, STAFF_ROLES, actor_from_claims, decode, identity_from_code, issue_tokens, require, spend_refresh_token, subject_of,
+    EVERYONE, STAFF_ROLES, actor_from_claims, decode, identity_from_code, issue_tokens, require, spend_refresh_token,
+    subject_of,
 )
 from api.v1 import present, schemas
 from api.v1.docs import doc
