@@ -1,5 +1,5 @@
 """`sidan`: serve, migrate, demo-data, classify, chat, worker, stats, dashboard-link, privacy, backup, restore
-(api/backup/); township, staff, admin (api/township_cli.py); wechat (api/wechat_cli.py)."""
+(api/backup/); township, staff, admin (api/township_cli.py); wechat (api/wechat_cli.py); check (api/check_cli.py)."""
 from __future__ import annotations
 
 import argparse
@@ -389,8 +389,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("classify", help="train / evaluate / predict (sidan classify --help)", add_help=False)
     sub.add_parser("chat", help="talk to a running server as a WeChat resident (sidan chat --help)", add_help=False)
     from api import township_cli, wechat_cli
+    from api.check_cli import add_parser as add_check_parser
 
-    parser.set_defaults(township_handlers=township_cli.add_parsers(sub), wechat_handlers=wechat_cli.add_parsers(sub))
+    parser.set_defaults(module_handlers={**township_cli.add_parsers(sub), **wechat_cli.add_parsers(sub),
+                                         **add_check_parser(sub)})
     return parser
 
 
@@ -414,8 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         "backup": cmd_backup,
         "restore": cmd_restore,
         "privacy": cmd_privacy,
-        **args.township_handlers,
-        **args.wechat_handlers,
+        **args.module_handlers,
     }
     return handlers[args.command](args) or 0
 

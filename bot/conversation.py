@@ -198,7 +198,7 @@ class Conversation:
         submission = await self.orders.submit(openid=inbound.openid, text=report.text, photos=held.photos,
                                               location=held.location, resident=resident, prediction=prediction,
                                               voice=voice_of(inbound))
-        outcome = submitted_outcome(self.orders.taxonomy, submission, held)
+        outcome = submitted_outcome(self.orders.taxonomy, submission, held, self.orders.identity.current.duty_phone)
         if as_note:
             outcome.reply = dialog.note_filed_as_report_reply(outcome.reply)
         return outcome

@@ -299,17 +299,24 @@ class Submitted:
     photos: int = 0
     located: bool = False
     advice: str | None = None  # what to do now, for immediate danger (classifiers.Prediction.danger_advice)
-    alerted: bool = False  # the supervisors' urgent alert was queued, to someone: only then may the reply say so
+    urgent_notified: int | None = None  # staff an urgent alert was queued for (0 or None: nobody)
+    duty_phone: str | None = None  # the township's duty phone
+
+
+def urgent_paragraph(notified: int | None, duty_phone: str | None) -> str:
+    """What a resident reporting immediate danger is told: a notification is claimed only when one was queued."""
+    if notified:
+        return "这是紧急事项,已通知值班人员,请注意安全!如有生命危险请同时拨打 110/119/120。"
+    township = f"乡镇值班电话 {duty_phone}" if duty_phone else "乡镇值班室"
+    return f"这是紧急事项,请立即拨打 110/119/120,并联系{township}!请注意安全。"
 
 
 def submitted_reply(s: Submitted) -> str:
     lines = [f"已收到您的诉求,工单号 {s.number}。"]
     if s.advice:
         lines.append(f"⚠ {s.advice}")
-    if s.urgent and s.alerted:
-        lines.append("这是紧急事项,已立即报告值班领导,请注意安全!如有生命危险请同时拨打 110/119/120。")
-    elif s.urgent:
-        lines.append("这是紧急事项,我们会尽快处理,请注意安全!如有生命危险请立即拨打 110/119/120。")
+    if s.urgent:
+        lines.append(urgent_paragraph(s.urgent_notified, s.duty_phone))
     if s.department:
         lines.append(f"分类:{s.category or '待定'};承办部门:{s.department}。")
         if s.deadline:

@@ -55,8 +55,8 @@ def voice_of(inbound: Inbound) -> str | None:
     return inbound.media_id if inbound.kind == "voice" else None
 
 
-def submitted_outcome(taxonomy: Taxonomy, submission: Submission, held: Held) -> Outcome:
-    """The reply to a report that became an order (alone or in a batch)."""
+def submitted_outcome(taxonomy: Taxonomy, submission: Submission, held: Held, duty_phone: str | None) -> Outcome:
+    """The reply to a report that became an order (alone or in a batch); `duty_phone`: the township's."""
     order = submission.order
     urgency = taxonomy.urgencies.get(order.urgency) or taxonomy.urgencies["操心事"]
     reply = dialog.submitted_reply(Submitted(
@@ -69,7 +69,8 @@ def submitted_outcome(taxonomy: Taxonomy, submission: Submission, held: Held) ->
         photos=len(order.photos or []),
         located=order.latitude is not None,
         advice=getattr(submission.prediction, "danger_advice", None),
-        alerted=submission.alerted,
+        urgent_notified=submission.urgent_notified,
+        duty_phone=duty_phone,
     ))
     return Outcome(reply, order.id, used_held=bool(held))
 
@@ -119,7 +120,8 @@ class NewReports:
                 new.report.resident_id = residents[new.inbound.openid]
                 reports.append(new.report)
             submissions = await self.orders.submit_many(reports, conn, [predictions[i] for i in chosen])
-            outcomes = [submitted_outcome(self.orders.taxonomy, submission, new.held)
+            duty_phone = self.orders.identity.current.duty_phone  # read again by submit_many's numbering
+            outcomes = [submitted_outcome(self.orders.taxonomy, submission, new.held, duty_phone)
                         for new, submission in zip(requests, submissions)]
             await insert_rows(conn, models.InboundMessage, [message_record(new.inbound, outcome, now)
                                                             for new, outcome in zip(requests, outcomes)])

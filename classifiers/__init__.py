@@ -8,7 +8,7 @@ What a Prediction tells the caller besides the routing (classifiers/router.py ha
     p.request: bool, p.not_request_reason: str | None   no request at all ("你好10", "测试", "asdfgh", "在吗", an emoji):
         answer it, do not file an order; the reason is a code of REASONS (classifiers/screen.py)
     p.danger: bool, p.danger_kind: str | None, p.danger_advice: str | None   immediate danger (corpus/danger.toml):
-        the urgency is 急难事, the supervisor is to be alerted, the advice goes into the resident's reply
+        the urgency is 急难事, the staff on duty are alerted (orders/duty.py), the advice goes into the resident's reply
     router.is_request(text) -> (bool, reason | None)    the screen's verdict alone
 
 Imports nothing else of this project."""

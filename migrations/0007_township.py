@@ -1,5 +1,6 @@
 # Issue #16: the township as data (sidan township apply): its identity, duty roster, department phones,
-# grid radius and active flag, staff phones and whether the township file lists them.
+# grid radius and active flag, staff phones and whether the township file lists them. The two NOT NULL columns have a
+# database default, so the grids and staff already there get a value (PostgreSQL and SQLite refuse them otherwise).
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
@@ -47,7 +48,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Grid',
             name='active',
-            field=fields.BooleanField(default=True),
+            field=fields.BooleanField(default=True, db_default=True),
         ),
         ops.AddField(
             model_name='Grid',
@@ -57,7 +58,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Staff',
             name='from_file',
-            field=fields.BooleanField(default=False),
+            field=fields.BooleanField(default=False, db_default=False),
         ),
         ops.AddField(
             model_name='Staff',

@@ -4,7 +4,7 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('sidan', '0009_media')]
+    dependencies = [('sidan', '0010_urgent_unnotified')]
 
     initial = False
 

@@ -344,7 +344,10 @@ def _validate(data: dict[str, Any]) -> Settings:
         raise ConfigError("; ".join(problems)) from None
 
 
-def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None = None, *,
+                  refuse_production_problems: bool = True) -> Settings:
+    """The settings, validated. Production refuses its problems (production_problems) unless told not to: `sidan
+    check` lists them instead."""
     env = os.environ if env is None else env
     path = Path(path or env.get("SIDAN_CONFIG") or DEFAULT_CONFIG_PATH)
     try:
@@ -355,7 +358,7 @@ def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None 
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     _apply_env(data, env)
     settings = _validate(data)
-    if settings.is_production:
+    if settings.is_production and refuse_production_problems:
         _refuse_for_production(settings)
     return settings
 

@@ -19,14 +19,14 @@ from tortoise.transactions import in_transaction
 from orders import models
 from orders.clock import SHANGHAI
 from orders.evidence import resident_media_rows
-from orders.lifecycle import Action, Role, State, transition
+from orders.lifecycle import Action, State, transition
 from orders.sql import Sql, insert_rows, insert_with_ids, new_instance
 from orders.township.identity import IdentityCache
-from orders.unit_of_work import Actor, UnitOfWork, _Change, _clean_text, _Notice
+from orders.unit_of_work import Actor, UnitOfWork, _Change, _clean_text, _Notice, _StaffDirectory
 
 log = logging.getLogger("sidan.orders")
 
-URGENT_ALERT = "notify_urgent_report"  # the outbox kind of the supervisors' alert of immediate danger
+URGENT_ALERT = "notify_urgent_report"  # the outbox kind of the alert of immediate danger (十分钟报告制)
 
 
 class PredictionLike(Protocol):
@@ -53,7 +53,14 @@ class Submission:
     auto_dispatched: bool = False
     prediction: Any = None
     department_name: str | None = None  # where it was dispatched (None: waits for a grid worker)
-    alerted: bool = False  # the supervisors' urgent alert (十分钟报告制) was queued to at least one of them
+    # An urgent report: how many staff an alert was queued for (0: nobody, the order is flagged for the first staff
+    # member who logs in; the reply must not claim anyone was told). None: not urgent.
+    urgent_notified: int | None = None
+
+    @property
+    def alerted(self) -> bool:
+        """The urgent alert (十分钟报告制) was queued to at least one member of staff: only then may a reply say so."""
+        return bool(self.urgent_notified)
 
 
 class DuplicateMessage(Exception):
@@ -83,6 +90,7 @@ class _SubmissionPlan:
     events: list[tuple[Any, ...]]
     notices: list[_Notice] = field(default_factory=list)
     department: models.Department | None = None  # dispatched there at once
+    urgent_notified: int | None = None  # see Submission
 
 
 class Intake(UnitOfWork):
@@ -157,6 +165,10 @@ class Intake(UnitOfWork):
                 resident, _ = await models.Resident.get_or_create(openid=report.openid, using_db=conn)
                 report.resident_id = resident.id
             plans.append(await self._plan_submission(conn, report, prediction, normalize(report.text), grids, now))
+        notices = [(plan.order, notice) for plan in plans for notice in plan.notices]
+        directory = await self._staff_directory(conn, notices, now)
+        for plan in plans:
+            self._count_urgent_alerts(plan, directory)
         # Numbered last, just before the orders are written: the day's counter is one row that every concurrent
         # intake transaction updates, and it stays locked until this one commits.
         for plan, number in zip(plans, await self._next_numbers(conn, now, len(plans))):
@@ -172,12 +184,22 @@ class Intake(UnitOfWork):
         await insert_rows(conn, models.Media, [row for report, plan in zip(reports, plans)
                                                for row in resident_media_rows(plan.order.id, report.photos,
                                                                               report.voice, now)])
-        sent = await self._send(conn, [(plan.order, notice) for plan in plans for notice in plan.notices], now)
-        alerted = {row["order_id"] for row in sent if row["kind"] == URGENT_ALERT}
+        await self._send(conn, notices, now, directory)
         return [Submission(plan.order, True, auto_dispatched=plan.department is not None, prediction=prediction,
                            department_name=plan.department.name if plan.department is not None else None,
-                           alerted=plan.order.id in alerted)
+                           urgent_notified=plan.urgent_notified)
                 for plan, prediction in zip(plans, predictions)]
+
+    @staticmethod
+    def _count_urgent_alerts(plan: _SubmissionPlan, directory: _StaffDirectory) -> None:
+        """Whom an urgent report's alert reaches, known before its order is written: nobody flags the order, and the
+        submit event says how many were told."""
+        alerts = [notice for notice in plan.notices if notice.kind == URGENT_ALERT]
+        if not alerts:
+            return
+        plan.urgent_notified = sum(len(directory.recipients(notice, plan.order)) for notice in alerts)
+        plan.order.urgent_unnotified = plan.urgent_notified == 0
+        plan.events[0][5]["urgent_notified"] = plan.urgent_notified  # the submit event's data
 
     def predict_all(self, texts: list[str]) -> list[PredictionLike]:
         """The routing of several texts, as one batch where the classifier can."""
@@ -223,8 +245,8 @@ class Intake(UnitOfWork):
         plan = _SubmissionPlan(order, events=[(submitter, Action.SUBMIT, None, State.SUBMITTED, None,
                                                {"terms": list(prediction.terms)[:8], "confidence": order.confidence})])
         if getattr(prediction, "danger", False) or urgency == self.taxonomy.most_urgent:
-            # 十分钟报告制: the supervisor hears of immediate danger at once.
-            plan.notices.append(_Notice(URGENT_ALERT, "role", Role.SUPERVISOR, {"urgency": urgency}))
+            # 十分钟报告制: whoever is on duty (else the supervisors) hears of immediate danger at once.
+            plan.notices.append(_Notice(URGENT_ALERT, "on_duty", payload={"urgency": urgency}))
         department = await self._department(conn, code=department_code) if confident else None
         plan.department = department if department is not None and department.active else None
         if plan.department is not None:

@@ -26,7 +26,8 @@ class Grid(Model):
     center_lat = fields.FloatField(null=True)
     center_lng = fields.FloatField(null=True)
     radius_m = fields.FloatField(null=True)  # a round grid: its centre and this radius, when it has no polygon
-    active = fields.BooleanField(default=True)  # removed from the township file but orders refer to it
+    # removed from the township file but orders refer to it; a database default: the grids there before it was added
+    active = fields.BooleanField(default=True, db_default=True)
     # The grid's worker is the active Staff with role grid_worker and this grid (no FK back: no cycle).
 
     class Meta:
@@ -90,7 +91,8 @@ class Staff(Model):
     grid = fields.ForeignKeyField("sidan.Grid", related_name="staff", null=True, on_delete=fields.SET_NULL)
     phone_masked = fields.CharField(max_length=16, null=True)
     phone = fields.CharField(max_length=32, null=True)  # in full, for the duty roster: never shown by the API
-    from_file = fields.BooleanField(default=False)  # listed in the township file: removed from it, deactivated
+    # listed in the township file: removed from it, deactivated (a database default: those there before are not)
+    from_file = fields.BooleanField(default=False, db_default=False)
     active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -151,10 +153,15 @@ class Order(Model):
     purged_at = fields.DatetimeField(null=True)  # personal data removed (sidan privacy purge)
     updated_at = fields.DatetimeField()
     version = fields.IntField(default=0)  # optimistic concurrency: every change bumps it
+    # An urgent report that reached nobody (no one on duty, no supervisor bound): shown to the first staff member who
+    # logs in, until one opens it or acts on it. A database default too: the orders already there when the column is
+    # added, and rows written by plain SQL (the bulk demo history), are not flagged.
+    urgent_unnotified = fields.BooleanField(default=False, db_default=False)
 
     class Meta:
         table = "orders"
-        indexes = (("department_id", "submitted_at"), ("grid_id", "submitted_at"), ("state", "submitted_at"))
+        indexes = (("department_id", "submitted_at"), ("grid_id", "submitted_at"), ("state", "submitted_at"),
+                   ("urgent_unnotified",))  # every staff login asks for the flagged few
 
 
 class OrderEvent(Model):

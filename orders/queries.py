@@ -17,7 +17,7 @@ from tortoise.queryset import QuerySet
 from orders import models, scope
 from orders.clock import SHANGHAI
 from orders.errors import InvalidInput, NotFound
-from orders.lifecycle import Action, State
+from orders.lifecycle import OPEN_STATES, Action, State
 from orders.privacy import is_recorded_access
 from orders.services import Actor, OrderService
 
@@ -160,13 +160,22 @@ async def return_notes(orders: list[models.Order]) -> dict[int, ReturnNote]:
         returned_at=event.at) for event in events}  # in id order: the last 退单 of an order is the one kept
 
 
-async def order_detail(actor: Actor, number: str, now: datetime | None = None) -> OrderDetail:
-    """One order as `actor` opens it. Staff who read its personal data unmasked (orders.privacy) leave a record."""
+async def urgent_unattended(limit: int = DEFAULT_LIMIT) -> list[models.Order]:
+    """Open urgent reports that reached nobody when they came in (Order.urgent_unnotified), newest first: every
+    staff member sees them when they log in, whatever their scope, until one attends to them."""
+    return await models.Order.filter(urgent_unnotified=True, state__in=[str(state) for state in OPEN_STATES]) \
+        .order_by("-id").limit(limit).select_related("department", "grid")
+
+
+async def order_detail(actor: Actor, number: str, now: datetime | None = None, *,
+                       record_access: bool = True) -> OrderDetail:
+    """One order as `actor` opens it. Staff who read its personal data unmasked (orders.privacy) leave a record
+    (`record_access=False`: the same view read again, after opening it changed it)."""
     order = await models.Order.get_or_none(number=number).select_related(
         "department", "grid", "accepted_by", "resident")
     if order is None or not OrderService.can_see(actor, order):
         raise NotFound(f"没有找到工单 {number}")
-    if is_recorded_access(actor, order):
+    if record_access and is_recorded_access(actor, order):
         await models.PersonalDataAccess.create(staff_id=actor.id, order_id=order.id, what="view",
                                                at=now or datetime.now(timezone.utc))
     events = await models.OrderEvent.filter(order_id=order.id).order_by("id")

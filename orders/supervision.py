@@ -2,19 +2,23 @@
 
 Escalation raises an order 村(网格) → 村委 → 乡镇 and tells the supervisor (and the village at 村委): by hand, from
 the deadline sweep (orders/sweep.py), or after an unsatisfied rating past its reopenings. A supervisor approves an
-extension (延期, extend: the resolve deadline moves) or denies it.
+extension (延期, extend: the resolve deadline moves) or denies it. An urgent report that reached nobody when it came
+in is attended once a staff member opens it (attend_urgent) or acts on it (UnitOfWork._write).
 """
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from tortoise.transactions import in_transaction
+
 from orders import models
 from orders.errors import Conflict, InvalidInput
-from orders.lifecycle import ESCALATION_LEVELS, Action
+from orders.lifecycle import ESCALATION_LEVELS, Action, Role
 from orders.unit_of_work import Actor, UnitOfWork, _Change, _clean_text
 
 MAX_ESCALATION = 2
+URGENT_ATTENDED = "attend_urgent"  # the event of attend_urgent
 
 
 class Supervision(UnitOfWork):
@@ -54,6 +58,22 @@ class Supervision(UnitOfWork):
             return change
 
         return plan
+
+    # ------------------------------------------------------------------ 急难事无人接报
+    async def attend_urgent(self, number: str, actor: Actor) -> bool:
+        """A staff member opened an urgent report that reached nobody when it came in: it is in hand now. The flag
+        clears once, recorded as an event (True); already cleared, or a resident looking, nothing changes (False)."""
+        if actor.role in (Role.RESIDENT, Role.SYSTEM):
+            return False
+        now = self.clock.now()
+        async with in_transaction() as conn:
+            order = await self.get(number, actor, conn)
+            if not await models.Order.filter(id=order.id, urgent_unnotified=True).using_db(conn) \
+                    .update(urgent_unnotified=False, updated_at=now):
+                return False
+            await self._event(conn, order, actor, URGENT_ATTENDED, order.state, order.state, now,
+                              reason="急难事报告时无人可通知,已由工作人员查看")
+        return True
 
     # ------------------------------------------------------------------ 延期
     async def extend(self, number: str, actor: Actor, days: int | None = None, reason: str | None = None) -> models.Order:

@@ -18,7 +18,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from orders import models, scope
+from orders import duty, models, scope
 from orders.clock import Clock
 from orders.config import Settings
 from orders.deadlines import DeadlinePolicy
@@ -72,7 +72,8 @@ class _Change:
 class _Notice:
     """Staff to tell about an order: an outbox row for each of them, `kind` with `payload`.
     audience: "department" (its staff; target = department id), "grid" (the order's grid's workers),
-    "grid_workers" (the order's grid's, else every grid worker), "role" (everyone with role = target)."""
+    "grid_workers" (the order's grid's, else every grid worker), "role" (everyone with role = target),
+    "on_duty" (the staff on duty now by the roster, else every supervisor)."""
 
     kind: str
     audience: str
@@ -95,21 +96,31 @@ class _StaffDirectory:
     Read afresh every time (a deactivated member must stop hearing of residents' reports at once), but only the four
     columns it needs, by plain SQL: the ORM's queryset and model instances cost more than the statement itself."""
 
-    def __init__(self, staff: list[_Recipient]) -> None:
+    def __init__(self, staff: list[_Recipient], on_duty: list[str] | None = None) -> None:
         # indexed once: a burst of reports asks for recipients several times per order
         self._by_role: dict[str, list[_Recipient]] = {}
         for person in staff:
             self._by_role.setdefault(person.role, []).append(person)
         self._grid_workers = self._by_role.get(Role.GRID_WORKER, [])
+        self._on_duty = on_duty or []  # openids of the active staff on duty now (read only when a notice wants them)
 
     @classmethod
-    async def load(cls, conn: Any) -> _StaffDirectory:
+    async def load(cls, conn: Any, roster_at: datetime | None = None) -> _StaffDirectory:
+        """The directory; with `roster_at`, also who is on duty at that moment (urgent reports)."""
         q = Sql(conn.capabilities.dialect)
         rows = await conn.execute_query_dict(
             "SELECT openid, oa_openid, role, department_id, grid_id FROM staff "
             f"WHERE active = {q.param(True)} AND (openid IS NOT NULL OR oa_openid IS NOT NULL) ORDER BY id", q.values)
-        return cls([_Recipient(staff_address(row["openid"], row["oa_openid"]), row["role"], row["department_id"],
-                               row["grid_id"]) for row in rows])
+        staff = [_Recipient(staff_address(row["openid"], row["oa_openid"]), row["role"], row["department_id"],
+                            row["grid_id"]) for row in rows]
+        on_duty = None
+        if roster_at is not None:
+            shifts = await models.DutyShift.filter(staff__active=True).using_db(conn) \
+                .order_by("position", "id").values_list("staff__openid", "staff__oa_openid", "days", "starts", "ends")
+            on_duty = duty.on_duty([(address, duty.Shift(tuple(days), starts, ends))
+                                    for openid, oa_openid, days, starts, ends in shifts
+                                    if (address := staff_address(openid, oa_openid)) is not None], roster_at)
+        return cls(staff, on_duty)
 
     def recipients(self, notice: _Notice, order: models.Order) -> list[StaffAddress]:
         match notice.audience:
@@ -124,6 +135,8 @@ class _StaffDirectory:
                 people = local or self._grid_workers
             case "role":
                 people = self._by_role.get(notice.target, [])
+            case "on_duty":
+                return list(self._on_duty) or [person.address for person in self._by_role.get(Role.SUPERVISOR, ())]
             case _:
                 raise ValueError(f"unknown audience {notice.audience!r}")
         return [person.address for person in people]
@@ -215,6 +228,10 @@ class UnitOfWork:
     ) -> None:
         from_state = from_state or State(order.state)
         to_state = to_state or transition(from_state, action, actor.role)
+        if order.urgent_unnotified and actor.role not in (Role.RESIDENT, Role.SYSTEM):
+            # an urgent report that reached nobody when it came in: a staff member acting on it has it in hand
+            change.fields["urgent_unnotified"] = False
+            change.data = {**change.data, "urgent_attended": True}
         updated = await models.Order.filter(id=order.id, version=order.version).using_db(conn).update(
             **change.fields, state=to_state, version=order.version + 1, updated_at=now
         )
@@ -269,12 +286,19 @@ class UnitOfWork:
                 raise
             raise Conflict(f"工单 {order.number} 的通知已存在", number=order.number) from None
 
-    async def _send(self, conn, notices: list[tuple[models.Order, _Notice]], now) -> list[dict[str, Any]]:
-        """Outbox rows for the staff each notice is for, in one statement; the staff are read once. Returns the rows
-        (a notice nobody active can receive has none)."""
+    @staticmethod
+    async def _staff_directory(conn, notices: list[tuple[models.Order, _Notice]], now) -> _StaffDirectory:
+        """The staff these notices may reach, read once (the roster too when one is for whoever is on duty)."""
+        roster = any(notice.audience == "on_duty" for _, notice in notices)
+        return await _StaffDirectory.load(conn, roster_at=now if roster else None)
+
+    async def _send(self, conn, notices: list[tuple[models.Order, _Notice]], now,
+                    directory: _StaffDirectory | None = None) -> None:
+        """Outbox rows for the staff each notice is for, in one statement; the staff are read once (`directory`
+        when the caller has read them already: it counted whom an urgent alert reaches with the same list)."""
         if not notices:
-            return []
-        directory = await _StaffDirectory.load(conn)
+            return
+        directory = directory or await self._staff_directory(conn, notices, now)
         rows = []
         for order, notice in notices:
             # Notices travel through WeChat: personal data masked; the staff who handle the order open it to call.
@@ -282,7 +306,6 @@ class UnitOfWork:
             rows += [self._outbox_row(order, now, notice.kind, address.openid, {**payload, "channel": address.channel})
                      for address in directory.recipients(notice, order)]
         await insert_rows(conn, models.Outbox, rows)
-        return rows
 
     async def _notify_resident(self, conn, order, kind: str, now, payload: dict, dedup: str | None = None) -> None:
         resident = await models.Resident.get_or_none(id=order.resident_id, using_db=conn)

@@ -44,6 +44,7 @@ class FakeWeChat:
         self._expire_next = 0
         self._delay_next = 0
         self._delay_seconds = 0.0
+        self._refusal: dict[str, Any] | None = None  # the answer to every token request, while refusing
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -86,6 +87,11 @@ class FakeWeChat:
     def expire_token_next(self, count: int = 1) -> None:
         with self._lock:
             self._expire_next = count
+
+    def refuse_credentials(self, errcode: int = 40125, errmsg: str = "invalid appsecret") -> None:
+        """Answer every access-token request with this error, as WeChat does for a wrong AppSecret."""
+        with self._lock:
+            self._refusal = {"errcode": errcode, "errmsg": errmsg}
 
     def delay_next(self, count: int, seconds: float) -> None:
         with self._lock:
@@ -168,6 +174,9 @@ class FakeWeChat:
     def _answer(self, path: str, query: dict[str, str], body: dict | None,
                 method: str) -> dict[str, Any] | tuple[bytes, str]:
         with self._lock:
+            if path == "/cgi-bin/token" and self._refusal is not None:
+                self.received.append(Received(method, path, query, body))
+                return dict(self._refusal)
             if path == "/cgi-bin/token":
                 if self.token_refusal:
                     return self.token_refusal

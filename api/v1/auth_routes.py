@@ -5,12 +5,13 @@ from sanic import Request
 from tortoise.exceptions import IntegrityError
 
 from api.auth import (
-    EVERYONE, actor_from_claims, decode, identity_from_code, issue_tokens, require, spend_refresh_token, subject_of,
+    EVERYONE, STAFF_ROLES, actor_from_claims, decode, identity_from_code, issue_tokens, require, spend_refresh_token,
+    subject_of,
 )
 from api.v1 import present, schemas
 from api.v1.docs import doc
 from api.v1.http import parse_body, respond, routes
-from orders import models
+from orders import models, queries
 from orders.invitations import bind_with_invitation
 from orders.services import Actor
 from orders.staff_channels import MINIAPP
@@ -18,16 +19,21 @@ from orders.staff_channels import MINIAPP
 TAG = "认证"
 
 
-async def profile_of(actor: Actor) -> schemas.Profile:
+async def profile_of(request: Request, actor: Actor) -> schemas.Profile:
+    """Who is logged in; for staff, the urgent reports nobody was told of (the first to log in sees them)."""
     department = await models.Department.get_or_none(id=actor.department_id) if actor.department_id else None
     grid = await models.Grid.get_or_none(id=actor.grid_id) if actor.grid_id else None
-    return present.profile(actor, department, grid)
+    urgent = []
+    if actor.role in STAFF_ROLES:
+        duty_phone = (await request.app.ctx.orders.identity.get()).duty_phone
+        urgent = [present.urgent_unattended(order, actor, duty_phone) for order in await queries.urgent_unattended()]
+    return present.profile(actor, department, grid, urgent)
 
 
 async def tokens_for(request: Request, subject: models.Staff | models.Resident) -> schemas.Tokens:
     actor = Actor.of_staff(subject) if isinstance(subject, models.Staff) else Actor.of_resident(subject)
     tokens = issue_tokens(request.app.ctx.settings, subject)  # wall-clock time: JWTs are checked against it
-    return schemas.Tokens(**tokens, profile=await profile_of(actor))
+    return schemas.Tokens(**tokens, profile=await profile_of(request, actor))
 
 
 async def resident_for(openid: str, unionid: str | None) -> models.Resident:
@@ -82,4 +88,4 @@ async def bind(request: Request):
 @doc("当前用户", tag=TAG, response=schemas.Profile)
 @require(*EVERYONE)
 async def me(request: Request):
-    return respond(await profile_of(request.ctx.actor))
+    return respond(await profile_of(request, request.ctx.actor))

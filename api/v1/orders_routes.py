@@ -94,8 +94,12 @@ async def my_orders(request: Request):
                  "(工作人员每次查看都留有记录),其他人看到的是打码后的。")
 @require(*EVERYONE)
 async def order_detail(request: Request, number: str):
-    detail = await queries.order_detail(request.ctx.actor, order_number(number), request.app.ctx.clock.now())
-    return respond(present.order_detail(detail, request.ctx.actor, media_link(request)))
+    actor, now = request.ctx.actor, request.app.ctx.clock.now()
+    detail = await queries.order_detail(actor, order_number(number), now)
+    if detail.order.urgent_unnotified and await request.app.ctx.orders.attend_urgent(detail.order.number, actor):
+        # with the attending event; the view was recorded once already
+        detail = await queries.order_detail(actor, detail.order.number, now, record_access=False)
+    return respond(present.order_detail(detail, actor, media_link(request)))
 
 
 # ---------------------------------------------------------------------------------------------- staff actions

@@ -15,13 +15,13 @@ from orders.evidence import status_label
 from orders.lifecycle import ACTION_LABELS, STATE_LABELS, Role, offered_actions, public_action
 from orders.privacy import redact, redact_all, sees_personal_data
 from orders.queries import OrderDetail, ReturnNote
-from orders.services import Actor
+from orders.services import Actor, OrderService
 
 EXCERPT_CHARS = 60
 
 ROLE_LABELS = {**{str(role): name for role, name in ROLE_NAMES.items()}, "system": "系统"}
 EXTRA_ACTION_LABELS = {"resident_note": "群众补充", "add_photo": "补充照片", "set_location": "补充位置",
-                       "survey_reminder": "回访提醒", "privacy_purge": "个人信息清除"}
+                       "survey_reminder": "回访提醒", "privacy_purge": "个人信息清除", "attend_urgent": "急难事已接报"}
 
 
 def _ref(obj: Any) -> schemas.Ref | None:
@@ -166,7 +166,21 @@ def staff_out(staff: models.Staff, department: models.Department | None, grid: m
                             bound=staff.openid is not None or staff.oa_openid is not None)
 
 
-def profile(actor: Actor, department: models.Department | None = None,
-            grid: models.Grid | None = None) -> schemas.Profile:
+def urgent_unattended(order: models.Order, viewer: Actor, duty_phone: str | None) -> schemas.UrgentUnattended:
+    """An urgent report nobody was told of, as a banner for whichever staff member logs in first; its text only for
+    those who may open it, the others are asked to pass it on."""
+    can_open = OrderService.can_see(viewer, order)
+    call = f"乡镇值班电话 {duty_phone}" if duty_phone else "乡镇值班室"
+    notice = (f"急难事 {order.number} 报告时没有值班人员可通知,请立即打开处置。" if can_open else
+              f"急难事 {order.number} 报告时没有值班人员可通知,请立即转告督办员或联系{call}。")
+    return schemas.UrgentUnattended(
+        number=order.number, urgency=order.urgency, category=order.category, grid=_ref(_related(order, "grid")),
+        submitted_at=order.submitted_at, excerpt=summary_fields(order, viewer)["excerpt"] if can_open else None,
+        can_open=can_open, notice=notice)
+
+
+def profile(actor: Actor, department: models.Department | None = None, grid: models.Grid | None = None,
+            urgent: list[schemas.UrgentUnattended] | None = None) -> schemas.Profile:
     return schemas.Profile(role=str(actor.role), role_label=ROLE_LABELS.get(str(actor.role), str(actor.role)),
-                           name=actor.name, department=_ref(department), grid=_ref(grid))
+                           name=actor.name, department=_ref(department), grid=_ref(grid),
+                           urgent_unattended=urgent or [])

@@ -171,12 +171,27 @@ class Ref(BaseModel):
     name: str
 
 
+class UrgentUnattended(BaseModel):
+    """An urgent report that reached nobody when it came in (nobody on duty, no supervisor bound)."""
+
+    number: str
+    urgency: str
+    category: str | None
+    grid: Ref | None
+    submitted_at: datetime
+    excerpt: str | None = Field(description="诉求摘要;只有可以查看这张工单的人才有")
+    can_open: bool = Field(description="当前用户能否打开这张工单;打开或处理它即视为已接报")
+    notice: str = Field(description="给工作人员的提示横幅")
+
+
 class Profile(BaseModel):
     role: str
     role_label: str
     name: str
     department: Ref | None = None
     grid: Ref | None = None
+    urgent_unattended: list[UrgentUnattended] = Field(
+        default_factory=list, description="无人接报的急难事(仅工作人员):登录后请优先处理,有人打开或处理后消失")
 
 
 class Tokens(BaseModel):

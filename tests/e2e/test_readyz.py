@@ -1,6 +1,7 @@
 """Liveness and readiness: /healthz answers 200 while the process serves (the container's health check); /readyz
-answers 503 with its reasons while this deployment cannot serve residents (database down, a migration pending, the
-outbox loop failing), 200 when it can. And production refuses to start on a database that is not migrated."""
+answers 503 with its reasons while this deployment cannot serve any resident (database down, a migration pending, the
+outbox loop failing, no township set up), 200 when it can, with what some residents lack under warnings. And
+production refuses to start on a database that is not migrated."""
 from __future__ import annotations
 
 import asyncio
@@ -13,9 +14,14 @@ import httpx
 import pytest
 from tortoise.migrations.api.migrate import migrate as tortoise_migrate
 
+from api import readiness
 from api.app import create_app
-from orders import db
+from api.demo.township import load_demo_data
+from orders import db, models
+from orders.clock import Clock
 from orders.dispatcher import Dispatcher
+from orders.township import load_township_file
+from orders.township.apply import apply_township
 from tests.support import (
     POSTGRES_URL, PRODUCTION, REPO, create_postgres_database, drop_postgres_database, free_port, running_server,
 )
@@ -51,10 +57,38 @@ def codes(body: dict) -> list[str]:
     return [reason["code"] for reason in body["reasons"]]
 
 
+def warned(body: dict) -> list[str]:
+    return [warning["code"] for warning in body["warnings"]]
+
+
 async def test_ready_when_the_deployment_can_serve(settings, store, fake_classifier):
     app = create_app(settings, classifier=fake_classifier, store=store)
     async with running_server(app) as base, httpx.AsyncClient(base_url=base) as client:
-        assert await probe(client) == (200, {"ready": True, "reasons": []})
+        await load_demo_data()  # every grid with its worker, every department staffed, a supervisor: all bound
+        assert await probe(client) == (200, {"ready": True, "reasons": [], "warnings": []})
+
+
+async def test_no_township_is_an_outage_a_grid_without_its_worker_only_a_warning(settings, store, fake_classifier,
+                                                                                 monkeypatch):
+    app = create_app(settings, classifier=fake_classifier, store=store)
+    async with running_server(app) as base, httpx.AsyncClient(base_url=base) as client:
+        status, body = await probe(client)
+        assert status == 503 and codes(body) == ["township_not_set_up"]
+        assert "sidan township apply" in body["reasons"][0]["message"]
+        # 新安镇 with two of its three grid workers and its supervisor not yet bound: serves, says what is missing
+        await apply_township(load_township_file(REPO / "tests/data/xinan-township.toml"), now=Clock().now())
+        status, body = await probe(client)  # an outage is not remembered: back at the next probe
+        assert status == 200 and body["ready"] is True and body["reasons"] == []
+        assert warned(body).count("grid_worker_unbound") == 2 and "supervisor_unbound" in warned(body)
+        assert any("XA-03" in warning["message"] for warning in body["warnings"])
+
+        # what is found is remembered for DEPLOYMENT_CACHE_SECONDS: probes do not read the database each time
+        await models.Department.all().update(active=False)
+        await models.Staff.filter(role="grid_worker").update(active=False)
+        assert (await probe(client))[0] == 200
+        monkeypatch.setattr(readiness, "DEPLOYMENT_CACHE_SECONDS", 0.0)
+        status, body = await probe(client)
+        assert status == 503 and codes(body) == ["township_not_set_up"]
 
 
 async def test_not_ready_while_the_database_is_down_but_alive(settings, store, fake_classifier):
@@ -84,7 +118,10 @@ async def test_not_ready_while_a_migration_is_pending_then_ready_once_migrated(s
         migrated = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "api.cli", "migrate"], cwd=REPO,
                                            env=env, capture_output=True, text=True, timeout=120)
         assert migrated.returncode == 0, migrated.stderr
-        assert await probe(client) == (200, {"ready": True, "reasons": []})
+        status, body = await probe(client)  # the schema is there; its township is not yet
+        assert status == 503 and codes(body) == ["township_not_set_up"]
+        await load_demo_data()
+        assert await probe(client) == (200, {"ready": True, "reasons": [], "warnings": []})
 
 
 async def wait_for_status(client: httpx.AsyncClient, status: int, seconds: float = 10) -> dict:
@@ -101,6 +138,7 @@ async def test_not_ready_while_the_outbox_loop_keeps_failing(settings, store, fa
     running = settings.with_overrides(app={"run_background_tasks": True}, outbox={"poll_seconds": 0.02})
     app = create_app(running, classifier=fake_classifier, store=store)
     async with running_server(app) as base, httpx.AsyncClient(base_url=base) as client:
+        await load_demo_data()
         assert (await probe(client))[0] == 200
 
         async def claim_fails(self):

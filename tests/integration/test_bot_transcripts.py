@@ -96,8 +96,8 @@ async def test_danger_advice_goes_into_the_reply_and_only_a_queued_alert_is_clai
     async with open_door(settings, store, clock, classifier=trained_router) as door:
         alice = door.resident()
         [fraud, _] = await transcript(alice, [
-            (FRAUD, ("工单号 YK20261124-0001", FRAUD_ADVICE, "这是紧急事项,已立即报告值班领导")),
-            ("后山的裂缝越来越大了,下面住着好几户人", ("⚠ 请马上带家人撤到安全的地方", "已立即报告值班领导")),
+            (FRAUD, ("工单号 YK20261124-0001", FRAUD_ADVICE, "这是紧急事项,已通知值班人员")),
+            ("后山的裂缝越来越大了,下面住着好几户人", ("⚠ 请马上带家人撤到安全的地方", "已通知值班人员")),
         ])
         assert fraud.splitlines()[1].startswith(FRAUD_ADVICE)  # right after the number: what to do now
         for number in ("YK20261124-0001", "YK20261124-0002"):
@@ -108,7 +108,7 @@ async def test_danger_advice_goes_into_the_reply_and_only_a_queued_alert_is_clai
         # nobody on duty who can be told: the reply must not say anyone was
         await models.Staff.filter(role="supervisor").update(active=False)
         await transcript(alice, [
-            ("对方说是客服让我转账退款,我正准备转", (FRAUD_ADVICE, "请立即拨打 110/119/120", Absent("已立即报告"))),
+            ("对方说是客服让我转账退款,我正准备转", (FRAUD_ADVICE, "请立即拨打 110/119/120", Absent("已通知"))),
         ])
         order = await models.Order.get(number="YK20261124-0003")
         assert not await models.Outbox.filter(order_id=order.id, kind="notify_urgent_report").exists()

@@ -2,6 +2,10 @@
 migrations build is the schema Tortoise would generate from the models (same tables, columns, nullability)."""
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
 from tortoise import Tortoise
 
 from orders import db
@@ -32,8 +36,6 @@ async def _columns(url: str) -> dict[str, set[tuple[str, bool]]]:
         await db.close_db()
 
 
-
-
 async def test_no_model_change_lacks_a_migration(database_url):
     assert await db.pending_model_changes(database_url) == []
 
@@ -54,6 +56,69 @@ async def test_migrated_schema_equals_the_models_schema(database_url, backend, t
     assert migrated.keys() == generated.keys()
     for table in generated:
         assert migrated[table] == generated[table], table
+
+
+@contextlib.asynccontextmanager
+async def database_at(level: str, backend: str, request, tmp_path) -> AsyncIterator[tuple[str, Any]]:
+    """A database migrated up to `level` only (an older sidan's), on the test's backend: its URL and a connection
+    to write that sidan's rows with; dropped afterwards (PostgreSQL)."""
+    from tortoise.migrations.api.migrate import migrate as tortoise_migrate
+
+    if backend == "sqlite":
+        url = f"sqlite://{tmp_path / f'at-{level}.sqlite3'}"
+    else:
+        request.getfixturevalue("postgres_base")  # PostgreSQL answers (mandatory in CI)
+        url = await create_postgres_database(POSTGRES_URL)
+    try:
+        await tortoise_migrate(config=db.tortoise_config(url), target=f"{db.APP_LABEL}.{level}")
+        yield url, Tortoise.get_connection("default")
+    finally:
+        await db.close_db()
+        if backend == "postgres":
+            await drop_postgres_database(POSTGRES_URL, url)
+
+
+async def _rows(url: str, sql: str) -> list[dict[str, Any]]:
+    await db.init_db(url)
+    try:
+        return await Tortoise.get_connection("default").execute_query_dict(sql)
+    finally:
+        await db.close_db()
+
+
+async def test_the_township_columns_are_added_to_a_database_with_grids_and_staff(backend, request, tmp_path):
+    """0007 adds grid.active and staff.from_file (NOT NULL): a database default fills the rows already there, which
+    PostgreSQL would otherwise refuse (SQLite too): grids stay in use, staff count as added by hand."""
+    async with database_at("0006_spent_token", backend, request, tmp_path) as (url, conn):
+        await conn.execute_query("INSERT INTO department (code, name, duties, active) VALUES "
+                                 "('jianshe', '村镇建设办', '[]', true)")
+        await conn.execute_query("INSERT INTO grid (code, name, village) VALUES ('G-01', '楼坝村一网格', '楼坝村'), "
+                                 "('G-02', '楼坝村二网格', '楼坝村')")
+        await conn.execute_query(
+            "INSERT INTO staff (openid, name, role, department_id, grid_id, active, created_at) VALUES "
+            "('o-grid', '张网格', 'grid_worker', NULL, 1, true, '2026-01-01 00:00:00+00:00'), "
+            "(NULL, '李建设', 'dept_staff', 1, NULL, false, '2026-01-01 00:00:00+00:00')")
+        await db.close_db()
+        assert await db.migrate(url) == ["sidan.0007_township", "sidan.0008_privacy", "sidan.0010_urgent_unnotified"]
+        grids = await _rows(url, "SELECT code, active, radius_m FROM grid ORDER BY id")
+        assert [(row["code"], bool(row["active"]), row["radius_m"]) for row in grids] == [
+            ("G-01", True, None), ("G-02", True, None)]
+        staff = await _rows(url, "SELECT name, from_file, active, phone FROM staff ORDER BY id")
+        assert [(row["name"], bool(row["from_file"]), bool(row["active"]), row["phone"]) for row in staff] == [
+            ("张网格", False, True, None), ("李建设", False, False, None)]
+
+
+async def test_the_urgent_flag_is_added_to_a_database_with_orders_none_of_them_flagged(backend, request, tmp_path):
+    async with database_at("0008_privacy", backend, request, tmp_path) as (url, conn):
+        await conn.execute_query(
+            "INSERT INTO orders (number, text, normalized_text, photos, urgency, state, submitted_at, updated_at, "
+            "version, auto_dispatched, routing_corrected, escalation_level, overdue, reopen_count) VALUES "
+            "('YK20260101-0001', '路灯坏了', '路灯坏了', '[]', '操心事', 'submitted', '2026-01-01 00:00:00+00:00', "
+            "'2026-01-01 00:00:00+00:00', 0, false, false, 0, false, 0)")
+        await db.close_db()
+        assert await db.migrate(url) == ["sidan.0010_urgent_unnotified"]
+        rows = await _rows(url, "SELECT urgent_unnotified FROM orders")
+        assert [bool(row["urgent_unnotified"]) for row in rows] == [False]
 
 
 async def test_migrate_twice_applies_nothing_the_second_time(database_url):

@@ -127,6 +127,20 @@ def test_an_unsure_urgent_order_with_photo_and_location_reply():
     assert "已一并附上2 张照片和位置。" in text and "可以继续发" not in text
 
 
+def test_an_urgent_reply_claims_a_notification_only_when_one_was_queued():
+    def urgent(notified, duty_phone="0831-7650110"):
+        return dialog.submitted_reply(Submitted("XA20261124-0003", "安全生产", "应急办", NOW, 0.5, urgent=True,
+                                                urgent_notified=notified, duty_phone=duty_phone))
+
+    told = urgent(2)
+    assert "已通知值班人员" in told and "110/119/120" in told
+    for nobody in (urgent(0), urgent(None)):
+        assert "请立即拨打 110/119/120,并联系乡镇值班电话 0831-7650110" in nobody
+        assert "通知" not in nobody and "报告" not in nobody  # nothing was queued: nobody is said to know
+    assert "请立即拨打 110/119/120,并联系乡镇值班室" in urgent(0, duty_phone=None)
+    assert "110" not in dialog.submitted_reply(Submitted("XA20261124-0004", "社会民生", None, None, 1, urgent=False))
+
+
 def _view(state: str, **overrides) -> OrderView:
     values = dict(number="YK20261124-0001", text="楼坝村村口的路灯坏了一个星期,晚上很黑", state=state,
                   category="社会民生", department="村镇建设办", submitted_at=NOW, deadline=NOW,
@@ -248,12 +262,12 @@ def test_each_kind_of_non_request_gets_a_reply_that_says_what_to_send(reason, ex
 def test_danger_advice_comes_with_the_order_and_only_a_queued_alert_is_claimed():
     advice = "不要转账,不要把验证码、密码告诉任何人;立即拨打 110 或反诈专线 96110。"
     alerted = dialog.submitted_reply(Submitted("YK20261124-0003", "平安建设", "派出所", NOW, 1, urgent=True,
-                                               advice=advice, alerted=True)).splitlines()
+                                               advice=advice, urgent_notified=1)).splitlines()
     assert alerted[:3] == ["已收到您的诉求,工单号 YK20261124-0003。", f"⚠ {advice}",
-                           "这是紧急事项,已立即报告值班领导,请注意安全!如有生命危险请同时拨打 110/119/120。"]
+                           "这是紧急事项,已通知值班人员,请注意安全!如有生命危险请同时拨打 110/119/120。"]
     nobody = dialog.submitted_reply(Submitted("YK20261124-0004", "平安建设", "派出所", NOW, 1, urgent=True,
-                                              advice=advice, alerted=False))
-    assert "已立即报告" not in nobody and "请立即拨打 110/119/120" in nobody and f"⚠ {advice}" in nobody
+                                              advice=advice, urgent_notified=0))
+    assert "已通知" not in nobody and "请立即拨打 110/119/120" in nobody and f"⚠ {advice}" in nobody
     plain = dialog.submitted_reply(Submitted("YK20261124-0005", "社会民生", "村镇建设办", NOW, 1, urgent=False))
     assert "⚠" not in plain and "紧急" not in plain
 
