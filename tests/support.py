@@ -204,7 +204,7 @@ def run_sidan(database_url: str, *args: str, cwd: Path = REPO, path: str | None 
     """`sidan ARGS` in a terminal of its own, on this database (and the in-process store); `cwd` is where relative
     paths (var/media) resolve, `path` that terminal's PATH, `env_vars` more SIDAN_* settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIDAN_")}
-    env.update(SIDAN_DATABASE_URL=database_url, SIDAN_REDIS_URL="", **env_vars)
+    env.update({"SIDAN_DATABASE_URL": database_url, "SIDAN_REDIS_URL": "", **env_vars})
     if cwd != REPO:
         env["PYTHONPATH"] = str(REPO)
     if path is not None:
