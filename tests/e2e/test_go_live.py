@@ -130,7 +130,7 @@ async def test_a_township_goes_live_from_an_empty_database_and_serves_a_resident
         assert resolved.status_code == 200 and resolved.json()["state"] == "resolved", resolved.text
 
         # ------------------------------------------------------------------ 验单: the survey, the rating
-        survey = await first_message(township.wechat, RESIDENT, containing="1–5 分")
+        survey = await first_message(township.wechat, RESIDENT, containing="请给这次办理打个分")
         assert number in json.dumps(survey.body, ensure_ascii=False)
         thanks = await say(RESIDENT, lambda user: user.text_message("5 很满意,谢谢"))
         assert "评价" in thanks, thanks
