@@ -95,6 +95,8 @@ async def test_a_township_goes_live_from_an_empty_database_and_serves_a_resident
         ready = sidan(township, "check")
         assert ready.returncode == 0, ready.stdout + ready.stderr
         assert "可以服务群众" in ready.stdout.splitlines()
+        again = sidan(township, "township", "apply", XINAN)  # the file applied again keeps everyone's binding
+        assert "没有变化" in again.stdout and "尚未绑定微信" not in again.stdout, again.stdout
 
         def headers(who: str) -> dict[str, str]:
             return {"Authorization": f"Bearer {tokens[who]['access_token']}"}
