@@ -68,14 +68,14 @@ async def test_a_township_goes_live_from_an_empty_database_and_serves_a_resident
     assert any(line.startswith("网格 XA-02 的网格员 钱网格 还没绑定微信") for line in not_yet.stdout.splitlines())
 
     # ------------------------------------------------------------------ the server and the official account
-    township.wechat.templates = township.templates
-    township.wechat.subscribe_templates = township.subscribe_templates
-    assert sidan(township, "wechat", "check").returncode == 0
-    assert sidan(township, "wechat", "menu").returncode == 0
-    [menu] = township.wechat.messages("/cgi-bin/menu/create")
-    assert f"{PUBLIC}/m/" in json.dumps(menu.body)
-
     async with serving(township) as (base, api):
+        township.wechat.templates = township.templates  # added in the account's 模板消息 (docs/wechat-setup.md)
+        township.wechat.subscribe_templates = township.subscribe_templates
+        assert sidan(township, "wechat", "check").returncode == 0
+        assert sidan(township, "wechat", "menu").returncode == 0
+        [menu] = township.wechat.messages("/cgi-bin/menu/create")
+        assert f"{PUBLIC}/m/" in json.dumps(menu.body)
+
         def wechat_user(openid: str) -> Simulator:
             return Simulator(base, township.env["SIDAN_WECHAT_TOKEN"], openid, mode="safe",
                              aes_key=township.env["SIDAN_WECHAT_AES_KEY"], appid=township.env["SIDAN_WECHAT_APPID"])
@@ -139,6 +139,7 @@ async def test_a_township_goes_live_from_an_empty_database_and_serves_a_resident
 
         # ------------------------------------------------------------------ the evidence outlives WeChat
         detail = await wait_for_stored_photos(api, number, headers("chen"), count=2)
+        assert [r.query["media_id"] for r in township.wechat.media_requests()] == ["xa-photo-1"]  # copied out once
         township.wechat.forget("xa-photo-1", picture=True)  # three days later
         detail = (await api.get(f"/api/v1/orders/{number}", headers=headers("chen"))).json()
         assert detail["state"] == "verified" and [rating["score"] for rating in detail["ratings"]] == [5]
