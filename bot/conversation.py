@@ -24,6 +24,7 @@ from orders.config import Settings
 from orders.errors import Conflict, DomainError, IllegalTransition, InvalidInput, NotFound
 from orders.invitations import bind_with_invitation
 from orders.lifecycle import ACTION_LABELS, OPEN_STATES, State
+from orders.outbox_kinds import told_resident
 from orders.services import Actor, OrderService
 from orders.staff_channels import OFFICIAL_ACCOUNT
 from orders.store import Store
@@ -232,10 +233,10 @@ class Conversation:
         except NotFound:
             return Outcome(dialog.not_found_reply(number))
         department = await models.Department.get_or_none(id=order.department_id) if order.department_id else None
-        # The last step of the order's handling (lifecycle actions only: photo, location and reminder notes are not
-        # news to the resident).
-        event = await models.OrderEvent.filter(order_id=order.id, action__in=list(ACTION_LABELS)) \
-            .order_by("-id").first()
+        # The last step of the order's handling the resident may read (lifecycle actions only: photo, location and
+        # reminder notes are not news to the resident; a department's internal progress notes are not for them).
+        steps = await models.OrderEvent.filter(order_id=order.id, action__in=list(ACTION_LABELS)).order_by("-id")
+        event = next((step for step in steps if told_resident(step.action, step.data)), None)
         view = self._view(order, department.name if department else None, event)
         return Outcome(dialog.status_reply(view), order.id)
 
