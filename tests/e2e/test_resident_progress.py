@@ -14,6 +14,7 @@ from orders import models
 from orders.clock import Clock
 from orders.dispatcher import Dispatcher
 from tests.e2e.api_harness import JIANSHE, SUPERVISOR, serve_api
+from tests.support import photo_bytes
 
 RESIDENT = "o_resident_progress_00000001"
 INTERNAL = "配件要从县里调,周三到货,老王负责"
@@ -70,6 +71,20 @@ async def test_a_note_for_the_resident_reaches_them_and_an_internal_one_does_not
     mine = (await api.get(RESIDENT, f"/orders/{number}")).json()
     assert [e["reason"] for e in mine["timeline"] if e["action"] == "progress"] == [FOR_RESIDENT]
     assert INTERNAL not in str(mine)
+
+
+async def test_the_photos_of_an_internal_note_stay_with_the_staff(api):
+    number = await reported_and_accepted(api)
+    uploaded = await api.client.post("/api/v1/media", headers=await api.headers(JIANSHE),
+                                     files={"file": ("scene.jpg", photo_bytes(), "image/jpeg")})
+    assert uploaded.status_code == 201, uploaded.text
+    photo = uploaded.json()["id"]
+    await api.post(JIANSHE, f"/orders/{number}/progress", {"note": INTERNAL, "photos": [photo]})
+    staff = (await api.get(JIANSHE, f"/orders/{number}")).json()
+    assert staff["progress_photos"] == [str(photo)] and [p["id"] for p in staff["photos"]] == [photo]
+    mine = (await api.get(RESIDENT, f"/orders/{number}")).json()
+    assert mine["progress_photos"] == [] and mine["photos"] == []
+    assert [e["action"] for e in mine["timeline"]] == ["submit", "dispatch", "accept"]
 
 
 async def test_outside_the_48_hour_window_the_note_is_a_template(api):

@@ -190,3 +190,32 @@ async def test_a_note_takes_the_photo_sent_before_it(door):
     order = await models.Order.get(number="YK20261124-0001")
     assert [photo["media_id"] for photo in order.photos] == ["media-late"]
     assert await models.OrderEvent.filter(order_id=order.id, action="resident_note").count() == 1
+
+
+# ---------------------------------------------------------------------------------------------- progress notes
+INTERNAL_NOTE = "配件要从县里调,老王负责,别跟群众说具体日子"
+NOTE_FOR_RESIDENT = "电工明天上午到现场更换灯泡"
+
+
+async def test_the_resident_reads_the_notes_for_them_and_never_the_internal_ones(door):
+    alice = door.resident()
+    await alice.says("楼坝村的路灯坏了好几天")
+    number = "YK20261124-0001"
+    clerk = await door.staff("demo-dept_staff-jianshe")
+    orders = door.app.ctx.orders
+    await orders.accept(number, clerk)
+    door.clock.advance(minutes=1)
+    await orders.progress(number, clerk, INTERNAL_NOTE)
+    await transcript(alice, [
+        (f"查询 {number}", ("最新进展", "接单", Absent(INTERNAL_NOTE), Absent("老王"))),
+        ("我的工单", (number, Absent(INTERNAL_NOTE))),
+    ])
+    door.clock.advance(minutes=1)
+    await orders.progress(number, clerk, NOTE_FOR_RESIDENT, notify_resident=True)
+    door.clock.advance(minutes=1)
+    await orders.progress(number, clerk, INTERNAL_NOTE)  # the latest step is internal again: the one before shows
+    await transcript(alice, [
+        (f"查询 {number}", (f"办理进展——{NOTE_FOR_RESIDENT}", Absent(INTERNAL_NOTE))),
+    ])
+    told = await models.Outbox.filter(kind="resident_progress", recipient=ALICE).values_list("payload", flat=True)
+    assert [payload["note"] for payload in told] == [NOTE_FOR_RESIDENT]
