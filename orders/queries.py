@@ -198,4 +198,5 @@ def for_resident(detail: OrderDetail) -> OrderDetail:
         return {int(media_id) for event in events for media_id in (event.data or {}).get("photos", [])}
 
     internal = photos(hidden) - photos(shown)
-    return OrderDetail(detail.order, shown, detail.ratings, [media for media in detail.media if media.id not in internal])
+    media = [medium for medium in detail.media if medium.id not in internal]
+    return OrderDetail(detail.order, shown, detail.ratings, media)
