@@ -65,11 +65,12 @@ async def test_a_note_for_the_resident_reaches_them_and_an_internal_one_does_not
     assert not any(INTERNAL in str(r.body) for r in api.wechat.messages())  # nobody else hears it either
 
     # the department's view has both, marked; the resident's only the note for them
-    staff = [(e["reason"], e["data"].get("notify_resident")) for e in
+    staff = [(e["reason"], e["data"].get("notify_resident"), e["action_label"]) for e in
              (await api.get(JIANSHE, f"/orders/{number}")).json()["timeline"] if e["action"] == "progress"]
-    assert staff == [(INTERNAL, False), (FOR_RESIDENT, True)]
+    assert staff == [(INTERNAL, False, "办理进展(内部)"), (FOR_RESIDENT, True, "办理进展(已告知群众)")]
     mine = (await api.get(RESIDENT, f"/orders/{number}")).json()
-    assert [e["reason"] for e in mine["timeline"] if e["action"] == "progress"] == [FOR_RESIDENT]
+    assert [(e["reason"], e["action_label"]) for e in mine["timeline"] if e["action"] == "progress"] == [
+        (FOR_RESIDENT, "办理进展")]
     assert INTERNAL not in str(mine)
 
 
