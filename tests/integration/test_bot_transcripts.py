@@ -246,3 +246,11 @@ async def test_an_afterthought_minutes_after_a_report_is_a_note_on_it_and_a_matt
     door.clock.advance(minutes=11)  # past bot.addition_minutes: a report of its own
     await transcript(alice, [("对了,村口的路灯也坏了", ("工单号 YK20261124-0005",))])
     assert await models.OrderEvent.filter(order_id=first.id, action="resident_note").count() == 2
+
+
+async def test_with_addition_minutes_zero_an_afterthought_is_a_report_as_before(settings, store, clock):
+    async with open_door(settings, store, clock, bot={"addition_minutes": 0}) as door:
+        alice = door.resident()
+        await alice.says("楼坝村的路灯坏了好几天")
+        await transcript(alice, [("对了,灯杆在村委会门口那根", ("工单号 YK20261124-0002",))])
+        assert await models.OrderEvent.filter(action="resident_note").count() == 0
