@@ -212,6 +212,8 @@ class BotSection(_Section):
     dedup_ttl_seconds: int = Field(gt=0)
     image_attach_minutes: int = Field(ge=0)
     replay_window_seconds: int = Field(gt=0)
+    # "对了,…" this soon after the resident's last open order is a note on it (bot.additions); 0: never
+    addition_minutes: int = Field(10, ge=0)
 
 
 class SurveySection(_Section):

@@ -17,7 +17,8 @@ from tortoise.queryset import QuerySet
 from orders import models, scope
 from orders.clock import SHANGHAI
 from orders.errors import InvalidInput, NotFound
-from orders.lifecycle import OPEN_STATES, Action, State
+from orders.lifecycle import OPEN_STATES, Action, Role, State
+from orders.outbox_kinds import told_resident
 from orders.privacy import is_recorded_access
 from orders.services import Actor, OrderService
 
@@ -181,4 +182,21 @@ async def order_detail(actor: Actor, number: str, now: datetime | None = None, *
     events = await models.OrderEvent.filter(order_id=order.id).order_by("id")
     ratings = await models.Rating.filter(order_id=order.id).order_by("round")
     media = await models.Media.filter(order_id=order.id).order_by("id")
-    return OrderDetail(order, list(events), list(ratings), list(media))
+    detail = OrderDetail(order, list(events), list(ratings), list(media))
+    return for_resident(detail) if actor.role == Role.RESIDENT else detail
+
+
+def for_resident(detail: OrderDetail) -> OrderDetail:
+    """The order as its resident sees it: a department's internal progress notes (not notify_resident) and the
+    photos only they carry are left out."""
+    shown = [event for event in detail.events if told_resident(event.action, event.data)]
+    hidden = [event for event in detail.events if not told_resident(event.action, event.data)]
+    if not hidden:
+        return detail
+
+    def photos(events: list[models.OrderEvent]) -> set[int]:
+        return {int(media_id) for event in events for media_id in (event.data or {}).get("photos", [])}
+
+    internal = photos(hidden) - photos(shown)
+    media = [medium for medium in detail.media if medium.id not in internal]
+    return OrderDetail(detail.order, shown, detail.ratings, media)

@@ -95,9 +95,28 @@ async def test_the_whole_loop_and_the_timeline(service):
     actions = await models.OrderEvent.filter(order_id=order.id).order_by("id").values_list("action", flat=True)
     assert actions == ["submit", "dispatch", "accept", "progress", "request_extension", "extend", "resolve", "rate"]
     kinds = await models.Outbox.filter(order_id=order.id).order_by("id").values_list("kind", flat=True)
-    assert kinds == ["notify_dispatched", "accepted", "notify_extension_requested", "survey"]
+    # the internal progress note tells nobody; the approved extension tells the department and the resident
+    assert kinds == ["notify_dispatched", "accepted", "notify_extension_requested", "notify_extension_decided",
+                     "extension_decided", "survey"]
     rating = await models.Rating.get(order_id=order.id)
     assert (rating.score, rating.resolved, rating.comment) == (5, True, "很满意")
+
+
+async def test_a_progress_note_reaches_the_resident_only_when_the_department_says_so(service):
+    order = (await service.submit(openid="oR", text="路灯不亮了")).order
+    clerk = await staff("demo-dept_staff-jianshe")
+    await service.accept(order.number, clerk)
+    await service.progress(order.number, clerk, "配件周三到,老王负责")
+    await service.progress(order.number, clerk, "电工已到现场", notify_resident=True)
+    with pytest.raises(InvalidInput):
+        await service.progress(order.number, clerk, "不是布尔值", notify_resident="yes")
+    notes = await models.OrderEvent.filter(order_id=order.id, action="progress").order_by("id").values_list(
+        "reason", "data")
+    assert [(reason, data["notify_resident"]) for reason, data in notes] == [("配件周三到,老王负责", False),
+                                                                             ("电工已到现场", True)]
+    [told] = await models.Outbox.filter(order_id=order.id, kind="resident_progress")
+    assert told.recipient == "oR" and told.payload["note"] == "电工已到现场"
+    assert told.payload["to"] == "resident" and told.payload["department"] == "村镇建设办"
 
 
 async def test_unsatisfied_rating_reopens_twice_then_goes_to_the_supervisor(service):
