@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
             name='UnionidLookup',
             fields=[
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
-                ('resident', fields.ForeignKeyField('sidan.Resident', source_field='resident_id', unique=True, db_constraint=True, to_field='id', related_name='unionid_lookups', on_delete=OnDelete.CASCADE)),
+                ('resident', fields.OneToOneField('sidan.Resident', source_field='resident_id', db_constraint=True, to_field='id', related_name='unionid_lookup', on_delete=OnDelete.CASCADE)),
                 ('status', fields.CharField(default='pending', max_length=8)),
                 ('attempts', fields.IntField(default=0)),
                 ('next_attempt_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),

@@ -90,8 +90,7 @@ class UnionidLookup(Model):
     (orders/polling.py), `done` once WeChat answered (with a unionid or without), `failed` after its attempts."""
 
     id = fields.IntField(primary_key=True)
-    resident = fields.ForeignKeyField("sidan.Resident", related_name="unionid_lookups", unique=True,
-                                      on_delete=fields.CASCADE)
+    resident = fields.OneToOneField("sidan.Resident", related_name="unionid_lookup", on_delete=fields.CASCADE)
     status = fields.CharField(max_length=8, default="pending")  # pending | done | failed
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField()
