@@ -1,5 +1,5 @@
-# Issue #16 part 5, one resident, two doors: the unionid fetched in the background (unionid_lookup), the two rows
-# of one person merged and recorded (resident_link, resident.merged_into_id, resident.miniapp_openid), the contact phone.
+# Issue #16 part 5, one resident, two doors: the unionid fetched in the background (unionid_lookup), the two rows of
+# one person merged and recorded (resident_link, resident.merged_into_id, resident.miniapp_openid), the contact phone.
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from tortoise.fields.base import OnDelete
