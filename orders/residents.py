@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from orders import models
@@ -110,14 +110,18 @@ async def for_miniapp(openid: str, unionid: str | None, now: datetime) -> models
     if own is not None and own.merged_into_id is not None:
         return await models.Resident.get(id=own.merged_into_id)
     if unionid:
-        official = await (models.Resident.filter(unionid=unionid, merged_into_id=None, miniapp_openid=None)
+        # not yet linked, or linked to this openid by a login at the same moment
+        official = await (models.Resident.filter(Q(miniapp_openid__isnull=True) | Q(miniapp_openid=openid),
+                                                 unionid=unionid, merged_into_id=None)
                           .exclude(openid=openid).order_by("id").first())
         if official is not None:
             if own is not None:
                 await merge(official.id, own.id, VIA_UNIONID, "小程序登录", now)
-            else:
+            elif official.miniapp_openid is None:
                 await record_miniapp_openid(official, openid, VIA_UNIONID, now)
-            return await models.Resident.get(id=official.id)
+            official = await models.Resident.get(id=official.id)
+            if own is not None or official.miniapp_openid == openid:
+                return official
     if own is None:
         try:
             own = await models.Resident.create(openid=openid, unionid=unionid)
