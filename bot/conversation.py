@@ -178,7 +178,9 @@ class Conversation:
                 return Outcome(await self._bind_staff(intent.code, inbound.openid))
             case Kind.LINK:
                 try:
-                    return Outcome(linking.link_code_reply(await self.link_codes.issue(resident.id), CODE_MINUTES))
+                    code = await self.link_codes.issue(resident.id)
+                    return Outcome(linking.link_code_reply(code, CODE_MINUTES),
+                                   record=linking.link_code_reply("******", CODE_MINUTES))
                 except StoreUnavailable:
                     return Outcome(linking.link_unavailable_reply())
             case Kind.CONTACT:

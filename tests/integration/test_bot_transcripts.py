@@ -200,6 +200,8 @@ async def test_a_link_code_and_a_contact_phone_on_request_and_the_unionid_left_t
         ("关联", ("您的小程序关联码", NO_ORDER)),
     ])
     assert first.splitlines()[0] != second.splitlines()[0]  # a new code each time (the older one stops working)
+    recorded = await models.InboundMessage.filter(openid=ALICE).order_by("id").values_list("reply", flat=True)
+    assert all("关联码:******" in reply and reply != first for reply in recorded)  # the code itself is never kept
     await transcript(alice, [
         ("我的电话 139 1234 5678", ("已记下您的联系电话 139****5678", Absent("13912345678"), NO_ORDER)),
         ("绑定银行卡被骗了", ("已收到您的诉求",)),
