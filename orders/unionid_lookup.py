@@ -90,6 +90,7 @@ class UnionidLookups(Poller):
         report.claimed = len(rows)
         for row in rows:
             resident = await models.Resident.get_or_none(id=row.resident_id)
+            refused = None
             try:
                 unionid = None
                 if resident is not None and resident.unionid is None and resident.merged_into_id is None:
@@ -97,11 +98,14 @@ class UnionidLookups(Poller):
                 if unionid:
                     linked = await residents.unionid_found(resident.id, unionid, self.clock.now())
                     report.merged += 1 if linked and linked.merged_id else 0
+            except residents.LinkRefused as exc:  # linked by code to another mini-program account: asking again
+                refused = exc.message             # cannot change that
+                log.warning("resident %s: unionid %s not linked: %s", row.resident_id, unionid, refused)
             except Exception as exc:  # noqa: BLE001 - any failure of one lookup is recorded, never lost
                 await self._failed(row, exc, report)
                 continue
             await self.mine(row.id).update(status="done", done_at=self.now(), attempts=row.attempts + 1,
-                                           claimed_by=None, last_error=None)
+                                           claimed_by=None, last_error=refused)
             if unionid:
                 report.found += 1
             else:

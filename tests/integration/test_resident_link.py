@@ -225,3 +225,17 @@ async def test_a_phone_left_in_a_report_is_the_residents_contact_phone(wired):
     assert (await models.Resident.get(openid=OA)).contact_phone == "13912345678"
     await service.submit(openid=OA, text="路口井盖丢了 0871-1234567")
     assert (await models.Resident.get(openid=OA)).contact_phone == "0871-1234567"
+
+
+async def test_a_unionid_that_would_link_a_second_mini_program_account_is_refused_and_not_asked_again(wired):
+    fake, clock, service, lookups = wired
+    fake.unionids = {OA: UNION}
+    await service.submit(openid=OA, text="村口的路灯坏了")
+    await models.Resident.filter(openid=OA).update(miniapp_openid="oMiniLinkedByCode")  # linked with a code before
+    await residents.for_miniapp(MINI, UNION, clock.now())  # another mini-program account with the same unionid
+    await unionid_lookup.ensure(OA, clock.now())
+    before = await rows()
+    await lookups.run_until_idle()
+    [job] = await models.UnionidLookup.all()
+    assert job.status == "done" and "另一个小程序账号" in job.last_error
+    assert await rows() == before and (await models.Resident.get(openid=MINI)).merged_into_id is None
