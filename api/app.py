@@ -82,9 +82,11 @@ def create_app(
             tasks = BackgroundTasks.for_service(app.ctx.orders, sender, app.ctx.store)
             if settings.sends_wechat:
                 tasks.fetcher = resources.media_fetcher(settings, app.ctx.wechat, app.ctx.media, clock=app.ctx.clock)
+                tasks.lookups = resources.unionid_lookups(app.ctx.wechat, clock=app.ctx.clock,
+                                                          poll_seconds=settings.media.fetch_poll_seconds)
             else:
                 log.warning("development WeChat credentials: outgoing messages stay in the outbox, unsent, and "
-                            "residents' photos are not downloaded")
+                            "residents' photos are not downloaded (nor their unionids looked up)")
                 tasks.dispatcher = None
             app.ctx.background = tasks.start()
 

@@ -109,6 +109,8 @@ async def actor_from_claims(claims: dict[str, Any]) -> Actor:
         return Actor.of_staff(staff)
     if kind == "resident":
         resident = await models.Resident.get_or_none(id=int(raw_id))
+        if resident is not None and resident.merged_into_id is not None:  # merged since: the row it became
+            resident = await models.Resident.get_or_none(id=resident.merged_into_id)
         if resident is None:
             raise AuthError("账号不存在")
         return Actor.of_resident(resident)

@@ -145,12 +145,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
         tasks = BackgroundTasks.for_service(service, Notifier(wechat, settings), store)
         media = resources.start_media_store(settings)
         tasks.fetcher = resources.media_fetcher(settings, wechat, media)
+        tasks.lookups = resources.unionid_lookups(wechat)
         try:
             if args.once:
                 sweep = await tasks.sweeper.run_once()
                 sent = await tasks.dispatcher.run_until_idle()
                 fetched = await tasks.fetcher.run_until_idle()
-                print(f"sweep: {sweep}\noutbox: {sent}\nmedia: {fetched}")
+                looked_up = await tasks.lookups.run_until_idle()
+                print(f"sweep: {sweep}\noutbox: {sent}\nmedia: {fetched}\nunionid: {looked_up}")
                 return 0
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):

@@ -71,6 +71,14 @@ def media_fetcher(settings: Settings, wechat, media_store: MediaStore, clock=Non
     return MediaFetcher(settings, WeChatMedia(wechat), media_store, clock=clock)
 
 
+def unionid_lookups(wechat, clock=None, **options):
+    """The background fetch of residents' unionids (cgi-bin/user/info), which links their two doors."""
+    from bot.identity_source import WeChatUnionid
+    from orders.unionid_lookup import UnionidLookups
+
+    return UnionidLookups(WeChatUnionid(wechat), clock=clock, **options)
+
+
 def freeze_startup_heap() -> None:
     """What a worker loads at start (the routing model, jieba's dictionary, the ORM's metadata) lives as long as the
     worker: moved out of the cyclic collector's sight, so a full collection no longer walks it. Each full collection

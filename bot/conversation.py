@@ -8,27 +8,32 @@ found to be no request at all, is answered in its own transaction, which records
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta, timezone
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from bot import binding, dialog, surveys
+from bot import binding, dialog, linking, surveys
 from bot.additions import added_reply, addition_of, belongs_to
 from bot.delivery import Delivery, Held, Outcome, Query, message_record
 from bot.dialog import Intent, Kind, OrderView
 from bot.inbound import Inbound
 from bot.new_reports import NewReports, Screened, screened, submitted_outcome, voice_of
-from orders import models
+from orders import models, unionid_lookup
 from orders.clock import Clock
 from orders.config import Settings
 from orders.errors import Conflict, DomainError, IllegalTransition, InvalidInput, NotFound
 from orders.invitations import bind_with_invitation
+from orders.link_codes import CODE_MINUTES, LinkCodes
+from orders.residents import set_contact_phone
 from orders.lifecycle import ACTION_LABELS, OPEN_STATES, State
 from orders.outbox_kinds import told_resident
 from orders.services import Actor, OrderService
 from orders.staff_channels import OFFICIAL_ACCOUNT
-from orders.store import Store
+from orders.store import Store, StoreUnavailable
+
+log = logging.getLogger("sidan.bot")
 
 FOLLOW_UP_MINUTES = 30  # a photo or location this soon after a report belongs to that report
 CANCELLABLE = (State.SUBMITTED, State.DISPATCHED, State.RETURNED)
@@ -47,6 +52,8 @@ class Conversation:
         self.new_reports = NewReports(orders, clock)
         self.intake = self.new_reports.intake
         self.delivery = Delivery(settings, store, clock, self.answer)
+        self.link_codes = LinkCodes(store, settings.auth.jwt_secret)
+        self._looked_up: set[str] = set()  # openids whose unionid lookup this worker has asked for
 
     async def reply_to(self, inbound: Inbound, query: Query | None = None) -> str | None:
         """The reply text (None: answer `success`); each message key is answered once, a signed query brings one
@@ -64,10 +71,26 @@ class Conversation:
         new_report = self.new_reports.of(inbound, held)
         if new_report is not None:
             written = await self.intake.submit(new_report, key=inbound.openid)
-            if not isinstance(written, Screened):
-                return written
-            return await self._handle_in_transaction(inbound, held, written)
-        return await self._handle_in_transaction(inbound, held)
+            if isinstance(written, Screened):
+                written = await self._handle_in_transaction(inbound, held, written)
+        else:
+            written = await self._handle_in_transaction(inbound, held)
+        await self._look_up_unionid(inbound.openid)
+        return written
+
+    async def _look_up_unionid(self, openid: str) -> None:
+        """Once the message is committed: the resident's unionid fetched in the background (orders.unionid_lookup),
+        asked for once per worker; the reply never waits for WeChat, nor fails for this."""
+        if openid in self._looked_up:
+            return
+        try:
+            await unionid_lookup.ensure(openid, self.clock.now())
+        except Exception:  # noqa: BLE001 - asked again with the resident's next message
+            log.exception("unionid lookup not queued")
+            return
+        if len(self._looked_up) > 100_000:
+            self._looked_up.clear()
+        self._looked_up.add(openid)
 
     async def _handle_in_transaction(self, inbound: Inbound, held: Held, screen: Screened | None = None) -> Outcome:
         """The message answered and recorded in one transaction; `screen`: the batch found it is no request."""
@@ -156,6 +179,16 @@ class Conversation:
                 return await self._note(intent, inbound, resident, actor, held)
             case Kind.BIND:
                 return Outcome(await self._bind_staff(intent.code, inbound.openid))
+            case Kind.LINK:
+                try:
+                    code = await self.link_codes.issue(resident.id)
+                    return Outcome(linking.link_code_reply(code, CODE_MINUTES),
+                                   record=linking.link_code_reply("******", CODE_MINUTES))
+                except StoreUnavailable:
+                    return Outcome(linking.link_unavailable_reply())
+            case Kind.CONTACT:
+                await set_contact_phone(resident.id, intent.phone)
+                return Outcome(linking.contact_saved_reply(intent.phone))
         raise AssertionError(f"unhandled intent {intent.kind}")
 
     async def _bind_staff(self, code: str, openid: str) -> str:

@@ -88,6 +88,7 @@ class Outcome:
     reply: str | None
     order_id: int | None = None
     used_held: bool = False  # the held photos/location went into an order: forget them after commit
+    record: str | None = None  # what the message's record keeps instead of the reply (a link code: never kept)
 
 
 @dataclass
@@ -114,7 +115,8 @@ async def _record_of(key: str) -> Any:
 def message_record(inbound: Inbound, outcome: Outcome, received_at: datetime) -> dict[str, Any]:
     """The InboundMessage row of an answered message, written in the transaction of the work it caused."""
     return {"msg_key": inbound.key, "openid": inbound.openid, "msg_type": inbound.msg_type,
-            "order_id": outcome.order_id, "reply": outcome.reply, "received_at": received_at}
+            "order_id": outcome.order_id, "reply": outcome.reply if outcome.record is None else outcome.record,
+            "received_at": received_at}
 
 
 class LocalRate:

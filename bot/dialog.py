@@ -19,6 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.binding import bind_code
+from bot.linking import contact_phone_of, is_link_request
 from bot.surveys import BARE_ANSWERS, is_vague_answer, parse_rating, rate_hint
 from orders.clock import SHANGHAI
 from orders.lifecycle import ACTION_LABELS, STATE_LABELS
@@ -40,6 +41,8 @@ class Kind(StrEnum):
     SUPPLEMENT = "supplement"  # "补充": attach the photos/location just sent to an existing order
     NOTE = "note"  # "补充:水管在老井旁边": the words go onto an existing order (Intent.note)
     BIND = "bind"  # "绑定 ABCD2345": a staff member binds the official account (bot.binding)
+    LINK = "link"  # "绑定小程序": the resident asks for a code that links the mini-program (bot.linking)
+    CONTACT = "contact"  # "我的电话 139…": the resident leaves a contact phone (Intent.phone)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class Intent:
     reason: str | None = None  # NOT_REQUEST: a code of classifiers.REASONS ("digits", "empty", "symbols" here)
     note: str | None = None  # NOTE: the words to add, without "补充:" and the order number
     code: str | None = None  # BIND: the invitation code ("" when none was given)
+    phone: str | None = None  # CONTACT: the number, as digits
 
 
 GREETINGS = ("你好", "您好", "你们好", "大家好", "在吗", "在不在", "有人吗", "hello", "hi", "嗨", "哈喽", "早上好",
@@ -162,6 +166,10 @@ def understand(text: str, *, prefix: str = "YK", pending_survey: bool = False) -
     rating = parse_rating(text)
     if pending_survey and rating is not None:
         return Intent(Kind.RATE, score=rating.score, comment=rating.comment, resolved=rating.resolved)
+    if is_link_request(text):
+        return Intent(Kind.LINK)
+    if (phone := contact_phone_of(text)) is not None:
+        return Intent(Kind.CONTACT, phone=phone)
     if (code := bind_code(text)) is not None:
         return Intent(Kind.BIND, code=code)
     if any(cleaned.startswith(verb) for verb in CANCEL_VERBS):

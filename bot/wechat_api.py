@@ -136,9 +136,9 @@ class WeChatClient:
             headers={"Content-Type": "application/json; charset=utf-8"}), app)
         return self._parse(response)
 
-    async def _get_with_token(self, path: str, app: str = "mp") -> dict[str, Any]:
-        return self._parse(await self._with_token(
-            lambda token: self._http.get(self._wechat.api_base + path, params={"access_token": token}), app))
+    async def _get_with_token(self, path: str, app: str = "mp", params: dict[str, str] | None = None) -> dict[str, Any]:
+        return self._parse(await self._with_token(lambda token: self._http.get(
+            self._wechat.api_base + path, params={"access_token": token, **(params or {})}), app))
 
     # ---------------------------------------------------------------- media
     async def media_get(self, media_id: str) -> tuple[bytes, str]:
@@ -204,6 +204,11 @@ class WeChatClient:
             raise WeChatAPIError(-1, "no openid in jscode2session answer")
         return data
 
+
+    async def user_info(self, openid: str) -> dict[str, Any]:
+        """An official-account follower: {subscribe, openid[, unionid], …}; the unionid only when the account is bound
+        to an open platform (and, for some accounts, only while the person follows it)."""
+        return await self._get_with_token("/cgi-bin/user/info", params={"openid": openid, "lang": "zh_CN"})
 
     # ---------------------------------------------------------------- the account's set-up (sidan wechat …)
     async def create_menu(self, menu: dict[str, Any]) -> dict[str, Any]:

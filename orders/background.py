@@ -1,4 +1,5 @@
-"""The background loops of a worker: the outbox dispatcher, the deadline sweep and the media downloads.
+"""The background loops of a worker: the outbox dispatcher, the deadline sweep, the media downloads and the unionid
+lookups.
 
 They run inside each server worker (settings.app.run_background_tasks) or alone as `sidan worker`. Stopping
 asks the loops to finish the message in hand, then cancels whatever is still running after a grace period;
@@ -15,16 +16,18 @@ from orders.media_fetch import MediaFetcher
 from orders.services import OrderService
 from orders.store import Store
 from orders.sweep import Sweeper
+from orders.unionid_lookup import UnionidLookups
 
 log = logging.getLogger("sidan.background")
 
 
 class BackgroundTasks:
     def __init__(self, dispatcher: Dispatcher | None = None, sweeper: Sweeper | None = None,
-                 fetcher: MediaFetcher | None = None) -> None:
+                 fetcher: MediaFetcher | None = None, lookups: UnionidLookups | None = None) -> None:
         self.dispatcher = dispatcher
         self.sweeper = sweeper
         self.fetcher = fetcher
+        self.lookups = lookups
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
@@ -50,6 +53,8 @@ class BackgroundTasks:
             self._tasks.append(asyncio.create_task(self.sweeper.run(self._stop), name="sidan-sweep"))
         if self.fetcher is not None:
             self._tasks.append(asyncio.create_task(self.fetcher.run(self._stop), name="sidan-media"))
+        if self.lookups is not None:
+            self._tasks.append(asyncio.create_task(self.lookups.run(self._stop), name="sidan-unionid"))
         log.info("background tasks started: %s", ", ".join(task.get_name() for task in self._tasks))
         return self
 

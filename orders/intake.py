@@ -20,6 +20,7 @@ from orders import models
 from orders.clock import SHANGHAI
 from orders.evidence import resident_media_rows
 from orders.lifecycle import Action, State, transition
+from orders.residents import contact_phone_in, set_contact_phone
 from orders.sql import Sql, insert_rows, insert_with_ids, new_instance
 from orders.township.identity import IdentityCache
 from orders.unit_of_work import Actor, UnitOfWork, _Change, _clean_text, _Notice, _StaffDirectory
@@ -184,6 +185,9 @@ class Intake(UnitOfWork):
         await insert_rows(conn, models.Media, [row for report, plan in zip(reports, plans)
                                                for row in resident_media_rows(plan.order.id, report.photos,
                                                                               report.voice, now)])
+        for report in reports:  # a number the resident left in the report: their contact phone (few reports have one)
+            if (phone := contact_phone_in(report.text)) is not None:
+                await set_contact_phone(report.resident_id, phone, conn)
         await self._send(conn, notices, now, directory)
         return [Submission(plan.order, True, auto_dispatched=plan.department is not None, prediction=prediction,
                            department_name=plan.department.name if plan.department is not None else None,

@@ -74,9 +74,53 @@ class Resident(Model):
     last_message_at = fields.DatetimeField(null=True)  # WeChat's 48-hour customer-service window
     subscribed = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # One person, two doors (orders/residents.py): `openid` is the door that made the row (the official account's for
+    # a row the bot made). The mini-program's openid of the same person, once linked (unionid or link code):
+    miniapp_openid = fields.CharField(max_length=64, unique=True, null=True)
+    # A mini-program row merged into the official account's: its orders moved there, its openid logs in there.
+    merged_into_id = fields.IntField(null=True, db_index=True)
+    contact_phone = fields.CharField(max_length=32, null=True)  # the number the resident left, in full
 
     class Meta:
         table = "resident"
+
+
+class UnionidLookup(Model):
+    """The background fetch of a resident's unionid (cgi-bin/user/info), one row per resident: a job like a Media row
+    (orders/polling.py), `done` once WeChat answered (with a unionid or without), `failed` after its attempts."""
+
+    id = fields.IntField(primary_key=True)
+    resident = fields.OneToOneField("sidan.Resident", related_name="unionid_lookup", on_delete=fields.CASCADE)
+    status = fields.CharField(max_length=8, default="pending")  # pending | done | failed
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    claimed_by = fields.CharField(max_length=64, null=True)
+    last_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField()
+    done_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "unionid_lookup"
+        indexes = (("status", "next_attempt_at"),)
+
+
+class ResidentLink(Model):
+    """The record of two resident rows made one: who (the door that asked), when, from (the merged row and its
+    openid), to (the row kept), why (unionid | code), and how many orders moved."""
+
+    id = fields.IntField(primary_key=True)
+    resident = fields.ForeignKeyField("sidan.Resident", related_name="links", on_delete=fields.RESTRICT)
+    merged_id = fields.IntField(null=True)  # None: no row to merge, the openid was only recorded
+    from_openid = fields.CharField(max_length=64)
+    to_openid = fields.CharField(max_length=64)
+    via = fields.CharField(max_length=16)  # unionid | code
+    actor = fields.CharField(max_length=64)
+    reason = fields.TextField()
+    orders_moved = fields.IntField(default=0)
+    at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "resident_link"
 
 
 class Staff(Model):

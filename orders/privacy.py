@@ -103,6 +103,21 @@ def _substitute(pattern: re.Pattern[str], text: str) -> str:
     return "".join(pieces) + text[last:] if pieces else text
 
 
+def phone_numbers(text: str | None) -> list[str]:
+    """The phone numbers in a text, found as `redact` finds them: mobiles as their 11 digits, landlines with their
+    area code (0871-1234567). ID and bank card numbers are not phone numbers."""
+    if not text or _SEVEN_DIGITS.search(text) is None:
+        return []
+    plain = text.translate(_PLAIN) if _LOOKALIKES.search(text) else text
+    found = []
+    for match in _NUMBERS.finditer(plain):
+        if match["mobile"]:
+            found.append(_digits(match["mobile"]))
+        elif match["local"]:
+            found.append(f"{_digits(match['area'])}-{_digits(match['local'])}")
+    return found
+
+
 def redact_all(value: Any) -> Any:
     """Every string inside a JSON-like value (an event's data, an outbox payload) redacted; the rest as it is."""
     if isinstance(value, str):

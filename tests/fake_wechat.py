@@ -3,7 +3,9 @@
 It records what it receives and can be told to fail, to time out, to answer expired-token errors, or to go
 down for a while (the socket closes) and come back on the same port. It holds temporary media (cgi-bin/media/get)
 and serves photos by their PicUrl, and can forget either, as WeChat does after about three days; it serves the account's template lists
-(`templates`, `subscribe_templates`: set them) and can refuse to give a token (`refuse_token`).
+(`templates`, `subscribe_templates`: set them) and can refuse to give a token (`refuse_token`). cgi-bin/user/info
+answers the unionid of an official-account openid from `unionids` (set it; an openid not in it has none), and
+jscode2session the unionid of a mini-program openid from the same map.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ class FakeWeChat:
         self.templates: list[dict[str, Any]] = []  # get_all_private_template's template_list
         self.subscribe_templates: list[dict[str, Any]] = []  # the mini-program's newtmpl/gettemplate data
         self.token_refusal: dict[str, Any] | None = None  # what /cgi-bin/token answers instead of a token
+        self.unionids: dict[str, str] = {}  # openid (either door's) -> unionid: user/info and jscode2session
         self._fail_next = 0
         self._fail_status = 500
         self._expire_next = 0
@@ -117,6 +120,10 @@ class FakeWeChat:
         with self._lock:
             return [r for r in self.received if r.path == "/cgi-bin/media/get" or r.path.startswith("/mmbiz/")]
 
+    def user_info_requests(self) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.path == "/cgi-bin/user/info"]
+
     def refuse_token(self, errcode: int, errmsg: str) -> None:
         with self._lock:
             self.token_refusal = {"errcode": errcode, "errmsg": errmsg}
@@ -190,7 +197,10 @@ class FakeWeChat:
                 openid = self.codes.get(code) or (code[len("code-"):] if code.startswith("code-") else None)
                 if not openid:
                     return {"errcode": 40029, "errmsg": "invalid code"}
-                return {"openid": openid, "session_key": "fake-session-key"}
+                session = {"openid": openid, "session_key": "fake-session-key"}
+                if openid in self.unionids:
+                    session["unionid"] = self.unionids[openid]
+                return session
             if self._expire_next > 0:
                 self._expire_next -= 1
                 return {"errcode": 42001, "errmsg": "access_token expired"}
@@ -199,6 +209,12 @@ class FakeWeChat:
             self.received.append(Received(method, path, query, body))
             if path == "/cgi-bin/media/get":
                 return self.media.get(query.get("media_id", "")) or {"errcode": 40007, "errmsg": "invalid media_id"}
+            if path == "/cgi-bin/user/info":
+                openid = query.get("openid", "")
+                info: dict[str, Any] = {"subscribe": 1, "openid": openid, "language": "zh_CN"}
+                if openid in self.unionids:
+                    info["unionid"] = self.unionids[openid]
+                return info
             if path == "/cgi-bin/template/get_all_private_template":
                 return {"template_list": list(self.templates)}
             if path == "/wxaapi/newtmpl/gettemplate":

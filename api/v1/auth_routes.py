@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from sanic import Request
-from tortoise.exceptions import IntegrityError
 
 from api.auth import (
     EVERYONE, STAFF_ROLES, actor_from_claims, decode, identity_from_code, issue_tokens, require, spend_refresh_token,
@@ -11,8 +10,10 @@ from api.auth import (
 from api.v1 import present, schemas
 from api.v1.docs import doc
 from api.v1.http import parse_body, respond, routes
-from orders import models, queries
+from orders import models, queries, residents
 from orders.invitations import bind_with_invitation
+from orders.lifecycle import Role
+from orders.link_codes import LinkCodes
 from orders.services import Actor
 from orders.staff_channels import MINIAPP
 
@@ -36,20 +37,11 @@ async def tokens_for(request: Request, subject: models.Staff | models.Resident) 
     return schemas.Tokens(**tokens, profile=await profile_of(request, actor))
 
 
-async def resident_for(openid: str, unionid: str | None) -> models.Resident:
+async def resident_for(openid: str, unionid: str | None, now) -> models.Resident:
     """The resident behind a mini-program login. The official account knows the same person under another
-    openid; the unionid (when WeChat gives one) is what links the two, so their reports show up here."""
-    if unionid:
-        linked = await models.Resident.filter(unionid=unionid).order_by("id").first()
-        if linked is not None:
-            return linked
-    try:
-        resident, created = await models.Resident.get_or_create(openid=openid, defaults={"unionid": unionid})
-    except IntegrityError:  # the same resident's first two logins at once: the other created the row
-        resident, created = await models.Resident.get(openid=openid), False
-    if unionid and not created and resident.unionid != unionid:
-        await models.Resident.filter(id=resident.id).update(unionid=unionid)
-    return resident
+    openid; the unionid (when WeChat gives one) or a link code links the two, so their reports show up here
+    (orders.residents)."""
+    return await residents.for_miniapp(openid, unionid, now)
 
 
 @routes.post("/auth/login")
@@ -59,7 +51,7 @@ async def login(request: Request):
     body = parse_body(request, schemas.LoginBody)
     openid, unionid = await identity_from_code(request, body.code)
     staff = await models.Staff.get_or_none(openid=openid, active=True)
-    subject = staff if staff is not None else await resident_for(openid, unionid)
+    subject = staff if staff is not None else await resident_for(openid, unionid, request.app.ctx.clock.now())
     return respond(await tokens_for(request, subject))
 
 
@@ -82,6 +74,22 @@ async def bind(request: Request):
     openid, _ = await identity_from_code(request, body.code)
     staff = await bind_with_invitation(body.invitation, openid, channel=MINIAPP, now=request.app.ctx.clock.now())
     return respond(await tokens_for(request, staff))
+
+
+@routes.post("/auth/link")
+@doc("关联公众号", tag=TAG, body=schemas.LinkBody, response=schemas.Linked,
+     description="群众在公众号发送“绑定小程序”得到 6 位关联码(10 分钟内有效,只能用一次),在小程序输入后,"
+                 "公众号与小程序成为同一居民账号,两边反映的工单合在一起。关联码错误或过期返回 422,什么也不改;"
+                 "输错过多返回 429。")
+@require(Role.RESIDENT)
+async def link(request: Request):
+    body = parse_body(request, schemas.LinkBody)
+    ctx = request.app.ctx
+    linked = await LinkCodes(ctx.store, ctx.settings.auth.jwt_secret).redeem(
+        body.code, request.ctx.actor.id, ctx.clock.now())
+    message = (f"关联成功,已并入 {linked.orders_moved} 条工单,公众号与小程序的工单可在一处查看" if linked.merged_id
+               else "公众号与小程序已经是同一账号")
+    return respond(schemas.Linked(linked=True, orders_moved=linked.orders_moved, message=message))
 
 
 @routes.get("/me")

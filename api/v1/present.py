@@ -155,6 +155,7 @@ def order_detail(detail: OrderDetail, viewer: Actor,
         resident=schemas.Person(role="resident", role_label=ROLE_LABELS["resident"],
                                 name=f"居民{resident.openid[-4:]}", phone=redact(resident.phone_masked))
         if staff_view and resident is not None else None,
+        contact_phone=shown(resident.contact_phone) if resident is not None else None,
         routing=schemas.Routing(predicted_category=order.predicted_category,
                                 predicted_department=order.predicted_department, confidence=order.confidence,
                                 corrected=order.routing_corrected) if staff_view else None,

@@ -48,6 +48,16 @@ class BindBody(Body):
     invitation: Text = Field(min_length=4, max_length=32, description="管理员发放的一次性邀请码")
 
 
+class LinkBody(Body):
+    code: Text = Field(min_length=1, max_length=16, description="在公众号发送“绑定小程序”得到的 6 位关联码")
+
+
+class Linked(BaseModel):
+    linked: bool = Field(description="公众号与小程序已是同一居民账号")
+    orders_moved: int = Field(description="这次从小程序账号并入的工单数")
+    message: str
+
+
 class DispatchBody(Body):
     department: Text = Field(min_length=1, max_length=32, description="部门代码,如 jianshe")
     category: Text | None = Field(None, max_length=16, description="分类(五事共治),不填按部门默认")
@@ -311,6 +321,8 @@ class OrderDetailOut(OrderSummary):
     reopen_count: int
     accepted_by: Person | None
     resident: Person | None = Field(None, description="仅工作人员可见")
+    contact_phone: str | None = Field(
+        None, description="群众留下的联系电话:处理该工单的部门、督办员和群众本人看到完整号码,其他人看到打码号码")
     routing: Routing | None = Field(None, description="仅工作人员可见")
     timeline: list[TimelineEntry]
     ratings: list[RatingOut]

@@ -22,6 +22,7 @@ EVERYONE = STAFF | {"resident"}
 # (method, path, body, roles admitted). {n} is an order of 村镇建设办 the resident above submitted.
 ENDPOINTS = [
     ("GET", "/me", None, EVERYONE),
+    ("POST", "/auth/link", {"code": "123456"}, {"resident"}),
     ("GET", "/orders", None, STAFF),
     ("GET", "/orders/{n}", None, EVERYONE),
     ("GET", "/dispatch-queue", None, {"grid_worker", "supervisor", "admin"}),

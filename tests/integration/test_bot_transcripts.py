@@ -254,3 +254,28 @@ async def test_with_addition_minutes_zero_an_afterthought_is_a_report_as_before(
         await alice.says("楼坝村的路灯坏了好几天")
         await transcript(alice, [("对了,灯杆在村委会门口那根", ("工单号 YK20261124-0002",))])
         assert await models.OrderEvent.filter(action="resident_note").count() == 0
+
+
+# ---------------------------------------------------------------------------------------------- two doors (#16)
+async def test_a_link_code_and_a_contact_phone_on_request_and_the_unionid_left_to_the_background(door):
+    alice = door.resident()
+    first, second = await transcript(alice, [
+        ("绑定小程序", ("您的小程序关联码", "10 分钟内有效", "只能用一次", NO_ORDER)),
+        ("关联", ("您的小程序关联码", NO_ORDER)),
+    ])
+    assert first.splitlines()[0] != second.splitlines()[0]  # a new code each time (the older one stops working)
+    recorded = await models.InboundMessage.filter(openid=ALICE).order_by("id").values_list("reply", flat=True)
+    assert all("关联码:******" in reply and reply != first for reply in recorded)  # the code itself is never kept
+    await transcript(alice, [
+        ("我的电话 139 1234 5678", ("已记下您的联系电话 139****5678", Absent("13912345678"), NO_ORDER)),
+        ("绑定银行卡被骗了", ("已收到您的诉求",)),
+    ])
+    resident = await models.Resident.get(openid=ALICE)
+    assert resident.contact_phone == "13912345678"
+    await transcript(alice, [("村口的路灯坏了,有事打 138 0000 1111", ("已收到您的诉求",))])
+    assert (await models.Resident.get(openid=ALICE)).contact_phone == "13800001111"
+    assert {key: value for key, value in (await counts()).items() if key in ("orders", "messages", "residents")} == {
+        "orders": 2, "messages": 5, "residents": 1}
+    # the unionid is asked of WeChat in the background, once per resident, never while the reply is made
+    [job] = await models.UnionidLookup.all()
+    assert (job.resident_id, job.status, job.attempts) == (resident.id, "pending", 0)

@@ -122,5 +122,21 @@ async def test_the_urgent_flag_is_added_to_a_database_with_orders_none_of_them_f
         assert [bool(row["urgent_unnotified"]) for row in rows] == [False]
 
 
+async def test_the_resident_link_columns_leave_the_residents_there_as_they_were(backend, request, tmp_path):
+    """0012: residents already there keep their rows and unionids, nothing linked or merged, no lookup queued."""
+    async with database_at("0011_staff_oa_openid", backend, request, tmp_path) as (url, conn):
+        await conn.execute_query(
+            "INSERT INTO resident (openid, unionid, subscribed, created_at) VALUES "
+            "('o-oa', 'u-1', true, '2026-01-01 00:00:00+00:00'), ('o-mini', NULL, true, '2026-01-01 00:00:00+00:00')")
+        await db.close_db()
+        assert (await db.migrate(url))[0] == "sidan.0012_resident_link"
+        rows = await _rows(url, "SELECT openid, unionid, miniapp_openid, merged_into_id, contact_phone FROM resident "
+                                "ORDER BY id")
+        assert [tuple(row.values()) for row in rows] == [("o-oa", "u-1", None, None, None),
+                                                         ("o-mini", None, None, None, None)]
+        assert await _rows(url, "SELECT id FROM unionid_lookup") == []
+        assert await _rows(url, "SELECT id FROM resident_link") == []
+
+
 async def test_migrate_twice_applies_nothing_the_second_time(database_url):
     assert await db.migrate(database_url) == []
