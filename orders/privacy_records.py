@@ -5,7 +5,7 @@ The purge masks phone, ID card and bank card numbers (orders.privacy.redact) whe
 its text, result and location label, its events' reasons and data, the ratings' comments, the outbox messages, the
 routing corrections (training examples) and the bot's replies. It keeps everything else — figures, times, states,
 who did what, and the photos (evidence of the work; they hold no number the text does not) — so the statistics and
-the audit trail stay whole. Each purged order gets an OrderEvent "privacy_purge" by 系统.
+the audit trail stay whole. A resident's contact phone goes once every order of theirs is purged. Each purged order gets an OrderEvent "privacy_purge" by 系统.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
 from orders import models
@@ -59,11 +60,14 @@ class PurgeReport:
     checked: int = 0  # closed orders past the time
     purged: list[PurgedOrder] = field(default_factory=list)  # those that held personal data
     skipped: list[str] = field(default_factory=list)  # changed by someone meanwhile: the next run takes them
+    contact_phones: int = 0  # residents whose every order is purged: their contact phone goes too
 
     def lines(self) -> list[str]:
         verb = "将清除" if self.dry_run else "已清除"
         lines = [order.describe() for order in self.purged]
         lines += [f"{number}:刚被他人改动,下次再清除" for number in self.skipped]
+        if self.contact_phones:
+            lines.append(f"{verb} {self.contact_phones} 位群众留下的联系电话(其工单都已清除)")
         lines.append(f"{verb} {len(self.purged)} 张工单的个人信息(已关闭超过 {self.after_days} 天的工单共 "
                      f"{self.checked} 张{',试运行,未做任何改动' if self.dry_run else ''})")
         return lines
@@ -94,12 +98,26 @@ class Purge:
                 id__gt=last_id, state__in=[str(state) for state in TERMINAL_STATES], updated_at__lt=cutoff,
                 purged_at__isnull=True).order_by("id").limit(self.batch)
             if not orders:
+                await self._forget_contact_phones(report, cutoff)
                 return report
             last_id = orders[-1].id
             related = await self._related([order.id for order in orders])
             for order in orders:
                 report.checked += 1
                 await self._purge(order, related, now, report)
+
+    @staticmethod
+    async def _forget_contact_phones(report: PurgeReport, cutoff: datetime) -> None:
+        """A contact phone serves calling back about an order: it goes once every order of the resident is purged
+        or due to be (one order still open or closed too recently keeps it)."""
+        terminal = [str(state) for state in TERMINAL_STATES]
+        kept_by = models.Order.filter(Q(purged_at__isnull=True) & (~Q(state__in=terminal) | Q(updated_at__gte=cutoff)),
+                                      resident_id__isnull=False).values("resident_id")
+        ids = await models.Resident.filter(contact_phone__isnull=False, orders__id__isnull=False).exclude(
+            id__in=Subquery(kept_by)).distinct().values_list("id", flat=True)
+        report.contact_phones = len(ids)
+        if ids and not report.dry_run:
+            await models.Resident.filter(id__in=ids).update(contact_phone=None)
 
     @staticmethod
     async def _related(order_ids: list[int]) -> dict[int, list[tuple[models.Model, dict[str, Any], str]]]:

@@ -85,10 +85,17 @@ async def test_the_purge_masks_closed_orders_past_the_time_and_nothing_else(hist
     assert {letter: await kept_words(number) for letter, number in history.items()} == before
     assert not await models.OrderEvent.filter(action=PURGE_ACTION).exists()
 
+    assert dry.contact_phones == 1 and "将清除 1 位群众留下的联系电话" in described[-2]
+    phones = dict(await models.Resident.filter(contact_phone__isnull=False).values_list("openid", "contact_phone"))
+    assert phones == {"resident-A": "13912345678", "resident-C": "13912345678", "resident-D": "13912345678"}
+
     versions = {letter: (await models.Order.get(number=number)).version for letter, number in history.items()}
     done = await Purge(settings, FrozenClock(LATER)).run()
     assert [order.number for order in done.purged] == [history["A"], history["B"]] and done.skipped == []
     assert done.lines()[-1] == "已清除 2 张工单的个人信息(已关闭超过 30 天的工单共 3 张)"
+    assert done.contact_phones == 1  # A's: every order of theirs is purged; C's and D's orders are not
+    assert dict(await models.Resident.filter(contact_phone__isnull=False).values_list("openid", "contact_phone")) \
+        == {"resident-C": "13912345678", "resident-D": "13912345678"}
     for letter in "ABE":
         words = await kept_words(history[letter])
         assert leaks(*words) == [], (letter, leaks(*words))
