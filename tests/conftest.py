@@ -57,7 +57,7 @@ async def sqlite_template(tmp_path_factory):
 
 TABLES = ["personal_data_access", "correction", "rating", "order_event", "outbox", "inbound_message", "media", "orders",
           "invitation", "duty_shift", "staff", "township", "grid", "resident", "department", "idempotency_record",
-          "daily_counter", "spent_token"]
+          "daily_counter", "spent_token", "hotspot_alert_order", "hotspot_alert"]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
