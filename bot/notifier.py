@@ -48,7 +48,7 @@ SURVEY_PAGE = "pages/survey/index?number={number}"
 ORDER_PAGE = "pages/orders/detail?number={number}"
 STAFF_ORDER_LINK = "{public_url}/m/orders/{number}"  # the staff workbench (a web page opened inside WeChat)
 # The template's second line: what the resident most needs to read (the result, what to do instead), else the request.
-TEMPLATE_DETAIL = {"survey": "result", "survey_reminder": "result", "invalidated": "reason"}
+TEMPLATE_DETAIL = {"survey": "result", "survey_reminder": "result", "invalidated": "reason", "notify_hotspot": "summary"}
 
 KIND_LABELS = {
     "accepted": "接单告知",
@@ -65,6 +65,7 @@ KIND_LABELS = {
     "notify_extension_requested": "延期申请",
     "notify_delivery_failed": "消息未送达",
     "notify_resident_note": "群众补充",
+    "notify_hotspot": "热点诉求",
 }
 
 
@@ -158,6 +159,16 @@ def render(kind: str, payload: dict[str, Any]) -> Rendered:
             reason = clip(payload.get("reason"), 80)
             text = f"【延期申请】工单 {number} 申请延期 {days} 天:{reason}。请在小程序中审批。"
             return Rendered("延期申请待审批", text, "请在小程序中审批")
+        case "notify_hotspot":
+            village = payload.get("village") or "同一村"
+            count = payload.get("count")
+            terms = "、".join(str(term) for term in (payload.get("terms") or [])[:5])
+            numbers = [str(n) for n in payload.get("numbers") or []]
+            more = "等" if isinstance(count, int) and count > len(numbers) else ""
+            text = (f"【热点诉求】{village} {payload.get('hours')} 小时内有 {count} 件相近的反映"
+                    f"{f'({terms})' if terms else ''}:{'、'.join(numbers)}{more}。\n"
+                    "可能是同一件事,请统筹调度,避免重复派单。")
+            return Rendered(f"热点诉求:{village}{count}件", text, "请在一屏总览中查看")
         case "notify_delivery_failed":
             what = KIND_LABELS.get(str(payload.get("failed_kind")), "通知")
             who = "群众" if payload.get("failed_to") == "resident" else "工作人员"
