@@ -270,7 +270,7 @@ class HotspotsSection(_Section):
 
     window_hours: int = Field(default=6, ge=1, le=168)  # reports this recent are clustered
     min_reports: int = Field(default=3, ge=2, le=100)  # a cluster this large is a hot spot, and alerts
-    similarity: float = Field(default=0.2, gt=0, le=1)  # the least average likeness of two groups' texts to join
+    similarity: float = Field(default=0.15, gt=0, le=1)  # the least average likeness of two groups' texts to join
     top_terms: int = Field(default=5, ge=1, le=20)  # words shown per hot spot
     alert: bool = True  # tell the supervisors (once per hot spot) from the periodic sweep
 
