@@ -36,6 +36,9 @@ EXAMPLES = {
     "notify_extension_requested": {"to": "staff", "days": 3, "reason": "等配件"},
     "notify_delivery_failed": {"to": "staff", "failed_kind": "survey", "failed_to": "resident", "attempts": 8},
     "notify_resident_note": {"to": "staff", "department": "村镇建设办", "note": "水管在二组老井旁边"},
+    "notify_hotspot": {"to": "staff", "village": "楼坝村", "count": 3, "hours": 6, "terms": ["路灯", "不亮"],
+                       "numbers": ["YK20261124-0007", "YK20261124-0008", "YK20261124-0009"],
+                       "summary": "楼坝村 3 件:路灯、不亮"},
 }
 
 
