@@ -89,6 +89,8 @@ def create_app(
                 log.warning("development WeChat credentials: outgoing messages stay in the outbox, unsent, and "
                             "residents' photos are not downloaded")
                 tasks.dispatcher = None
+            if app.ctx.similarity is None and settings.hotspots.alert:
+                log.warning("no routing model to compare reports with: hot spots (热点诉求) are not alerted")
             app.ctx.background = tasks.start()
 
     @app.before_server_stop

@@ -60,7 +60,7 @@ class HotspotQueries(StatsBase):
         return find_hotspots(reports, similarity, threshold=threshold, min_reports=min_reports, top_terms=top_terms)
 
     async def alerted_at(self, order_ids: list[int]) -> dict[int, datetime]:
-        """When the supervisors were told of the hot spot each of these orders belongs to (orders not in one: absent)."""
+        """When the supervisors were told of the hot spot each of these orders belongs to (absent: in none)."""
         if not order_ids:
             return {}
         rows = await models.HotspotAlertOrder.filter(order_id__in=order_ids).using_db(self._conn) \

@@ -196,9 +196,10 @@ async def test_the_dashboard_draws_the_api_numbers(settings, store, fake_classif
             # 热点诉求: three residents of 楼坝村 report one broken lamp; the panel lists them once the feed sees them.
             listed = (await board.get("/api/v1/stats/hotspots", token)).json()["hotspots"]
             assert await page.evaluate("document.body.dataset.hotspots") == str(len(listed))
-            numbers = [(await board.app.ctx.orders.submit(
-                openid=f"resident-hot-{i}", text=text, location={"latitude": 28.641, "longitude": 104.406})).order.number
-                for i, text in enumerate(["三组路灯坏了,晚上一片黑", "三组的路灯不亮好几天了", "路灯坏了晚上看不见"])]
+            louba = {"latitude": 28.641, "longitude": 104.406}
+            numbers = [(await board.app.ctx.orders.submit(openid=f"resident-hot-{i}", text=text, location=louba))
+                       .order.number
+                       for i, text in enumerate(["三组路灯坏了,晚上一片黑", "三组的路灯不亮好几天了", "路灯坏了晚上看不见"])]
             await page.wait_for(f"document.body.dataset.hotspots === '{len(listed) + 1}'", 15)
             [row] = [row for row in await page.evaluate(HOTSPOT_ROWS) if numbers[0] in row[5]]
             assert row[0] == "楼坝村" and row[1] == "3 件" and "路灯" in row[2]

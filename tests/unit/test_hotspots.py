@@ -46,7 +46,8 @@ class Table:
 
 
 def report(i: int, text: str, village: str = "楼坝村", minutes: int | None = None) -> Report:
-    return Report(i, f"YK20260310-{i:04d}", village, text, T0 + timedelta(minutes=i * 10 if minutes is None else minutes))
+    at = T0 + timedelta(minutes=i * 10 if minutes is None else minutes)
+    return Report(i, f"YK20260310-{i:04d}", village, text, at)
 
 
 LAMPS = ["三组路灯坏了晚上很黑", "三组的路灯坏了好几天", "路灯坏了晚上很黑看不见"]
