@@ -66,10 +66,16 @@ async def test_hot_spot_alert(settings, store, fake_classifier, similarity):
         # A fourth report joins the hot spot: listed, not told again.
         fourth = await api.submit(LAMPS[3], openid="o_resident_hotspot_004", location=dict(zip(
             ("latitude", "longitude"), LOUBA)))
-        await eventually(lambda: _listed(api, fourth))
-        await asyncio.sleep(1.0)  # several more sweeps
+        assert await _listed(api, fourth)
+
+        async def joined() -> bool:  # a sweep after the fourth report saw the hot spot told of, grown
+            return await models.HotspotAlertOrder.all().count() == 4
+
+        await eventually(joined)
+        await asyncio.sleep(0.5)  # the dispatcher's polls: anything queued would be sent by now
         assert len(await hotspot_messages(api)) == 1
         assert await models.HotspotAlert.all().count() == 1
+        assert await models.Outbox.filter(kind="notify_hotspot").count() == 1  # the demo's one bound supervisor
 
 
 async def _listed(api, number: str) -> bool:
