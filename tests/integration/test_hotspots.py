@@ -127,3 +127,10 @@ async def test_no_alert_when_alerts_are_turned_off(orm, settings, fake_classifie
     assert (await Sweeper(quiet, hotspots=HotspotAlerts.for_service(quiet, similarity)).run_once()) \
         .hotspots_alerted == 0
     assert await alerts() == []
+
+
+def test_the_server_compares_reports_with_its_router_and_not_with_a_stand_in(trained_router, fake_classifier):
+    from api.resources import load_similarity
+
+    assert isinstance(load_similarity(trained_router), TextSimilarity)
+    assert load_similarity(fake_classifier) is None  # a test double routes, it cannot compare: no hot spots
