@@ -22,12 +22,14 @@ def create_app(
     settings: Settings | None = None,
     *,
     classifier=None,
+    similarity=None,
     store=None,
     clock: Clock | None = None,
     name: str | None = None,
     freeze_heap: bool | None = None,
 ) -> Sanic:
-    """Build the app. Tests inject a classifier, a store or a clock; production loads them per worker.
+    """Build the app. Tests inject a classifier (and the similarity of hot spots when it is no Router), a store or a
+    clock; production loads them per worker.
     freeze_heap: take what the worker loaded at start out of the cyclic collector's sight once it serves
     (default: unless env is test, where one process builds many apps and each one's heap is garbage after it)."""
     settings = settings or load_settings()
@@ -51,6 +53,7 @@ def create_app(
         await resources.start_database(settings)
         app.ctx.store = store if store is not None else resources.start_store(settings)
         app.ctx.classifier = classifier if classifier is not None else resources.load_classifier(settings)
+        app.ctx.similarity = similarity if similarity is not None else resources.load_similarity(app.ctx.classifier)
         app.ctx.media = resources.start_media_store(settings)
         app.ctx.orders = OrderService(settings, app.ctx.classifier, clock=app.ctx.clock,
                                       on_submit=[app.ctx.metrics.observe_submission], media_store=app.ctx.media)
@@ -79,7 +82,7 @@ def create_app(
             from orders.background import BackgroundTasks
 
             sender = Notifier(app.ctx.wechat, settings, clock=app.ctx.clock)
-            tasks = BackgroundTasks.for_service(app.ctx.orders, sender, app.ctx.store)
+            tasks = BackgroundTasks.for_service(app.ctx.orders, sender, app.ctx.store, similarity=app.ctx.similarity)
             if settings.sends_wechat:
                 tasks.fetcher = resources.media_fetcher(settings, app.ctx.wechat, app.ctx.media, clock=app.ctx.clock)
                 tasks.lookups = resources.unionid_lookups(app.ctx.wechat, clock=app.ctx.clock,
@@ -88,6 +91,8 @@ def create_app(
                 log.warning("development WeChat credentials: outgoing messages stay in the outbox, unsent, and "
                             "residents' photos are not downloaded (nor their unionids looked up)")
                 tasks.dispatcher = None
+            if app.ctx.similarity is None and settings.hotspots.alert:
+                log.warning("no routing model to compare reports with: hot spots (热点诉求) are not alerted")
             app.ctx.background = tasks.start()
 
     @app.before_server_stop

@@ -142,7 +142,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
         store = resources.start_store(settings)
         wechat = resources.start_wechat_client(settings, store)
         service = OrderService(settings, NoClassifier())
-        tasks = BackgroundTasks.for_service(service, Notifier(wechat, settings), store)
+        # the router's features tell which reports are one matter (热点诉求); without a model, no hot-spot alerts
+        similarity = resources.load_similarity(resources.load_classifier(settings)) \
+            if settings.model_path().exists() else None
+        tasks = BackgroundTasks.for_service(service, Notifier(wechat, settings), store, similarity=similarity)
         media = resources.start_media_store(settings)
         tasks.fetcher = resources.media_fetcher(settings, wechat, media)
         tasks.lookups = resources.unionid_lookups(wechat)

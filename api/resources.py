@@ -44,6 +44,15 @@ def load_classifier(settings: Settings):
     return Router.load(path)
 
 
+def load_similarity(classifier):
+    """How alike reports read (hot spots), on the router's own features; None for a classifier that is no Router
+    (a test double): hot spots are then not found."""
+    from classifiers import Router
+    from classifiers.similarity import TextSimilarity
+
+    return TextSimilarity(classifier) if isinstance(classifier, Router) else None
+
+
 def start_wechat_client(settings: Settings, store):
     """The outgoing WeChat API client (base URL from SIDAN_WECHAT_API_BASE); closed at stop."""
     from bot.wechat_api import WeChatClient

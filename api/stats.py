@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -15,9 +15,10 @@ from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, JSONResponse, file, json, raw
 
 from api.auth import AuthError, actor_from_claims, bearer_token, decode
-from api.stats_schemas import (BREAKDOWN_BY, FEED_AFTER, FEED_LIMIT, FILTERS, OVERDUE_LIMIT, PERIOD, REPORT_FILENAME,
-                               SHEET, TREND_BY, BreakdownOut, DashboardOut, DefinitionsOut, FeedOut, OverdueOut,
-                               SummaryOut, TrendOut, report_doc, stats_doc)
+from api.stats_schemas import (BREAKDOWN_BY, FEED_AFTER, FEED_LIMIT, FILTERS, HOTSPOT_HOURS, HOTSPOT_LIMIT,
+                               HOTSPOT_MIN_REPORTS, OVERDUE_LIMIT, PERIOD, REPORT_FILENAME, SHEET, TREND_BY,
+                               BreakdownOut, DashboardOut, DefinitionsOut, FeedOut, HotspotsOut, OverdueOut, SummaryOut,
+                               TrendOut, report_doc, stats_doc)
 from orders.errors import DomainError, InvalidInput
 from orders.lifecycle import STATE_LABELS, Role
 from orders.privacy_records import record_export
@@ -35,6 +36,11 @@ bp = Blueprint("stats", url_prefix="/api/v1/stats")
 class StatsForbidden(DomainError):
     code = "forbidden"
     status = 403
+
+
+class NoSimilarity(DomainError):
+    code = "unavailable"
+    status = 503
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -127,6 +133,29 @@ async def feed(request: Request) -> JSONResponse:
     await reader(request)
     rows = await stats_of(request.app).feed(FEED_AFTER.read(request), FEED_LIMIT.read(request))
     return _json({"orders": rows, "last_id": max((row["id"] for row in rows), default=None)})
+
+
+@bp.get("/hotspots")
+@stats_doc("热点诉求", HotspotsOut, HOTSPOT_HOURS, HOTSPOT_MIN_REPORTS, HOTSPOT_LIMIT,
+           description="最近几小时内同一个村、内容相近的反映(可能是同一件事),件数多的在前;每个热点列出村名、关键词、"
+                       "件数、工单号和首末次反映时间,不含个人信息。达到配置的件数时督办员会收到一次提醒(alerted_at)。")
+async def hotspots(request: Request) -> JSONResponse:
+    await reader(request)
+    cfg = request.app.ctx.settings.hotspots
+    given = request.args
+    hours = HOTSPOT_HOURS.read(request) if (given.get("hours") or "").strip() else cfg.window_hours
+    least = HOTSPOT_MIN_REPORTS.read(request) if (given.get("min_reports") or "").strip() else cfg.min_reports
+    limit = HOTSPOT_LIMIT.read(request)
+    similarity = getattr(request.app.ctx, "similarity", None)
+    if similarity is None:
+        raise NoSimilarity("热点分析需要分类模型,请先运行 sidan classify train")
+    stats = stats_of(request.app)
+    now = stats.clock.now()
+    spots = await stats.hotspots(similarity, hours=hours, min_reports=least, threshold=cfg.similarity,
+                                 top_terms=cfg.top_terms, now=now)
+    since = now - timedelta(hours=hours)
+    return _json({"window_hours": hours, "min_reports": least, "since": stats._local_iso(since),
+                  "until": stats._local_iso(now), "hotspots": await stats.hotspot_rows(spots[:limit])})
 
 
 @bp.get("/definitions")

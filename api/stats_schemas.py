@@ -86,6 +86,9 @@ TREND_BY = TextParam("by", "按日或按周", TREND_DIMENSIONS, "day")
 OVERDUE_LIMIT = IntParam("limit", "最多几条", 50, 1, 500)
 FEED_AFTER = IntParam("after", "只要编号大于它的工单(轮询时传上次的 last_id)", 0, 0, 2**31 - 1)
 FEED_LIMIT = IntParam("limit", "最多几条", 20, 1, 200)
+HOTSPOT_HOURS = IntParam("hours", "看最近几小时的反映,默认取配置 hotspots.window_hours", 6, 1, 168)
+HOTSPOT_MIN_REPORTS = IntParam("min_reports", "同村相近的反映至少几件算热点,默认取配置 hotspots.min_reports", 3, 2, 100)
+HOTSPOT_LIMIT = IntParam("limit", "最多几个热点", 20, 1, 100)
 SHEET = TextParam("sheet", "CSV 的内容:汇总(summary)或工单明细(orders);Excel 两者都有", ("summary", "orders"),
                   "summary")
 
@@ -228,3 +231,22 @@ class DashboardOut(BaseModel):
     feed: list[OrderRow]
     definitions: DefinitionsOut
     can_export_orders: bool  # false for a dashboard link: it may not download the per-order exports
+
+
+class HotspotOut(BaseModel):
+    place: str  # the village
+    terms: list[str]  # the words its reports share, strongest first
+    count: int
+    numbers: list[str]  # its orders, oldest first
+    first_reported_at: str
+    last_reported_at: str
+    summary: str  # the newest report, personal data masked, cut short
+    alerted_at: str | None  # when the supervisors were told (None: not yet, or below the alert's threshold)
+
+
+class HotspotsOut(BaseModel):
+    window_hours: int
+    min_reports: int
+    since: str
+    until: str
+    hotspots: list[HotspotOut]

@@ -49,7 +49,7 @@ ORDER_PAGE = "pages/orders/detail?number={number}"
 STAFF_ORDER_LINK = "{public_url}/m/orders/{number}"  # the staff workbench (a web page opened inside WeChat)
 # The template's second line: what the resident most needs to read (the result, what to do instead), else the request.
 TEMPLATE_DETAIL = {"survey": "result", "survey_reminder": "result", "invalidated": "reason",
-                   "resident_progress": "note"}
+                   "resident_progress": "note", "notify_hotspot": "summary"}
 
 KIND_LABELS = {
     "accepted": "接单告知",
@@ -69,6 +69,7 @@ KIND_LABELS = {
     "notify_delivery_failed": "消息未送达",
     "notify_resident_note": "群众补充",
     "notify_extension_decided": "延期审批结果",
+    "notify_hotspot": "热点诉求",
 }
 
 
@@ -191,6 +192,16 @@ def render(kind: str, payload: dict[str, Any]) -> Rendered:
                 return Rendered("延期申请已批准", text, f"请在 {deadline} 前办结")
             text = f"【延期未批准】工单 {number} 申请延期 {days} 天未获批准:{reason}。请按原期限办结。"
             return Rendered("延期申请未批准", text, "请按原期限办结")
+        case "notify_hotspot":
+            village = payload.get("village") or "同一村"
+            count = payload.get("count")
+            terms = "、".join(str(term) for term in (payload.get("terms") or [])[:5])
+            numbers = [str(n) for n in payload.get("numbers") or []]
+            more = "等" if isinstance(count, int) and count > len(numbers) else ""
+            text = (f"【热点诉求】{village} {payload.get('hours')} 小时内有 {count} 件相近的反映"
+                    f"{f'({terms})' if terms else ''}:{'、'.join(numbers)}{more}。\n"
+                    "可能是同一件事,请统筹调度,避免重复派单。")
+            return Rendered(f"热点诉求:{village}{count}件", text, "请在一屏总览中查看")
         case "notify_delivery_failed":
             what = KIND_LABELS.get(str(payload.get("failed_kind")), "通知")
             who = "群众" if payload.get("failed_to") == "resident" else "工作人员"

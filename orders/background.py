@@ -12,6 +12,8 @@ import contextlib
 import logging
 
 from orders.dispatcher import Dispatcher, Sender
+from orders.hotspot_alerts import HotspotAlerts
+from orders.hotspots import Similarity
 from orders.media_fetch import MediaFetcher
 from orders.services import OrderService
 from orders.store import Store
@@ -33,10 +35,12 @@ class BackgroundTasks:
 
     @classmethod
     def for_service(cls, service: OrderService, sender: Sender, store: Store | None = None,
-                    **dispatcher_options) -> BackgroundTasks:
-        """Both loops on the service's settings and clock (tests pass poll/backoff options through)."""
+                    similarity: Similarity | None = None, **dispatcher_options) -> BackgroundTasks:
+        """Both loops on the service's settings and clock (tests pass poll/backoff options through); with a
+        similarity, the sweep also tells the supervisors of hot spots (热点诉求)."""
         dispatcher = Dispatcher(service.settings, sender, clock=service.clock, **dispatcher_options)
-        sweeper = Sweeper(service, store, name=dispatcher.name)
+        sweeper = Sweeper(service, store, name=dispatcher.name,
+                          hotspots=HotspotAlerts.for_service(service, similarity))
         return cls(dispatcher, sweeper)
 
     @property

@@ -269,6 +269,16 @@ class PrivacySection(_Section):
     purge_after_days: int = Field(ge=0)  # personal data of orders closed this long ago is masked; 0 = never
 
 
+class HotspotsSection(_Section):
+    """热点诉求: several reports of one matter in one village within hours (orders/hotspots.py)."""
+
+    window_hours: int = Field(default=6, ge=1, le=168)  # reports this recent are clustered
+    min_reports: int = Field(default=3, ge=2, le=100)  # a cluster this large is a hot spot, and alerts
+    similarity: float = Field(default=0.15, gt=0, le=1)  # the least average likeness of two groups' texts to join
+    top_terms: int = Field(default=5, ge=1, le=20)  # words shown per hot spot
+    alert: bool = True  # tell the supervisors (once per hot spot) from the periodic sweep
+
+
 class Settings(_Section):
     app: AppSection
     database: DatabaseSection
@@ -283,6 +293,7 @@ class Settings(_Section):
     metrics: MetricsSection
     privacy: PrivacySection
     media: MediaSection
+    hotspots: HotspotsSection = HotspotsSection()
 
     @property
     def is_production(self) -> bool:

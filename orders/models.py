@@ -379,3 +379,31 @@ class Media(Model):
     class Meta:
         table = "media"
         indexes = (("status", "next_attempt_at"), ("order_id", "id"))
+
+
+class HotspotAlert(Model):
+    """A hot spot (热点诉求) the supervisors were told of (orders/hotspot_alerts.py): once, whichever worker saw it
+    first, however long it goes on (its later reports join it, see HotspotAlertOrder)."""
+
+    id = fields.IntField(primary_key=True)
+    village = fields.CharField(max_length=64)
+    terms = fields.JSONField(default=list)  # the words its reports share, when alerted
+    reports = fields.SmallIntField()  # how many reports it had when alerted
+    first_reported_at = fields.DatetimeField()
+    notified = fields.SmallIntField(default=0)  # the supervisors an alert was queued for (0: none reachable)
+    alerted_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "hotspot_alert"
+
+
+class HotspotAlertOrder(Model):
+    """An order of an alerted hot spot. An order belongs to one at most (unique): two workers that see the same hot
+    spot, or one that sees it again grown, cannot alert twice."""
+
+    id = fields.BigIntField(primary_key=True)
+    alert = fields.ForeignKeyField("sidan.HotspotAlert", related_name="orders", on_delete=fields.CASCADE)
+    order = fields.OneToOneField("sidan.Order", related_name="hotspot_alert_order", on_delete=fields.CASCADE)
+
+    class Meta:
+        table = "hotspot_alert_order"

@@ -14,6 +14,7 @@ The rules, for open orders (dispatched, accepted, reopened):
   the supervisor hears of it (and of each step; the grid worker too when it reaches 村委).
 For resolved orders: one reminder survey.reminder_hours after resolution, and closed_unrated once
 survey.window_days have passed without a rating (never counted as satisfied).
+And 热点诉求: with `hotspots` (orders/hotspot_alerts.py), the supervisors are told of each new hot spot, once.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from orders.clock import local
 from orders.deadlines import DeadlinePolicy
 from orders.dispatcher import default_name, utc
 from orders.errors import DomainError
+from orders.hotspot_alerts import HotspotAlerts
 from orders.lifecycle import ESCALATION_LEVELS, State
 from orders.services import MAX_ESCALATION, Actor, OrderService
 from orders.store import Store, StoreUnavailable
@@ -100,6 +102,7 @@ class SweepReport:
     escalated: int = 0  # level steps
     marked_overdue: int = 0  # overdue without a new level
     conflicts: int = 0  # steps another worker took first
+    hotspots_alerted: int = 0  # hot spots the supervisors were told of
 
 
 class Sweeper:
@@ -110,8 +113,10 @@ class Sweeper:
         *,
         interval_seconds: float | None = None,
         name: str | None = None,
+        hotspots: HotspotAlerts | None = None,
     ) -> None:
         self.service = service
+        self.hotspots = hotspots  # None: no hot-spot alerts (no similarity to group reports by)
         self.settings = service.settings
         self.store = store
         self.interval = interval_seconds if interval_seconds is not None else self.settings.deadlines.sweep_seconds
@@ -152,7 +157,8 @@ class Sweeper:
         await self.close_unrated(now, report)
         await self.remind(now, report)
         await self.deadlines(now, report)
-        if report.closed or report.reminded or report.escalated or report.marked_overdue:
+        await self.alert_hotspots(now, report)
+        if report.closed or report.reminded or report.escalated or report.marked_overdue or report.hotspots_alerted:
             log.info("sweep: %s", report)
         return report
 
@@ -177,6 +183,15 @@ class Sweeper:
         for key, number in keys.items():
             if key not in done and await self._step(self.service.remind_survey(number), report):
                 report.reminded += 1
+
+    # ------------------------------------------------------------------ 热点诉求
+    async def alert_hotspots(self, now: datetime, report: SweepReport) -> None:
+        if self.hotspots is None:
+            return
+        try:
+            report.hotspots_alerted = (await self.hotspots.check(now)).alerted
+        except Exception:  # noqa: BLE001 - the deadlines were kept; the next round looks at the hot spots again
+            log.exception("hot-spot check failed")
 
     # ------------------------------------------------------------------ 督单
     async def deadlines(self, now: datetime, report: SweepReport) -> None:

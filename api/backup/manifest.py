@@ -23,6 +23,7 @@ TABLE_LABELS = {
     "correction": "派单纠正", "inbound_message": "收到的微信消息", "resident": "群众", "staff": "工作人员",
     "invitation": "邀请", "department": "部门", "grid": "网格", "township": "乡镇", "duty_shift": "值班",
     "idempotency_record": "幂等记录", "daily_counter": "工单编号计数", "spent_token": "已用的登录令牌",
+    "hotspot_alert": "热点诉求提醒", "hotspot_alert_order": "热点诉求提醒的工单",
 }
 
 

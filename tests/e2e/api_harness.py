@@ -64,13 +64,14 @@ class Api:
 
 
 @contextlib.asynccontextmanager
-async def serve_api(settings, store, classifier, clock=None, demo: bool = True, background: bool = False):
+async def serve_api(settings, store, classifier, clock=None, demo: bool = True, background: bool = False,
+                    similarity=None):
     wechat = FakeWeChat().start()
     port = free_port()  # known before the app is built: its links (photos[].url) point at this server
     # No background loops unless asked: most tests look at the outbox rows themselves.
     settings = settings.with_overrides(wechat={"api_base": wechat.base_url}, app={
         "run_background_tasks": background, "public_url": f"http://127.0.0.1:{port}"})
-    app = create_app(settings, classifier=classifier, store=store, clock=clock)
+    app = create_app(settings, classifier=classifier, similarity=similarity, store=store, clock=clock)
     try:
         async with running_server(app, port=port) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
             if demo:

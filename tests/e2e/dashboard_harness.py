@@ -37,10 +37,10 @@ class Board:
 
 
 @contextlib.asynccontextmanager
-async def serve_board(settings, store, classifier):
+async def serve_board(settings, store, classifier, similarity=None):
     # No background sweep: it would escalate the fixed history while the test reads it.
     settings = settings.with_overrides(app={"run_background_tasks": False})
-    app = create_app(settings, classifier=classifier, store=store, clock=FrozenClock(NOW))
+    app = create_app(settings, classifier=classifier, similarity=similarity, store=store, clock=FrozenClock(NOW))
     async with running_server(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
         numbers = await build_history(settings, classifier)
         yield Board(base, client, app, numbers)

@@ -65,6 +65,11 @@ async def test_the_statistics_document_their_parameters(api):
     assert parameters("overdue")["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
     assert parameters("feed")["after"]["schema"]["maximum"] == 2_147_483_647
     assert set(parameters("dashboard")) == {"period"}
+    hotspots = parameters("hotspots")
+    assert hotspots["hours"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 168, "default": 6}
+    assert set(hotspots) == {"hours", "min_reports", "limit"}
+    listed = spec["paths"]["/api/v1/stats/hotspots"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert "hotspots" in listed["schema"]["required"]
     report = parameters("report/{filename}")
     assert report["filename"]["in"] == "path" and report["filename"]["schema"]["pattern"]
     assert report["sheet"]["schema"]["enum"] == ["summary", "orders"]

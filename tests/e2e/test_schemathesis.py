@@ -117,6 +117,8 @@ async def _township(api) -> list[str]:
         await api.orders.accept(number, clerk)
     await api.orders.request_extension(lamp[2], clerk, 2, "等配件")
     await api.orders.resolve(lamp[3], clerk, "已修好")
+    for i, text in enumerate(["三组路灯坏了,晚上一片黑", "三组的路灯不亮好几天了", "路灯坏了晚上看不见"]):
+        await api.submit(text, openid=f"oHotspot{i}", location={"latitude": 28.641, "longitude": 104.406})  # 热点
     return [*lamp, unsure]
 
 
@@ -148,11 +150,14 @@ async def _schemathesis(base: str, context: dict, workdir: Path) -> tuple[int, s
     return process.returncode, output.decode("utf-8", "replace")
 
 
-async def test_no_generated_request_gets_a_server_error(settings, store, fake_classifier, tmp_path):
+async def test_no_generated_request_gets_a_server_error(settings, store, fake_classifier, trained_router, tmp_path):
+    from classifiers.similarity import TextSimilarity
     from orders import models
 
-    async with serve_api(settings, store, fake_classifier) as api:
+    async with serve_api(settings, store, fake_classifier, similarity=TextSimilarity(trained_router)) as api:
         numbers = await _township(api)
+        hotspots = (await api.get(SUPERVISOR, "/stats/hotspots")).json()["hotspots"]
+        assert [spot["count"] for spot in hotspots] == [3]  # the list's schema is checked with an item in it
         callers = sorted(set(CALLER.values()))
         tokens = {openid: (await api.login(openid))["access_token"] for openid in callers}
         spare = await models.Staff.create(name="测试用人员", role="supervisor")

@@ -138,5 +138,19 @@ async def test_the_resident_link_columns_leave_the_residents_there_as_they_were(
         assert await _rows(url, "SELECT id FROM resident_link") == []
 
 
+async def test_the_hotspot_tables_are_added_to_a_database_with_orders_none_of_them_alerted(backend, request, tmp_path):
+    async with database_at("0012_resident_link", backend, request, tmp_path) as (url, conn):
+        await conn.execute_query(
+            "INSERT INTO orders (number, text, normalized_text, photos, urgency, state, submitted_at, updated_at, "
+            "version, auto_dispatched, routing_corrected, escalation_level, overdue, reopen_count, urgent_unnotified) "
+            "VALUES ('YK20260101-0001', '路灯坏了', '路灯坏了', '[]', '操心事', 'submitted', "
+            "'2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00', 0, false, false, 0, false, 0, false)")
+        await db.close_db()
+        assert "sidan.0013_hotspot_alerts" in await db.migrate(url)
+        assert await _rows(url, "SELECT * FROM hotspot_alert_order") == []
+        assert await _rows(url, "SELECT * FROM hotspot_alert") == []
+        assert [row["number"] for row in await _rows(url, "SELECT number FROM orders")] == ["YK20260101-0001"]
+
+
 async def test_migrate_twice_applies_nothing_the_second_time(database_url):
     assert await db.migrate(database_url) == []

@@ -41,6 +41,9 @@ EXAMPLES = {
                           "resolve_deadline": "2026-11-27T10:00:00+00:00"},
     "notify_extension_decided": {"to": "staff", "approved": True, "days": 3,
                                  "resolve_deadline": "2026-11-27T10:00:00+00:00", "reason": "同意"},
+    "notify_hotspot": {"to": "staff", "village": "楼坝村", "count": 3, "hours": 6, "terms": ["路灯", "不亮"],
+                       "numbers": ["YK20261124-0007", "YK20261124-0008", "YK20261124-0009"],
+                       "summary": "楼坝村 3 件:路灯、不亮"},
 }
 
 

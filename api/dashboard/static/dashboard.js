@@ -1,4 +1,5 @@
-// 一屏总览: reads /api/v1/stats/dashboard every minute and the live feed every 5 seconds.
+// 一屏总览: reads /api/v1/stats/dashboard every minute and the live feed every 5 seconds; the hot spots
+// (/api/v1/stats/hotspots) with the dashboard and whenever the feed brings new orders.
 // The token comes from the signed link (#token=…) or a pasted login token; it stays in this tab only.
 (function () {
   "use strict";
@@ -227,8 +228,39 @@
         lastFeedId = Math.max(lastFeedId, order.id);
       });
       while (list.children.length > FEED_KEEP) { list.removeChild(list.lastChild); }
+      if (body.orders.length) { loadHotspots(); }  // a new report may make or grow a hot spot
     }).catch(function (error) {
       if (error.status === 401 || error.status === 403) { showLogin(error.message); }
+    });
+  }
+
+  function time(iso) { return iso ? iso.replace("T", " ").slice(5, 16) : ""; }
+
+  function renderHotspots(body) {
+    var spots = body.hotspots;
+    $("hotspots-window").textContent = "(最近 " + body.window_hours + " 小时,同村相近反映 " + body.min_reports + " 件以上)";
+    $("hotspots-count").textContent = spots.length ? String(spots.length) : "";
+    $("hotspots-note").textContent = spots.length ? "" : "暂无热点诉求";
+    var tbody = $("hotspots-table").querySelector("tbody");
+    tbody.textContent = "";
+    spots.forEach(function (spot) {
+      var tr = el("tr", null, spot.alerted_at ? "level-2" : "level-1");
+      [spot.place, spot.count + " 件", spot.terms.join("、"), time(spot.first_reported_at),
+       time(spot.last_reported_at)].forEach(function (value) { tr.appendChild(el("td", value)); });
+      tr.appendChild(el("td", spot.numbers.join(" "), "numbers"));
+      tr.appendChild(el("td", spot.summary, "text"));
+      tr.appendChild(el("td", spot.alerted_at ? "已提醒 " + time(spot.alerted_at) : "—"));
+      tbody.appendChild(tr);
+    });
+    document.body.dataset.hotspots = String(spots.length);
+  }
+
+  function loadHotspots() {
+    return api("/api/v1/stats/hotspots").then(function (response) {
+      return response.json();
+    }).then(renderHotspots).catch(function (error) {
+      if (error.status === 401 || error.status === 403) { showLogin(error.message); return; }
+      $("hotspots-note").textContent = "热点诉求暂不可用:" + error.message;
     });
   }
 
@@ -266,6 +298,7 @@
       $("login").hidden = true;
       $("board").hidden = false;
       render(data);
+      loadHotspots();
       Object.keys(charts).forEach(function (id) { charts[id].resize(); });
       document.body.dataset.period = period;
       document.body.dataset.ready = "1";
