@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from orders.lifecycle import INVALID_REASONS
 
@@ -44,8 +44,19 @@ class RefreshBody(Body):
 
 
 class BindBody(Body):
-    code: Text = Field(min_length=1, max_length=128, description="wx.login 得到的 code")
+    """The WeChat to bind: the mini-program's (code) or the official account's that signed in to the workbench
+    (openid_ticket); exactly one of them."""
+
+    code: Text | None = Field(None, min_length=1, max_length=128, description="wx.login 得到的 code(小程序)")
+    openid_ticket: Text | None = Field(None, min_length=1, max_length=2048,
+                                       description="工作台网页授权登录后得到的 openid_ticket(公众号),10 分钟内有效")
     invitation: Text = Field(min_length=4, max_length=32, description="管理员发放的一次性邀请码")
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> BindBody:
+        if (self.code is None) == (self.openid_ticket is None):
+            raise ValueError("code(小程序)和 openid_ticket(工作台)须填写其中一个")
+        return self
 
 
 class DispatchBody(Body):
