@@ -130,6 +130,9 @@ class Order(Model):
     confidence = fields.FloatField(null=True)
     predicted_category = fields.CharField(max_length=16, null=True)
     predicted_department = fields.CharField(max_length=32, null=True)
+    # the router's best three: [{"category", "department", "confidence"}], best first (None: routed before they were
+    # kept, the predicted pair stands in)
+    suggestions = fields.JSONField(null=True)
     auto_dispatched = fields.BooleanField(default=False)
     routing_corrected = fields.BooleanField(default=False)  # an automatic dispatch later corrected by a person
     state = fields.CharField(max_length=16, db_index=True)

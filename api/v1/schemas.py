@@ -151,6 +151,9 @@ class OrderListQuery(Query):
     until: date | None = Field(None, description="提交日期止(含),YYYY-MM-DD")
     q: Text | None = Field(None, max_length=100)
     extension_pending: bool | None = Field(None, description="true:只看有待审批延期申请的工单;false:排除它们")
+    due_soon: bool | None = Field(None, description="true:只看即将超期的工单(未逾期,接单或办结时限在提醒时间内);"
+                                                    "false:排除它们")
+    urgent: bool | None = Field(None, description="true:只看急难事;false:排除急难事")
     cursor: Text | None = Field(None, max_length=64)
     limit: int = Field(20, ge=1, le=100)
 
@@ -222,6 +225,12 @@ class ReturnNoteOut(BaseModel):
     returned_at: datetime
 
 
+class Suggestion(BaseModel):
+    category: str
+    department: str = Field(description="部门代码")
+    confidence: float = Field(description="这一分类与部门组合的概率(0–1)")
+
+
 class OrderSummary(BaseModel):
     number: str
     state: str
@@ -242,6 +251,8 @@ class OrderSummary(BaseModel):
     accepted_at: datetime | None
     resolved_at: datetime | None
     returned: ReturnNoteOut | None = Field(None, description="被退回的工单:退单理由和建议的部门(待派单队列)")
+    suggestions: list[Suggestion] | None = Field(
+        None, description="自动分类给出的前三个建议(分类、部门、概率),最可能的在前;仅工作人员可见")
 
 
 class OrderPage(BaseModel):
