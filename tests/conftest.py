@@ -55,7 +55,7 @@ async def sqlite_template(tmp_path_factory):
     return path
 
 
-TABLES = ["personal_data_access", "correction", "rating", "order_event", "outbox", "inbound_message", "media", "orders",
+TABLES = ["reference_edit", "personal_data_access", "correction", "rating", "order_event", "outbox", "inbound_message", "media", "orders",
           "invitation", "duty_shift", "staff", "township", "grid", "resident", "department", "idempotency_record",
           "daily_counter", "spent_token"]
 

@@ -5,7 +5,7 @@ from sanic import Sanic
 from sanic_ext.extensions.openapi.extension import OpenAPIExtension
 
 from api.v1 import (  # noqa: F401 - declares the routes
-    admin_routes, auth_routes, docs, media_routes, orders_routes, qr_routes,
+    admin_routes, auth_routes, docs, media_routes, orders_routes, qr_routes, reference_routes,
 )
 from api.v1.http import routes
 

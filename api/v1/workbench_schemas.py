@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from api.v1.schemas import Body, Query, Text, Tokens
 
 QR_TICKET_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
+CODE_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 
 
 # ---------------------------------------------------------------------------------------------- PC login by QR
@@ -50,14 +51,14 @@ class Centre(BaseModel):
 class GridBody(Body):
     """A grid's fields; a new grid needs code, name and village, and either polygon or centre (with radius_m)."""
 
-    code: Text | None = Field(None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
+    code: Text | None = Field(None, min_length=1, max_length=32, pattern=CODE_PATTERN,
                               description="网格代码(新建时必填,之后不能改)")
     name: Text | None = Field(None, min_length=1, max_length=64)
     village: Text | None = Field(None, min_length=1, max_length=64)
     active: bool | None = None
     polygon: dict[str, Any] | None = Field(None, description="GeoJSON Polygon,坐标 [经度, 纬度]")
     centre: Centre | None = Field(None, description="中心点(圆形网格,配合 radius_m)")
-    radius_m: float | None = Field(None, gt=0, le=50_000)
+    radius_m: float | None = Field(None, gt=0, le=20_000, description="圆形网格的半径(米)")
 
 
 class GridOut(BaseModel):
@@ -68,12 +69,6 @@ class GridOut(BaseModel):
     polygon: dict[str, Any] | None
     centre: Centre | None
     radius_m: float | None
-
-
-class ReferenceEdit(BaseModel):
-    """What an edit changed: field → [before, after]."""
-
-    changed: dict[str, list[Any]]
 
 
 class DepartmentEdited(BaseModel):
