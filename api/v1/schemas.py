@@ -163,6 +163,10 @@ class PageQuery(Query):
     limit: int = Field(20, ge=1, le=100)
 
 
+class GridQuery(Query):
+    include_inactive: bool | None = Field(None, description="true:也列出已停用的网格(properties.active 为 false)")
+
+
 class StaffListQuery(Query):
     role: Literal["grid_worker", "dept_staff", "supervisor", "admin"] | None = None
     department: Text | None = Field(None, max_length=32)
@@ -342,6 +346,7 @@ class DepartmentOut(BaseModel):
     name: str
     duties: list[str]
     active: bool
+    phone: str | None = Field(None, description="部门值班电话")
 
 
 class DepartmentList(BaseModel):

@@ -44,7 +44,8 @@ async def test_a_department_edit_lands_in_the_database_and_is_recorded(api):
         "department", "jianshe", "update", admin.id, admin.name)
     assert set(record.changes) == {"name", "duties", "phone"}
     listed = (await api.get(SUPERVISOR, "/departments")).json()["items"]
-    assert {"code": "jianshe", "name": "建设办"}.items() <= next(d for d in listed if d["code"] == "jianshe").items()
+    assert {"code": "jianshe", "name": "建设办", "phone": "0870-5550999"}.items() <= next(
+        d for d in listed if d["code"] == "jianshe").items()
 
     cleared = await api.patch(ADMIN, "/admin/departments/jianshe", {"phone": "", "active": False})
     assert cleared.json()["phone"] is None and cleared.json()["active"] is False
@@ -95,6 +96,8 @@ async def test_a_grid_is_created_edited_and_deactivated(api):
     assert renamed.status_code == 200 and renamed.json()["polygon"] is not None  # geometry untouched
     features = (await api.get(SUPERVISOR, "/grids")).json()["features"]
     assert "XJB-01" not in {f["id"] for f in features} and "XJB-05" in {f["id"] for f in features}
+    every = (await api.get(ADMIN, "/grids", params={"include_inactive": "true"})).json()["features"]
+    assert next(f for f in every if f["id"] == "XJB-01")["properties"]["active"] is False
     assert await models.ReferenceEdit.filter(kind="grid").count() == 3
 
 
