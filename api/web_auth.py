@@ -8,14 +8,20 @@
         → 302 to /m/#/signed-in?access_token=…&refresh_token=…[&openid_ticket=…]&next=…
 
 The tokens travel in the fragment: browsers send it to no server and write it to no log. `state` is signed and
-expires (STATE_MINUTES), and `next` can only name a page of the workbench (/m/…): no open redirect. Failures are
+expires (STATE_MINUTES), and `next` can only name a page of the workbench (/m/…): no open redirect. The state is
+bound to the browser that asked for it (a nonce in a cookie scoped to /m/auth, its hash in the state): a callback
+link made on another phone signs nobody in here, so nobody can be slipped into someone else's WeChat identity and
+then bind their invitation to it. Failures are
 Chinese pages (or the JSON error body, for a client that asks for JSON).
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import logging
 import re
+import secrets
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -37,6 +43,7 @@ OPENID_TICKET_TYP = "openid_ticket"
 HOME = "/m/"
 # a page of the workbench: /m/ and what follows, its hash routes included (/m/#/qr/<ticket>); no "//", no "\"
 _NEXT = re.compile(r"^/m/[A-Za-z0-9\-._~/#?=&%+:@!$',;*()]*$")
+NONCE_COOKIE = "sidan_web_auth"
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}  # copy it: Sanic adds to the dict given
 
 
@@ -57,16 +64,24 @@ def safe_next(raw: str | None) -> str:
     return raw
 
 
-def sign_state(settings: Settings, next_path: str) -> str:
-    return signed_token(settings, STATE_TYP, "web-auth", timedelta(minutes=STATE_MINUTES), next=next_path)
+def _digest(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
 
 
-def read_state(settings: Settings, state: str) -> str:
-    """The `next` that a state this server signed carries; WebAuthError when it is forged, altered or expired."""
+def sign_state(settings: Settings, next_path: str, nonce: str) -> str:
+    return signed_token(settings, STATE_TYP, "web-auth", timedelta(minutes=STATE_MINUTES), next=next_path,
+                        nonce=_digest(nonce))
+
+
+def read_state(settings: Settings, state: str, nonce: str | None) -> str:
+    """The `next` that a state this server signed for this browser carries; WebAuthError when it is forged, altered,
+    expired or was made for another browser."""
     try:
         claims = decode(settings, state, STATE_TYP)
     except AuthError:
         raise WebAuthError(400, "invalid_state", "登录链接已过期或无效,请返回后重新打开工作台。") from None
+    if not nonce or not hmac.compare_digest(str(claims.get("nonce", "")), _digest(nonce)):
+        raise WebAuthError(400, "invalid_state", "登录链接已用过,或不是在这台手机上打开的,请从公众号菜单重新打开工作台。")
     return safe_next(claims.get("next"))
 
 
@@ -87,19 +102,25 @@ def openid_of_ticket(settings: Settings, ticket: str) -> str:
     return openid
 
 
-def authorize_url(settings: Settings, next_path: str) -> str:
+def authorize_url(settings: Settings, next_path: str, nonce: str) -> str:
     query = urlencode({"appid": settings.wechat.appid, "redirect_uri": f"{settings.app.public_url}/m/auth/callback",
-                       "response_type": "code", "scope": "snsapi_base", "state": sign_state(settings, next_path)})
+                       "response_type": "code", "scope": "snsapi_base",
+                       "state": sign_state(settings, next_path, nonce)})
     return f"{settings.wechat.oauth_base}/connect/oauth2/authorize?{query}#wechat_redirect"
 
 
 # ---------------------------------------------------------------------------------------------- routes
 async def start(request: Request) -> HTTPResponse:
+    nonce = secrets.token_urlsafe(16)
     try:
-        target = authorize_url(request.app.ctx.settings, safe_next(request.args.get("next")))
+        target = authorize_url(request.app.ctx.settings, safe_next(request.args.get("next")), nonce)
     except WebAuthError as exc:
         return failure(request, exc)
-    return redirect(target, headers=dict(NO_STORE))
+    response = redirect(target, headers=dict(NO_STORE))
+    secure = request.app.ctx.settings.app.public_url.startswith("https://")
+    response.add_cookie(NONCE_COOKIE, nonce, path="/m/auth", max_age=STATE_MINUTES * 60, httponly=True,
+                        samesite="Lax", secure=secure)
+    return response
 
 
 async def callback(request: Request) -> HTTPResponse:
@@ -107,7 +128,7 @@ async def callback(request: Request) -> HTTPResponse:
 
     settings = request.app.ctx.settings
     try:
-        next_path = read_state(settings, request.args.get("state") or "")
+        next_path = read_state(settings, request.args.get("state") or "", request.cookies.get(NONCE_COOKIE))
         code = request.args.get("code") or ""
         if not code or len(code) > 128 or not code.isprintable():
             raise WebAuthError(400, "no_code", "微信没有返回授权结果,请返回后重新打开工作台。")
@@ -121,7 +142,9 @@ async def callback(request: Request) -> HTTPResponse:
     if staff is None:
         fragment["openid_ticket"] = openid_ticket(settings, openid)
     fragment["next"] = next_path
-    return redirect(f"{HOME}#/signed-in?{urlencode(fragment)}", headers=dict(NO_STORE))
+    response = redirect(f"{HOME}#/signed-in?{urlencode(fragment)}", headers=dict(NO_STORE))
+    response.delete_cookie(NONCE_COOKIE, path="/m/auth")  # one sign-in per nonce
+    return response
 
 
 async def _openid(request: Request, code: str) -> str:

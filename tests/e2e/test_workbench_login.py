@@ -2,6 +2,7 @@
 WeChat's authorize page and /sns/oauth2/access_token) and binding by invitation with the openid_ticket it hands out."""
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
@@ -9,11 +10,13 @@ import httpx
 import pytest
 
 from api.auth import signed_token
-from api.web_auth import OPENID_TICKET_TYP, STATE_TYP, openid_ticket, sign_state
+from api.web_auth import NONCE_COOKIE, OPENID_TICKET_TYP, STATE_TYP, openid_ticket, sign_state
 from orders import models
 from tests.e2e.api_harness import ADMIN, serve_api
 
 WEB_USER = "oWebStaff0001"
+NONCE = "this-browsers-nonce"
+THIS_BROWSER = {"Cookie": f"{NONCE_COOKIE}={NONCE}"}
 
 
 @pytest.fixture
@@ -40,6 +43,8 @@ async def web_login(api, openid: str, next_path: str = "/m/") -> dict[str, str]:
     location = signed_in.headers["location"]
     path, _, fragment = location.partition("#")
     assert path == "/m/" and fragment.startswith("/signed-in?")
+    replayed = await api.client.get(f"{callback.path}?{callback.query}")  # the nonce was spent
+    assert replayed.status_code == 400 and "登录链接已用过" in replayed.text
     return {key: values[0] for key, values in parse_qs(fragment.partition("?")[2]).items()}
 
 
@@ -60,6 +65,8 @@ async def test_the_authorize_redirect_names_the_account_the_callback_and_a_signe
     assert query["response_type"] == "code" and url.fragment == "wechat_redirect"
     assert query["redirect_uri"] == f"{settings.app.public_url}/m/auth/callback"
     assert "/m/#/orders" not in query["state"]  # signed, not the bare path
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"{NONCE_COOKIE}=") and "Path=/m/auth" in cookie and "HttpOnly" in cookie
     no_next = await api.client.get("/m/auth")
     assert no_next.status_code == 302
 
@@ -104,29 +111,37 @@ async def test_next_can_only_name_a_page_of_the_workbench(api, next_path):
 
 async def test_a_forged_altered_or_expired_state_is_refused_with_a_chinese_page(api):
     settings = api.app.ctx.settings
-    genuine = sign_state(settings, "/m/")
+    genuine = sign_state(settings, "/m/", NONCE)
     long_ago = datetime.now(timezone.utc) - timedelta(minutes=11)
-    expired = signed_token(settings, STATE_TYP, "web-auth", timedelta(minutes=10), now=long_ago, next="/m/")
+    digest = hashlib.sha256(NONCE.encode()).hexdigest()
+    expired = signed_token(settings, STATE_TYP, "web-auth", timedelta(minutes=10), now=long_ago, next="/m/",
+                           nonce=digest)
     forged = signed_token(settings.with_overrides(auth={"jwt_secret": "x" * 48}), STATE_TYP, "web-auth",
-                          timedelta(minutes=10), next="/m/")
+                          timedelta(minutes=10), next="/m/", nonce=digest)
     not_a_state = openid_ticket(settings, WEB_USER)  # signed by us, but another kind of token
     for state in (genuine[:-4] + "AAAA", expired, forged, not_a_state, ""):
-        response = await api.client.get("/m/auth/callback", params={"code": f"web-{WEB_USER}", "state": state})
+        response = await api.client.get("/m/auth/callback", params={"code": f"web-{WEB_USER}", "state": state},
+                                        headers=THIS_BROWSER)
         assert response.status_code == 400, state
         assert "登录链接已过期或无效" in response.text and "location" not in response.headers
+    # a genuine state opened in another browser (a callback link sent to someone): nobody is signed in
+    for cookie in ({}, {"Cookie": f"{NONCE_COOKIE}=another-browser"}):
+        response = await api.client.get("/m/auth/callback", params={"code": f"web-{WEB_USER}", "state": genuine},
+                                        headers=cookie)
+        assert response.status_code == 400 and "不是在这台手机上打开的" in response.text
     assert not [r for r in api.wechat.received if r.path == "/sns/oauth2/access_token"]  # nothing was exchanged
     assert not await models.Resident.filter(openid=WEB_USER).exists()
 
 
 async def test_wechat_refusing_the_code_or_being_down_says_what_to_do(api):
-    state = sign_state(api.app.ctx.settings, "/m/")
-    no_code = await api.client.get("/m/auth/callback", params={"state": state})
+    state = sign_state(api.app.ctx.settings, "/m/", NONCE)
+    no_code = await api.client.get("/m/auth/callback", params={"state": state}, headers=THIS_BROWSER)
     assert no_code.status_code == 400 and "微信没有返回授权结果" in no_code.text
-    refused = await api.client.get("/m/auth/callback", params={"code": "forged", "state": state})
+    refused = await api.client.get("/m/auth/callback", params={"code": "forged", "state": state}, headers=THIS_BROWSER)
     assert refused.status_code == 401 and "微信授权失败" in refused.text
     api.wechat.fail_next(1, status=502)
     down = await api.client.get("/m/auth/callback", params={"code": f"web-{WEB_USER}", "state": state},
-                                headers={"Accept": "application/json"})
+                                headers={"Accept": "application/json", **THIS_BROWSER})
     assert down.status_code == 503
     assert down.json()["error"]["code"] == "wechat_unavailable" and "稍后" in down.json()["error"]["message"]
     assert not await models.Resident.filter(openid=WEB_USER).exists()
