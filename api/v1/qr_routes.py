@@ -21,6 +21,7 @@ from datetime import timedelta
 from urllib.parse import quote
 
 from sanic import Request
+from sanic_ext import openapi
 
 from api.auth import STAFF_ROLES, AuthError, require, subject_of
 from api.v1 import workbench_schemas as wb
@@ -78,8 +79,6 @@ def _ticket(raw: str) -> str:
 
 
 def _documented_ticket(handler):
-    from sanic_ext import openapi
-
     return openapi.parameter("ticket", RawSchema({"type": "string", "pattern": wb.QR_TICKET_PATTERN}), "path",
                              required=True, description="二维码票据")(handler)
 
