@@ -4,6 +4,8 @@
     phone  scans confirm_url → /m/auth (the web authorisation) → the confirm page /m/#/qr/<ticket>
            POST /api/v1/auth/qr/<ticket>/confirm       (the phone's staff JWT) → the PC's session is granted
     PC     GET  /api/v1/auth/qr/<ticket>?poll_secret=… → pending | granted (+ tokens, on the first poll only) | expired
+    phone  GET  /api/v1/auth/qr/<ticket>/info          (staff JWT) → where and when the PC asked, for the confirm page:
+           a QR code someone else sent must not be confirmed blindly
 
 Tickets live in the shared store (Redis or in-process) for QR_SECONDS; only a hash of the poll secret is kept, and
 no token is kept at all: the first poll after the grant claims it (set-if-absent) and gets tokens issued then.
@@ -95,7 +97,9 @@ async def create_ticket(request: Request):
         raise TooManyTickets("请求太频繁,请稍后再刷新二维码")
     ticket, poll_secret = secrets.token_urlsafe(16), secrets.token_urlsafe(24)
     expires_at = now + timedelta(seconds=QR_SECONDS)
-    await store.set(_keys(ticket)[0], json.dumps({"secret": _hash(poll_secret)}), ttl=QR_SECONDS)
+    pc = {"secret": _hash(poll_secret), "address": address[:64], "at": now.isoformat(),
+          "device": (request.headers.get("user-agent") or "")[:200]}
+    await store.set(_keys(ticket)[0], json.dumps(pc), ttl=QR_SECONDS)
     public_url = request.app.ctx.settings.app.public_url
     confirm_url = f"{public_url}/m/auth?next={quote(f'/m/#/qr/{ticket}', safe='/')}"
     return respond(wb.QrTicketOut(ticket=ticket, poll_secret=poll_secret, confirm_url=confirm_url,
@@ -126,6 +130,20 @@ async def poll_ticket(request: Request, ticket: str):
         return respond(wb.QrStatusOut(status="expired"))
     log.info("QR login: staff %s signed a PC in", staff.id)
     return respond(wb.QrStatusOut(status="granted", tokens=await tokens_for(request, staff)))
+
+
+@routes.get("/auth/qr/<ticket:str>/info")
+@doc("电脑扫码登录:待确认的电脑", tag=TAG, response=wb.QrInfoOut,
+     description="手机确认页先显示是哪台电脑(地址、浏览器、时间)在请求登录,不是本人操作的不要确认。")
+@_documented_ticket
+@require(*STAFF_ROLES)
+@_store_errors
+async def ticket_info(request: Request, ticket: str):
+    pending = await request.app.ctx.store.get(_keys(_ticket(ticket))[0])
+    if pending is None:
+        raise NotFound(EXPIRED)
+    pc = json.loads(pending)
+    return respond(wb.QrInfoOut(address=pc.get("address", ""), device=pc.get("device", ""), requested_at=pc["at"]))
 
 
 @routes.post("/auth/qr/<ticket:str>/confirm")

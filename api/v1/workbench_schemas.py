@@ -30,6 +30,12 @@ class QrStatusOut(BaseModel):
     tokens: Tokens | None = Field(None, description="确认后第一次查询时给出登录凭证(只给一次)")
 
 
+class QrInfoOut(BaseModel):
+    address: str = Field(description="电脑的网络地址")
+    device: str = Field(description="电脑浏览器的 User-Agent")
+    requested_at: datetime = Field(description="电脑生成二维码的时间")
+
+
 class QrConfirmOut(BaseModel):
     status: Literal["granted"]
     message: str

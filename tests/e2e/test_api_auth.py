@@ -50,6 +50,7 @@ ENDPOINTS = [
                               "centre": {"latitude": 28.6, "longitude": 104.4}}, {"admin"}),
     ("PATCH", "/admin/grids/{code}", {"name": "改名"}, {"admin"}),
     ("POST", "/auth/qr/{ticket}/confirm", None, STAFF),
+    ("GET", "/auth/qr/{ticket}/info", None, STAFF),
     *[("GET", f"/stats/{name}", None, {"supervisor", "admin"})
       for name in ("summary", "breakdown", "trend", "overdue", "feed", "definitions", "dashboard", "report/{file}")],
     ("POST", "/media", None, STAFF),

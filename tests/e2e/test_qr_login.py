@@ -37,6 +37,10 @@ async def test_the_phone_confirms_and_the_pc_gets_that_members_tokens_once(api):
     assert created["confirm_url"].startswith(f"{public_url}/m/auth?next=")
     assert unquote(created["confirm_url"].split("next=", 1)[1]) == f"/m/#/qr/{ticket}"
     assert (await poll(api, ticket, secret)).json() == {"status": "pending", "tokens": None}
+    info = await api.get(JIANSHE, f"/auth/qr/{ticket}/info")  # what the phone's confirm page shows first
+    assert info.status_code == 200 and info.json()["address"] == "127.0.0.1"
+    assert info.json()["device"].startswith("python-httpx") and info.json()["requested_at"]
+    assert (await api.get(RESIDENT, f"/auth/qr/{ticket}/info")).status_code == 403
 
     confirmed = await api.post(JIANSHE, f"/auth/qr/{ticket}/confirm")
     assert confirmed.status_code == 200, confirmed.text
@@ -92,6 +96,7 @@ async def test_tickets_expire_and_unknown_ones_are_expired(api, monkeypatch):
     created = await new_ticket(api)
     await asyncio.sleep(1.3)
     assert (await poll(api, created["ticket"], created["poll_secret"])).json()["status"] == "expired"
+    assert (await api.get(JIANSHE, f"/auth/qr/{created['ticket']}/info")).status_code == 404
     late = await api.post(JIANSHE, f"/auth/qr/{created['ticket']}/confirm")
     assert late.status_code == 404 and "过期" in late.json()["error"]["message"]
     unknown = await poll(api, "A" * 22, "whatever")

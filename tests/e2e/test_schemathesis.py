@@ -57,6 +57,7 @@ CALLER = {
     ("POST", "/api/v1/admin/grids"): ADMIN,
     ("PATCH", "/api/v1/admin/grids/{code}"): ADMIN,
     ("POST", "/api/v1/auth/qr/{ticket}/confirm"): SUPERVISOR,
+    ("GET", "/api/v1/auth/qr/{ticket}/info"): SUPERVISOR,
 }
 
 if os.environ.get(CONTEXT_ENV):  # inside the schemathesis run only
