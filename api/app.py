@@ -107,6 +107,8 @@ def create_app(
     register_bot(app)
     from api.stats import register as register_stats
     register_stats(app)
+    from api.web_auth import register as register_web_auth
+    register_web_auth(app)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:

@@ -98,6 +98,13 @@ def dashboard_token(settings: Settings, staff: models.Staff, hours: int | None =
     return _encode(settings, {**principal_claims(staff), "typ": "dashboard"}, timedelta(hours=hours), now)
 
 
+def signed_token(settings: Settings, typ: str, subject: str, lifetime: timedelta, now: datetime | None = None,
+                 **claims: Any) -> str:
+    """A short-lived signed token of another kind than a login (the web authorisation's state, an openid ticket):
+    decode(settings, token, typ) reads it back and refuses it once expired or of another kind."""
+    return _encode(settings, {**claims, "sub": subject, "typ": typ}, lifetime, now)
+
+
 async def actor_from_claims(claims: dict[str, Any]) -> Actor:
     kind, _, raw_id = str(claims.get("sub", "")).partition(":")
     if not raw_id.isdigit():

@@ -49,6 +49,10 @@ def cmd_township_apply(args: argparse.Namespace) -> int:
         print(f"  {change}")
     if result.changed:
         print(f"{'将有' if args.dry_run else '已写入'} {len(result.changes)} 项变更。")
+    if result.overridden:
+        print(f"{'将覆盖' if args.dry_run else '已覆盖'}管理员在工作台的 {len(result.overridden)} 处修改(以文件为准):")
+        for item in result.overridden:
+            print(f"  {item}")
     if result.uninvited:
         print(f"尚未绑定微信的人员 {len(result.uninvited)} 名:{'、'.join(result.uninvited)}"
               f"(逐一发放邀请码:sidan staff invite 姓名)")

@@ -1,9 +1,9 @@
 """The outgoing WeChat HTTP API: access token, customer-service and template messages, temporary media, the custom
-menu and the template list (official account), subscribe messages, their template list and jscode2session
-(mini-program). Request shapes follow wechatpy's clients (whose calls block: they use requests); calls are async
-(httpx) so the event loop never blocks. The base URL comes from SIDAN_WECHAT_API_BASE, so tests point it at a local
-fake server. `sidan wechat menu|check` use this client too: they share the servers' cached token rather than fetch
-one that would replace it.
+menu, the template list and the web authorisation's code → openid (official account), subscribe messages, their
+template list and jscode2session (mini-program). Request shapes follow wechatpy's clients (whose calls block: they
+use requests); calls are async (httpx) so the event loop never blocks. The base URL comes from
+SIDAN_WECHAT_API_BASE, so tests point it at a local fake server. `sidan wechat menu|check` use this client too:
+they share the servers' cached token rather than fetch one that would replace it.
 
 The access token is cached in the shared store for all workers; one refresh at a time (a store lock), refreshed
 before expiry and again when WeChat answers an expired/invalid-token error code.
@@ -204,6 +204,15 @@ class WeChatClient:
             raise WeChatAPIError(-1, "no openid in jscode2session answer")
         return data
 
+    async def oauth_openid(self, code: str) -> str:
+        """The official account's web authorisation (snsapi_base): the authorize page's code → the visitor's openid
+        in the official account (the openid its messages come from)."""
+        data = await self._get("/sns/oauth2/access_token", {"appid": self._wechat.appid,
+                                                            "secret": self._wechat.app_secret, "code": code,
+                                                            "grant_type": "authorization_code"})
+        if not data.get("openid"):
+            raise WeChatAPIError(-1, "no openid in oauth2/access_token answer")
+        return str(data["openid"])
 
     async def user_info(self, openid: str) -> dict[str, Any]:
         """An official-account follower: {subscribe, openid[, unionid], …}; the unionid only when the account is bound

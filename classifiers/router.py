@@ -50,6 +50,7 @@ log = logging.getLogger("sidan.classifiers")
 
 DEFAULT_URGENCY = "操心事"
 TOP_TERMS = 5
+SUGGESTIONS = 3
 # An artifact from before corpus/danger.toml, read where that file is missing: its danger words, one kind.
 _OLD_DANGER_ADVICE = "情况紧急请直接拨打 110 / 119 / 120,并告诉我们您在哪里、发生了什么。"
 
@@ -67,6 +68,9 @@ class Prediction:
     danger_advice: str | None = None  # that kind's advice to the resident (Chinese)
     request: bool = True  # False: no request at all (a greeting, "测试", "asdfgh", an emoji): answer, do not file
     not_request_reason: str | None = None  # when request is False: a code of classifiers.screen.REASONS
+    # the best allowed (category, department, probability) pairs, best first (SUGGESTIONS of them): the first is the
+    # answer above; the probability is the pair's in the joint decision (at most the answer's confidence)
+    suggestions: tuple[tuple[str, str, float], ...] = ()
 
     def as_json(self) -> dict:
         extra = {"danger": self.danger, "danger_kind": self.danger_kind, "danger_advice": self.danger_advice,
@@ -198,7 +202,7 @@ class Router:
                 out.append(Prediction(None, None, urgency, float(confidence[i]), terms[i], label=classes[k[i]],
                                       **flags[i]))
             return out
-        ci, dj, confidence = self._decide_batch(probas)
+        ci, dj, confidence, joint = self._decide_batch(probas)
         confidence = np.where(empty, 0.0, confidence)
         terms = self._terms(X, [self._slices["category"][0] + ci, self._slices["department"][0] + dj])
         categories, departments = self.models["category"].classes, self.models["department"].classes
@@ -206,14 +210,19 @@ class Router:
             urgencies = [self.models["urgency"].classes[u] for u in probas["urgency"].argmax(axis=1)]
         else:
             urgencies = [DEFAULT_URGENCY] * len(texts)
+        best = np.argsort(-joint.reshape(len(joint), -1), axis=1, kind="stable")[:, :SUGGESTIONS]
         for i in range(len(texts)):
+            pairs = [np.unravel_index(flat, joint.shape[1:]) for flat in best[i]]
+            suggestions = () if empty[i] else tuple(
+                (categories[c], departments[d], round(float(joint[i, c, d]), 4)) for c, d in pairs if joint[i, c, d] > 0)
             out.append(Prediction(categories[ci[i]], departments[dj[i]],
                                   self.most_urgent if urgent[i] else urgencies[i],
-                                  float(confidence[i]), terms[i], **flags[i]))
+                                  float(confidence[i]), terms[i], **flags[i], suggestions=suggestions))
         return out
 
-    def _decide_batch(self, probas: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The joint category–department decision for a whole batch: (category index, department index, confidence)."""
+    def _decide_batch(self, probas: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The joint category–department decision for a whole batch: (category index, department index, confidence,
+        the joint probabilities over the allowed pairs)."""
         pc, pd = probas["category"], probas["department"]
         joint = pc[:, :, None] * pd[:, None, :] * self._mask[None]
         total = joint.sum(axis=(1, 2))
@@ -226,7 +235,7 @@ class Router:
         ci, dj = np.unravel_index(flat, joint.shape[1:])
         rows = np.arange(len(joint))
         conf = np.minimum(joint.sum(axis=2)[rows, ci], joint.sum(axis=1)[rows, dj])
-        return ci, dj, conf
+        return ci, dj, conf, joint
 
     def _fallback(self, text) -> Prediction:
         """What is left when the model fails on a text: danger and the screen's rules, confidence 0."""

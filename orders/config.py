@@ -143,6 +143,8 @@ class WechatSection(_Section):
     miniapp_secret: str
     api_base: str
     api_timeout_seconds: float = Field(gt=0)
+    # the official account's web authorisation page (网页授权, /connect/oauth2/authorize): the workbench's login
+    oauth_base: str = "https://open.weixin.qq.com"
     # Official-account template messages to residents (ids kept from before the field names were configuration)
     survey_template_id: str
     notify_template_id: str
@@ -176,7 +178,7 @@ class WechatSection(_Section):
             raise ValueError("EncodingAESKey must be exactly 43 characters (or empty)")
         return value
 
-    @field_validator("api_base")
+    @field_validator("api_base", "oauth_base")
     @classmethod
     def _http_base(cls, value: str) -> str:
         return http_base(value)
@@ -236,6 +238,8 @@ class DeadlinesSection(_Section):
     working_days: bool
     holidays: list[str]
     mediation_days: list[int]
+    # 即将超期 (GET /api/v1/orders?due_soon=true): an open order whose accept or resolve deadline falls this soon
+    due_soon_hours: float = Field(24.0, gt=0, le=24 * 30)
 
     def resolve_days_override(self, urgency: str) -> float | None:
         extra = self.model_extra or {}

@@ -242,6 +242,7 @@ class Intake(UnitOfWork):
             confidence=round(float(prediction.confidence), 4),
             predicted_category=prediction.category,
             predicted_department=department_code,
+            suggestions=self.suggestions_of(prediction),
             state=State.SUBMITTED,
             submitted_at=now,
             updated_at=now,
@@ -264,6 +265,14 @@ class Intake(UnitOfWork):
         else:
             plan.notices.append(self._dispatch_needed_notice(order))
         return plan
+
+    def suggestions_of(self, prediction: PredictionLike) -> list[dict[str, Any]]:
+        """The router's best pairs the taxonomy knows, best first (a router without them: its one answer)."""
+        pairs = getattr(prediction, "suggestions", None) or (
+            (prediction.category, prediction.department, prediction.confidence),)
+        return [{"category": category, "department": department, "confidence": round(float(confidence), 4)}
+                for category, department, confidence in pairs
+                if category in self.taxonomy.categories and department in self.taxonomy.departments][:3]
 
     async def resident_seen(self, openid: str, now: datetime, conn: Any,
                             subscribed: bool | None = None) -> models.Resident:

@@ -66,6 +66,25 @@ class DutyShift(Model):
         table = "duty_shift"
 
 
+class ReferenceEdit(Model):
+    """An admin's edit of a department or a grid in the workbench: who, when, field → [before, after].
+
+    `sidan township apply` reads them to say which of them the file overrides (orders/township/apply.py)."""
+
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharField(max_length=16)  # department | grid
+    code = fields.CharField(max_length=32)
+    action = fields.CharField(max_length=8)  # create | update
+    changes = fields.JSONField(default=dict)
+    staff = fields.ForeignKeyField("sidan.Staff", related_name="reference_edits", null=True, on_delete=fields.SET_NULL)
+    staff_name = fields.CharField(max_length=64)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "reference_edit"
+        indexes = (("kind", "code"),)
+
+
 class Resident(Model):
     id = fields.IntField(primary_key=True)
     openid = fields.CharField(max_length=64, unique=True)
@@ -174,6 +193,9 @@ class Order(Model):
     confidence = fields.FloatField(null=True)
     predicted_category = fields.CharField(max_length=16, null=True)
     predicted_department = fields.CharField(max_length=32, null=True)
+    # the router's best three: [{"category", "department", "confidence"}], best first (None: routed before they were
+    # kept, the predicted pair stands in)
+    suggestions = fields.JSONField(null=True)
     auto_dispatched = fields.BooleanField(default=False)
     routing_corrected = fields.BooleanField(default=False)  # an automatic dispatch later corrected by a person
     state = fields.CharField(max_length=16, db_index=True)

@@ -25,6 +25,8 @@ from orders.services import Actor, OrderService
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 QUEUE_STATES = scope.DISPATCH_QUEUE_STATES
+DEADLINE_STATES = (State.DISPATCHED, State.ACCEPTED, State.REOPENED)  # the open orders the sweep watches
+UNACCEPTED_STATES = (State.DISPATCHED, State.REOPENED)
 _CURSOR_PREFIX = "o1:"
 
 
@@ -40,6 +42,12 @@ class OrderFilters:
     text: str | None = None  # in the request text or the order number
     resident_id: int | None = None
     extension_pending: bool | None = None  # a department's request for more time awaits a supervisor
+    # 即将超期: not overdue yet, and the deadline it works against falls inside this window (now, now + warning):
+    # the accept deadline while nobody has accepted it, the resolve deadline while it is open
+    due_soon: bool | None = None
+    due_window: tuple[datetime, datetime] | None = None
+    urgent: bool | None = None  # the taxonomy's most urgent level (急难事)
+    most_urgent: str = "急难事"
 
 
 @dataclass(frozen=True)
@@ -115,6 +123,19 @@ def _filtered(query: QuerySet[models.Order], filters: OrderFilters) -> QuerySet[
     if filters.extension_pending is not None:
         pending = Q(extension_days_requested__isnull=False, state=State.ACCEPTED)
         query = query.filter(pending if filters.extension_pending else ~pending)
+    if filters.due_soon is not None:
+        if filters.due_window is None:
+            raise ValueError("due_soon needs due_window")
+        start, end = filters.due_window
+        unaccepted = [str(state) for state in UNACCEPTED_STATES]
+        soon = Q(overdue=False) & (
+            Q(state__in=unaccepted, accept_deadline__gt=start, accept_deadline__lte=end)
+            | Q(state__in=[str(state) for state in DEADLINE_STATES], resolve_deadline__gt=start,
+                resolve_deadline__lte=end))
+        query = query.filter(soon if filters.due_soon else ~soon)
+    if filters.urgent is not None:
+        query = query.filter(urgency=filters.most_urgent) if filters.urgent else \
+            query.exclude(urgency=filters.most_urgent)
     return query
 
 

@@ -132,6 +132,18 @@ async def for_miniapp(openid: str, unionid: str | None, now: datetime) -> models
     return own
 
 
+async def for_official_account(openid: str) -> models.Resident:
+    """The resident behind an official-account openid (the bot's, and the workbench's web authorisation): the row
+    the bot made, or a new one. Never a mini-program login's: the two doors' openids differ."""
+    try:
+        resident, _ = await models.Resident.get_or_create(openid=openid)
+    except IntegrityError:  # the bot's first message and the first sign-in at once: the other created the row
+        resident = await models.Resident.get(openid=openid)
+    if resident.merged_into_id is not None:
+        return await models.Resident.get(id=resident.merged_into_id)
+    return resident
+
+
 async def unionid_found(resident_id: int, unionid: str, now: datetime) -> Linked | None:
     """The background lookup's answer for an official-account row: recorded, and the mini-program rows that logged in
     with the same unionid merged into it."""

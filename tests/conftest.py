@@ -55,10 +55,10 @@ async def sqlite_template(tmp_path_factory):
     return path
 
 
-TABLES = ["hotspot_alert_order", "hotspot_alert", "resident_link", "unionid_lookup", "personal_data_access",
-          "correction", "rating", "order_event", "outbox", "inbound_message", "media", "orders", "invitation",
-          "duty_shift", "staff", "township", "grid", "resident", "department", "idempotency_record", "daily_counter",
-          "spent_token"]
+TABLES = ["reference_edit", "hotspot_alert_order", "hotspot_alert", "resident_link", "unionid_lookup",
+          "personal_data_access", "correction", "rating", "order_event", "outbox", "inbound_message", "media", "orders",
+          "invitation", "duty_shift", "staff", "township", "grid", "resident", "department", "idempotency_record",
+          "daily_counter", "spent_token"]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

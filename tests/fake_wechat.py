@@ -6,6 +6,10 @@ and serves photos by their PicUrl, and can forget either, as WeChat does after a
 (`templates`, `subscribe_templates`: set them) and can refuse to give a token (`refuse_token`). cgi-bin/user/info
 answers the unionid of an official-account openid from `unionids` (set it; an openid not in it has none), and
 jscode2session the unionid of a mini-program openid from the same map.
+
+The official account's web authorisation too: its authorize page (/connect/oauth2/authorize) sends the browser back
+to redirect_uri with code=web-<web_openid> (set `web_openid`: who "opened" the page), and /sns/oauth2/access_token
+turns such a code into that openid. Tests point wechat.oauth_base and wechat.api_base at base_url.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 from tests.support import free_port
 
@@ -42,6 +46,7 @@ class FakeWeChat:
         self.subscribe_templates: list[dict[str, Any]] = []  # the mini-program's newtmpl/gettemplate data
         self.token_refusal: dict[str, Any] | None = None  # what /cgi-bin/token answers instead of a token
         self.unionids: dict[str, str] = {}  # openid (either door's) -> unionid: user/info and jscode2session
+        self.web_openid = "oWebUser0001"  # who the authorize page says opened it (the official account's openid)
         self._fail_next = 0
         self._fail_status = 500
         self._expire_next = 0
@@ -163,6 +168,17 @@ class FakeWeChat:
         if failing:
             self._reply(handler, {"errcode": -1, "errmsg": "system error"}, status=self._fail_status)
             return
+        if url.path == "/connect/oauth2/authorize":  # the page WeChat shows (snsapi_base: none), then back
+            with self._lock:
+                self.received.append(Received(method, url.path, query, body))
+                code = f"web-{self.web_openid}"
+            separator = "&" if "?" in query.get("redirect_uri", "") else "?"
+            target = f"{query.get('redirect_uri', '')}{separator}{urlencode({'code': code, 'state': query.get('state', '')})}"
+            handler.send_response(302)
+            handler.send_header("Location", target)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
         if url.path.startswith("/mmbiz/"):  # WeChat's image server: no token
             with self._lock:
                 self.received.append(Received(method, url.path, query, body))
@@ -201,6 +217,13 @@ class FakeWeChat:
                 if openid in self.unionids:
                     session["unionid"] = self.unionids[openid]
                 return session
+            if path == "/sns/oauth2/access_token":  # web authorisation: code → the official account's openid
+                self.received.append(Received(method, path, query, body))
+                code = query.get("code", "")
+                if not code.startswith("web-") or len(code) <= len("web-"):
+                    return {"errcode": 40029, "errmsg": "invalid code"}
+                return {"access_token": f"WEB-{code}", "openid": code[len("web-"):], "scope": "snsapi_base",
+                        "expires_in": 7200, "refresh_token": "fake-refresh"}
             if self._expire_next > 0:
                 self._expire_next -= 1
                 return {"errcode": 42001, "errmsg": "access_token expired"}

@@ -4,7 +4,9 @@ from __future__ import annotations
 from sanic import Sanic
 from sanic_ext.extensions.openapi.extension import OpenAPIExtension
 
-from api.v1 import admin_routes, auth_routes, docs, media_routes, orders_routes  # noqa: F401 - declares the routes
+from api.v1 import (  # noqa: F401 - declares the routes
+    admin_routes, auth_routes, docs, media_routes, orders_routes, qr_routes, reference_routes,
+)
 from api.v1.http import routes
 
 # Only the OpenAPI extension: sanic-ext's CORS, automatic HEAD/OPTIONS/TRACE and dependency injection would add

@@ -25,15 +25,17 @@ ADMIN_TAG = "管理"
 async def departments(request: Request):
     rows = await models.Department.all().order_by("id")
     return respond(schemas.DepartmentList(items=[
-        schemas.DepartmentOut(code=d.code, name=d.name, duties=list(d.duties or []), active=d.active) for d in rows]))
+        schemas.DepartmentOut(code=d.code, name=d.name, duties=list(d.duties or []), active=d.active, phone=d.phone)
+        for d in rows]))
 
 
 @routes.get("/grids")
-@doc("网格(GeoJSON)", tag=TAG, response=schemas.GridCollection,
-     description="GeoJSON FeatureCollection,坐标顺序 [经度, 纬度];properties 含村、网格员。")
+@doc("网格(GeoJSON)", tag=TAG, query=schemas.GridQuery, response=schemas.GridCollection,
+     description="GeoJSON FeatureCollection,坐标顺序 [经度, 纬度];properties 含村、网格员、中心点、半径、是否启用。")
 @require(*STAFF_ROLES)
 async def grids(request: Request):
-    rows = await models.Grid.filter(active=True).order_by("code")
+    query = parse_query(request, schemas.GridQuery)
+    rows = await (models.Grid.all() if query.include_inactive else models.Grid.filter(active=True)).order_by("code")
     workers = await models.Staff.filter(role=Role.GRID_WORKER, active=True, grid_id__isnull=False).order_by("id")
     names: dict[int, list[str]] = {}
     for worker in workers:
@@ -43,7 +45,7 @@ async def grids(request: Request):
             id=grid.code, geometry=grid.polygon,
             properties={"code": grid.code, "name": grid.name, "village": grid.village,
                         "center": [grid.center_lng, grid.center_lat] if grid.center_lat is not None else None,
-                        "workers": names.get(grid.id, [])},
+                        "workers": names.get(grid.id, []), "radius_m": grid.radius_m, "active": grid.active},
         )
         for grid in rows
     ]

@@ -8,6 +8,7 @@ from api.auth import (
     subject_of,
 )
 from api.v1 import present, schemas
+from api.web_auth import openid_of_ticket
 from api.v1.docs import doc
 from api.v1.http import parse_body, respond, routes
 from orders import models, queries, residents
@@ -15,7 +16,7 @@ from orders.invitations import bind_with_invitation
 from orders.lifecycle import Role
 from orders.link_codes import LinkCodes
 from orders.services import Actor
-from orders.staff_channels import MINIAPP
+from orders.staff_channels import MINIAPP, OFFICIAL_ACCOUNT
 
 TAG = "认证"
 
@@ -68,11 +69,15 @@ async def refresh(request: Request):
 
 @routes.post("/auth/bind")
 @doc("工作人员绑定微信", tag=TAG, body=schemas.BindBody, response=schemas.Tokens, secured=False,
-     description="用管理员发放的一次性邀请码,把当前微信绑定到工作人员账号。")
+     description="用管理员发放的一次性邀请码,把当前微信绑定到工作人员账号:小程序用 wx.login 的 code,"
+                 "工作台(公众号网页授权登录后)用 openid_ticket,此后在公众号接收工单通知。")
 async def bind(request: Request):
     body = parse_body(request, schemas.BindBody)
-    openid, _ = await identity_from_code(request, body.code)
-    staff = await bind_with_invitation(body.invitation, openid, channel=MINIAPP, now=request.app.ctx.clock.now())
+    if body.openid_ticket is not None:
+        openid, channel = openid_of_ticket(request.app.ctx.settings, body.openid_ticket), OFFICIAL_ACCOUNT
+    else:
+        (openid, _), channel = await identity_from_code(request, body.code or ""), MINIAPP
+    staff = await bind_with_invitation(body.invitation, openid, channel=channel, now=request.app.ctx.clock.now())
     return respond(await tokens_for(request, staff))
 
 

@@ -5,6 +5,8 @@ order's detail as it now stands.
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sanic import Request
 
 from api.auth import EVERYONE, STAFF_ROLES, require
@@ -57,13 +59,18 @@ def media_link(request: Request):
 # ---------------------------------------------------------------------------------------------- reading
 @routes.get("/orders")
 @doc("工单列表", tag=TAG, query=schemas.OrderListQuery, response=schemas.OrderPage,
-     description="按状态、分类、部门、网格、逾期、待审批延期、日期、关键词筛选;新的在前;用 next_cursor 翻页。")
+     description="按状态、分类、部门、网格、逾期、即将超期、急难事、待审批延期、日期、关键词筛选;新的在前;"
+                 "用 next_cursor 翻页。即将超期:尚未逾期,接单时限(未接单时)或办结时限在 deadlines.due_soon_hours "
+                 "小时内。")
 @require(*STAFF_ROLES)
 async def order_list(request: Request):
     query = parse_query(request, schemas.OrderListQuery)
+    now, settings = request.app.ctx.clock.now(), request.app.ctx.settings
     filters = OrderFilters(states=parse_states(query.state), category=query.category, department=query.department,
                            grid=query.grid, overdue=query.overdue, since=query.since, until=query.until, text=query.q,
-                           extension_pending=query.extension_pending)
+                           extension_pending=query.extension_pending, due_soon=query.due_soon,
+                           due_window=(now, now + timedelta(hours=settings.deadlines.due_soon_hours)),
+                           urgent=query.urgent, most_urgent=request.app.ctx.orders.taxonomy.most_urgent)
     page = await queries.list_orders(request.ctx.actor, filters, cursor=query.cursor, limit=query.limit)
     return respond(present.order_page(page.orders, page.next_cursor, request.ctx.actor))
 

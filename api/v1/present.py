@@ -64,7 +64,18 @@ def summary_fields(order: models.Order, viewer: Actor, shown: Callable[[Any], An
         "resolve_deadline": order.resolve_deadline,
         "accepted_at": order.accepted_at,
         "resolved_at": order.resolved_at,
+        "suggestions": suggestions(order) if viewer.role != Role.RESIDENT else None,
     }
+
+
+def suggestions(order: models.Order) -> list[schemas.Suggestion]:
+    """The router's best three kept with the order; an order routed before they were kept: its predicted pair."""
+    stored = order.suggestions
+    if stored is None:
+        known = order.predicted_category and order.predicted_department
+        stored = [{"category": order.predicted_category, "department": order.predicted_department,
+                   "confidence": order.confidence or 0.0}] if known else []
+    return [schemas.Suggestion(**item) for item in stored]
 
 
 def order_summary(order: models.Order, viewer: Actor, returned: ReturnNote | None = None) -> schemas.OrderSummary:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from orders.lifecycle import INVALID_REASONS
 
@@ -44,8 +44,19 @@ class RefreshBody(Body):
 
 
 class BindBody(Body):
-    code: Text = Field(min_length=1, max_length=128, description="wx.login 得到的 code")
+    """The WeChat to bind: the mini-program's (code) or the official account's that signed in to the workbench
+    (openid_ticket); exactly one of them."""
+
+    code: Text | None = Field(None, min_length=1, max_length=128, description="wx.login 得到的 code(小程序)")
+    openid_ticket: Text | None = Field(None, min_length=1, max_length=2048,
+                                       description="工作台网页授权登录后得到的 openid_ticket(公众号),10 分钟内有效")
     invitation: Text = Field(min_length=4, max_length=32, description="管理员发放的一次性邀请码")
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> BindBody:
+        if (self.code is None) == (self.openid_ticket is None):
+            raise ValueError("code(小程序)和 openid_ticket(工作台)须填写其中一个")
+        return self
 
 
 class LinkBody(Body):
@@ -152,6 +163,9 @@ class OrderListQuery(Query):
     until: date | None = Field(None, description="提交日期止(含),YYYY-MM-DD")
     q: Text | None = Field(None, max_length=100)
     extension_pending: bool | None = Field(None, description="true:只看有待审批延期申请的工单;false:排除它们")
+    due_soon: bool | None = Field(None, description="true:只看即将超期的工单(未逾期,接单或办结时限在提醒时间内);"
+                                                    "false:排除它们")
+    urgent: bool | None = Field(None, description="true:只看急难事;false:排除急难事")
     cursor: Text | None = Field(None, max_length=64)
     limit: int = Field(20, ge=1, le=100)
 
@@ -159,6 +173,10 @@ class OrderListQuery(Query):
 class PageQuery(Query):
     cursor: Text | None = Field(None, max_length=64)
     limit: int = Field(20, ge=1, le=100)
+
+
+class GridQuery(Query):
+    include_inactive: bool | None = Field(None, description="true:也列出已停用的网格(properties.active 为 false)")
 
 
 class StaffListQuery(Query):
@@ -223,6 +241,12 @@ class ReturnNoteOut(BaseModel):
     returned_at: datetime
 
 
+class Suggestion(BaseModel):
+    category: str
+    department: str = Field(description="部门代码")
+    confidence: float = Field(description="这一分类与部门组合的概率(0–1)")
+
+
 class OrderSummary(BaseModel):
     number: str
     state: str
@@ -243,6 +267,8 @@ class OrderSummary(BaseModel):
     accepted_at: datetime | None
     resolved_at: datetime | None
     returned: ReturnNoteOut | None = Field(None, description="被退回的工单:退单理由和建议的部门(待派单队列)")
+    suggestions: list[Suggestion] | None = Field(
+        None, description="自动分类给出的前三个建议(分类、部门、概率),最可能的在前;仅工作人员可见")
 
 
 class OrderPage(BaseModel):
@@ -334,6 +360,7 @@ class DepartmentOut(BaseModel):
     name: str
     duties: list[str]
     active: bool
+    phone: str | None = Field(None, description="部门值班电话")
 
 
 class DepartmentList(BaseModel):

@@ -1,6 +1,9 @@
 """`sidan township apply`: a checked township file written in one transaction, with what it changed.
 
 Creates or updates by code (departments, grids) and by openid or name (staff); the same file twice changes nothing.
+For departments and grids already there, the file wins for the keys it lists (a department's name, duties, phone,
+active; a grid's name, village and, when it gives any, its geometry) and leaves the others as an admin edited them in
+the workbench (orders/reference_edits.py); each admin edit it overrides is named in its line of changes.
 Anything the file no longer lists is deactivated when orders or staff refer to it (its history stays), deleted
 otherwise; staff are only ever deactivated. A dry run does the same work and rolls it back.
 """
@@ -15,6 +18,7 @@ from shapely.geometry import Polygon
 from tortoise.transactions import in_transaction
 
 from orders import models
+from orders.clock import local
 from orders.taxonomy import Taxonomy, load_taxonomy
 from orders.township.spec import ROLE_NAMES, DutyTable, GridTable, TownshipSpec
 
@@ -26,6 +30,7 @@ class ApplyResult:
     changes: list[str] = field(default_factory=list)  # one line each, in Chinese
     created: Counter[str] = field(default_factory=Counter)  # departments / grids / staff created
     uninvited: list[str] = field(default_factory=list)  # staff without a bound WeChat (they need an invitation)
+    overridden: list[str] = field(default_factory=list)  # admin edits (workbench) the file replaced, one line each
     dry_run: bool = False
 
     @property
@@ -83,11 +88,15 @@ class _Writer:
         self.spec, self.taxonomy, self.now, self.result = spec, taxonomy, now, result
         self.departments: dict[str, models.Department] = {}
         self.grids: dict[str, models.Grid] = {}
+        self.edits: dict[tuple[str, str], dict[str, tuple[Any, str, datetime]]] = {}  # the admins' latest per field
 
     def said(self, line: str) -> None:
         self.result.changes.append(line)
 
     async def run(self) -> None:
+        for edit in await models.ReferenceEdit.all().order_by("id").using_db(self.conn):
+            for name, (_, after) in (edit.changes or {}).items():
+                self.edits.setdefault((edit.kind, edit.code), {})[name] = (after, edit.staff_name, edit.at)
         await self._township()
         await self._departments()
         await self._grids()
@@ -124,7 +133,9 @@ class _Writer:
                 self.result.created["departments"] += 1
                 self.said(f"部门 {entry.code} {wanted['name']}:新建" + ("" if entry.active else "(停用)"))
             else:
-                await self._update(department, wanted, f"部门 {entry.code}", _DEPARTMENT_LABELS)
+                listed = {name: value for name, value in wanted.items() if name in entry.model_fields_set}
+                await self._update(department, listed, f"部门 {entry.code}", _DEPARTMENT_LABELS,
+                                   edited=("department", entry.code))
             self.departments[entry.code] = department
         for department in existing.values():
             await self._remove(department, f"部门 {department.code} {department.name}",
@@ -142,7 +153,9 @@ class _Writer:
                 self.result.created["grids"] += 1
                 self.said(f"网格 {entry.code} {entry.name}({entry.village}):新建")
             else:
-                await self._update(grid, wanted, f"网格 {entry.code}", _GRID_LABELS)
+                if not entry.model_fields_set & {"polygon", "center", "radius_m"}:  # no geometry in the file
+                    wanted = {name: value for name, value in wanted.items() if name not in _GEOMETRY}
+                await self._update(grid, wanted, f"网格 {entry.code}", _GRID_LABELS, edited=("grid", entry.code))
             self.grids[entry.code] = grid
         for grid in existing.values():
             # the file's own staff are moved or deactivated below; members added over the API would lose their grid
@@ -209,14 +222,29 @@ class _Writer:
             f"\n  {_shift_label(shift)}" for shift in self.spec.duty))
 
     # -------------------------------------------------------------------------------------- shared
-    async def _update(self, row, wanted: dict[str, Any], label: str, labels: dict[str, str]) -> None:
+    async def _update(self, row, wanted: dict[str, Any], label: str, labels: dict[str, str],
+                      edited: tuple[str, str] | None = None) -> None:
         differences = _differences(row, wanted, labels)
         if not differences:
             return
+        overridden = self._overridden(row, wanted, labels, edited) if edited else []
         await type(row).filter(id=row.id).using_db(self.conn).update(**wanted)
         for name, value in wanted.items():
             setattr(row, name, value)
-        self.said(f"{label}:{';'.join(differences)}")
+        note = f"(覆盖工作台的修改:{'、'.join(overridden)})" if overridden else ""
+        self.said(f"{label}:{';'.join(differences)}{note}")
+        self.result.overridden.extend(f"{label} {item}" for item in overridden)
+
+    def _overridden(self, row, wanted: dict[str, Any], labels: dict[str, str], edited: tuple[str, str]) -> list[str]:
+        """The fields the file changes whose value an admin set in the workbench: "名称(王管理 12-03 14:05)"."""
+        edits = self.edits.get(edited, {})
+        out = []
+        for name, value in wanted.items():
+            current = getattr(row, name)
+            if name in labels and current != value and name in edits and edits[name][0] == current:
+                _, who, at = edits[name]
+                out.append(f"{labels[name]}({who} {local(at):%m-%d %H:%M})")
+        return out
 
     async def _remove(self, row, label: str, *, orders, staff) -> None:
         """No longer in the file: deactivated when orders or staff refer to it, deleted otherwise."""
@@ -233,6 +261,7 @@ class _Writer:
         self.said(f"{label}:不在文件中,删除")
 
 
+_GEOMETRY = ("polygon", "center_lat", "center_lng", "radius_m")
 _DEPARTMENT_LABELS = {"name": "名称", "duties": "职责", "phone": "电话", "active": "启用"}
 _GRID_LABELS = {"name": "名称", "village": "村", "active": "启用", "polygon": "边界", "center_lat": "中心纬度",
                 "center_lng": "中心经度", "radius_m": "半径"}

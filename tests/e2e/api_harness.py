@@ -69,7 +69,7 @@ async def serve_api(settings, store, classifier, clock=None, demo: bool = True, 
     wechat = FakeWeChat().start()
     port = free_port()  # known before the app is built: its links (photos[].url) point at this server
     # No background loops unless asked: most tests look at the outbox rows themselves.
-    settings = settings.with_overrides(wechat={"api_base": wechat.base_url}, app={
+    settings = settings.with_overrides(wechat={"api_base": wechat.base_url, "oauth_base": wechat.base_url}, app={
         "run_background_tasks": background, "public_url": f"http://127.0.0.1:{port}"})
     app = create_app(settings, classifier=classifier, similarity=similarity, store=store, clock=clock)
     try:

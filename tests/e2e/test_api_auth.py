@@ -46,12 +46,20 @@ ENDPOINTS = [
     ("PATCH", "/admin/staff/{staff}", {"active": True}, {"admin"}),
     ("GET", "/admin/invitations", None, {"admin"}),
     ("POST", "/admin/invitations", {"name": "新人", "role": "supervisor"}, {"admin"}),
+    ("PATCH", "/admin/departments/{code}", {"name": "改名"}, {"admin"}),
+    ("POST", "/admin/grids", {"code": "G-9", "name": "新网格", "village": "楼坝村",
+                              "centre": {"latitude": 28.6, "longitude": 104.4}}, {"admin"}),
+    ("PATCH", "/admin/grids/{code}", {"name": "改名"}, {"admin"}),
+    ("POST", "/auth/qr/{ticket}/confirm", None, STAFF),
+    ("GET", "/auth/qr/{ticket}/info", None, STAFF),
     *[("GET", f"/stats/{name}", None, {"supervisor", "admin"})
-      for name in ("summary", "breakdown", "trend", "overdue", "feed", "definitions", "dashboard", "report/{file}")],
+      for name in ("summary", "breakdown", "trend", "overdue", "feed", "definitions", "dashboard", "hotspots",
+                   "report/{file}")],
     ("POST", "/media", None, STAFF),
     ("GET", "/media/{media}", None, EVERYONE),  # who may read a medium is the order's business (test_media_flow)
 ]
-PUBLIC = {("POST", "/auth/login"), ("POST", "/auth/refresh"), ("POST", "/auth/bind")}
+PUBLIC = {("POST", "/auth/login"), ("POST", "/auth/refresh"), ("POST", "/auth/bind"), ("POST", "/auth/qr"),
+          ("GET", "/auth/qr/{ticket}")}
 
 
 @pytest.fixture
@@ -62,7 +70,8 @@ async def api(settings, store, fake_classifier):
 
 def _path(template: str, number: str, staff_id: int) -> str:
     return (template.replace("{n}", number).replace("{staff}", str(staff_id)).replace("{file}", "2026-03.csv")
-            .replace("{media}", "1"))
+            .replace("{media}", "1").replace("{ticket}", "A" * 22)
+            .replace("/admin/departments/{code}", "/admin/departments/jianshe").replace("{code}", "XJB-01"))
 
 
 async def _request(api, method: str, path: str, body, headers: dict):
@@ -72,7 +81,8 @@ async def _request(api, method: str, path: str, body, headers: dict):
 async def _snapshot() -> tuple:
     """Everything a refused request must leave as it was."""
     return (await models.OrderEvent.all().count(), await models.Invitation.all().count(),
-            await models.Staff.filter(active=True).count(), await models.IdempotencyRecord.all().count())
+            await models.Staff.filter(active=True).count(), await models.IdempotencyRecord.all().count(),
+            await models.ReferenceEdit.all().count(), await models.Grid.all().count())
 
 
 async def test_every_role_is_refused_every_endpoint_it_may_not_use(api):

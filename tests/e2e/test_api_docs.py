@@ -26,7 +26,9 @@ async def test_the_document_describes_every_operation_well_enough_to_call_it(api
                   for method, op in ops.items()]
     assert len(operations) >= 33
     for path, method, op in operations:
-        public = path.startswith("/api/v1/auth/") and path != "/api/v1/auth/link"  # linking: a resident's own
+        # linking is a resident's own; the phone's QR confirmation is a staff member's
+        public = path.startswith("/api/v1/auth/") and path != "/api/v1/auth/link" and not path.endswith(
+            ("/confirm", "/info"))
         assert (op.get("security") == [{"bearer": []}]) != public, (path, method)
         assert op["responses"]["default"]["content"]["application/json"]["schema"]["properties"]["error"]
         success = next(code for code in op["responses"] if code != "default")
@@ -36,7 +38,8 @@ async def test_the_document_describes_every_operation_well_enough_to_call_it(api
             assert op["responses"][success]["content"]["application/json"]["schema"]["type"] == "object", path
         for name in [part[1:-1] for part in path.split("/") if part.startswith("{")]:
             assert any(p["name"] == name and p["in"] == "path" and p["required"] for p in op["parameters"])
-        if method in ("post", "patch") and not path.endswith("/accept"):
+        bodiless = path.endswith(("/accept", "/confirm")) or path == "/api/v1/auth/qr"  # the path says it all
+        if method in ("post", "patch") and not bodiless:
             body = op["requestBody"]
             assert body["required"] is True
             media_type = "multipart/form-data" if path == "/api/v1/media" else "application/json"  # an upload
@@ -46,7 +49,8 @@ async def test_the_document_describes_every_operation_well_enough_to_call_it(api
     assert schema["required"] == ["note"] and schema["properties"]["photos"]["maxItems"] == 9
     assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in progress["parameters"])
     assert {p["name"] for p in spec["paths"]["/api/v1/orders"]["get"]["parameters"]} >= {
-        "state", "category", "department", "grid", "overdue", "since", "until", "q", "cursor", "limit"}
+        "state", "category", "department", "grid", "overdue", "since", "until", "q", "cursor", "limit",
+        "extension_pending", "due_soon", "urgent"}
 
 
 async def test_the_statistics_document_their_parameters(api):

@@ -53,6 +53,11 @@ CALLER = {
     ("PATCH", "/api/v1/admin/staff/{staff_id}"): ADMIN,
     ("GET", "/api/v1/admin/invitations"): ADMIN,
     ("POST", "/api/v1/admin/invitations"): ADMIN,
+    ("PATCH", "/api/v1/admin/departments/{code}"): ADMIN,
+    ("POST", "/api/v1/admin/grids"): ADMIN,
+    ("PATCH", "/api/v1/admin/grids/{code}"): ADMIN,
+    ("POST", "/api/v1/auth/qr/{ticket}/confirm"): SUPERVISOR,
+    ("GET", "/api/v1/auth/qr/{ticket}/info"): SUPERVISOR,
 }
 
 if os.environ.get(CONTEXT_ENV):  # inside the schemathesis run only

@@ -55,7 +55,7 @@ def test_dry_run_prints_the_menu_and_calls_nothing(terminal, fake_wechat, capsys
 def test_the_menu_is_pushed_with_menu_create(terminal, fake_wechat, capsys):
     assert terminal("menu") == 0
     out = capsys.readouterr().out
-    assert "菜单已更新:点单 · 我的工单 · 更多(评价、使用帮助、工作人员入口)" in out
+    assert "菜单已更新:点单 · 我的工单 · 更多(评价、使用帮助、工作台)" in out
     [pushed] = fake_wechat.messages("/cgi-bin/menu/create")
     assert pushed.body == load_menu(MENU_PATH, public_url=PUBLIC)
     assert pushed.query["access_token"] == fake_wechat.current_token

@@ -152,5 +152,19 @@ async def test_the_hotspot_tables_are_added_to_a_database_with_orders_none_of_th
         assert [row["number"] for row in await _rows(url, "SELECT number FROM orders")] == ["YK20260101-0001"]
 
 
+async def test_the_suggestions_column_is_added_to_a_database_with_orders_left_empty(backend, request, tmp_path):
+    async with database_at("0013_hotspot_alerts", backend, request, tmp_path) as (url, conn):
+        await conn.execute_query(
+            "INSERT INTO orders (number, text, normalized_text, photos, urgency, state, submitted_at, updated_at, "
+            "version, auto_dispatched, routing_corrected, escalation_level, overdue, reopen_count, urgent_unnotified, "
+            "predicted_category, predicted_department, confidence) VALUES "
+            "('YK20260101-0001', '路灯坏了', '路灯坏了', '[]', '操心事', 'submitted', '2026-01-01 00:00:00+00:00', "
+            "'2026-01-01 00:00:00+00:00', 0, false, false, 0, false, 0, false, '社会民生', 'jianshe', 0.9)")
+        await db.close_db()
+        assert "sidan.0014_order_suggestions" in await db.migrate(url)
+        rows = await _rows(url, "SELECT number, suggestions FROM orders")
+        assert [(row["number"], row["suggestions"]) for row in rows] == [("YK20260101-0001", None)]
+
+
 async def test_migrate_twice_applies_nothing_the_second_time(database_url):
     assert await db.migrate(database_url) == []

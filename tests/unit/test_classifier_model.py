@@ -179,6 +179,20 @@ def test_as_json(router):
     assert 0 <= data["confidence"] <= 1
 
 
+def test_suggestions_are_the_best_three_allowed_pairs_the_first_being_the_answer(router, taxonomy):
+    for text in ("村口的路灯坏了", "两口子吵架", "低保怎么申请"):
+        one = router.predict(text)
+        assert 1 <= len(one.suggestions) <= 3
+        assert one.suggestions[0][:2] == (one.category, one.department)
+        assert all((c, d) in taxonomy.pairs for c, d, _ in one.suggestions)
+        scores = [p for _, _, p in one.suggestions]
+        assert scores == sorted(scores, reverse=True) and scores[0] <= one.confidence + 1e-4
+        assert len({(c, d) for c, d, _ in one.suggestions}) == len(one.suggestions)
+    batch = router.predict_many(["村口的路灯坏了", "两口子吵架"])
+    assert [p.suggestions for p in batch] == [router.predict(t).suggestions for t in ("村口的路灯坏了", "两口子吵架")]
+    assert router.predict("").suggestions == ()  # nothing to go on: no suggestion
+
+
 def test_router_offers_normalize(router):
     assert router.normalize("路燈 壞了") == "路灯 坏了"
 

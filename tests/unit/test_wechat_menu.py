@@ -16,7 +16,7 @@ def test_the_shipped_menu_offers_report_my_orders_rating_and_the_workbench():
     keys = {button["key"] for button in flat if button.get("type") == "click"}
     assert keys == {"REPORT", "MY_ORDERS", "RATE", "HELP"} and keys <= set(BOT_KEYS)
     [workbench] = [button for button in flat if button.get("type") == "view"]
-    assert workbench == {"type": "view", "name": "工作人员入口", "url": f"{PUBLIC}/m/"}
+    assert workbench == {"type": "view", "name": "工作台", "url": f"{PUBLIC}/m/"}
     assert loopback_links(menu) == []
     assert loopback_links(load_menu(MENU_PATH, public_url="http://127.0.0.1:8000")) == ["http://127.0.0.1:8000/m/"]
 
@@ -66,3 +66,16 @@ def test_more_than_three_buttons_or_five_sub_buttons_are_refused(tmp_path):
         load_menu(path, public_url=PUBLIC)
     with pytest.raises(MenuError, match="文件不存在"):
         load_menu(tmp_path / "missing.toml", public_url=PUBLIC)
+
+
+def test_the_dry_run_shows_the_workbench_entry_with_the_public_address(monkeypatch, capsys):
+    import json
+
+    from api.cli import main
+
+    monkeypatch.setenv("SIDAN_ENV", "test")
+    monkeypatch.setenv("SIDAN_APP_PUBLIC_URL", PUBLIC)
+    assert main(["wechat", "menu", "--dry-run"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    entries = [sub for button in printed["button"] for sub in button.get("sub_button", [])]
+    assert {"type": "view", "name": "工作台", "url": f"{PUBLIC}/m/"} in entries
