@@ -100,6 +100,8 @@ def create_app(
     register_bot(app)
     from api.stats import register as register_stats
     register_stats(app)
+    from api.workbench import register as register_workbench
+    register_workbench(app)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:

@@ -1,0 +1,117 @@
+"""The workbench (/m/) in headless Chromium on a phone (360×740), each role at work through the pages: a
+department accepts, reports progress with a photo resized in the browser, asks for more time, resolves and returns;
+a grid worker dispatches from the queue, closes a report as invalid and tries a merge; a resident rates on the
+survey page. Screenshots of failures land in var/test-screenshots/."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from orders import models
+from tests.e2e.workbench_harness import DOCS, PHONE, workbench_fixture
+
+pytestmark = pytest.mark.browser
+
+bench = workbench_fixture()
+JIANSHE, GRID_WORKER = "demo-dept_staff-jianshe", "demo-grid_worker"
+RESIDENT = "oResidentWb0001"
+VISIBLE = "document.dispatchEvent(new Event('visibilitychange'))"  # the page came back to the foreground
+
+
+def big_photo() -> bytes:
+    """A 12-MP-sized photo (4000×3000) with detail, as a phone camera makes it."""
+    image = Image.effect_noise((4000, 3000), 60).convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=92)
+    return buffer.getvalue()
+
+
+async def open_action(page, action: str):
+    await page.click(f"[data-action='{action}']")
+    form = page.locator(f"form[data-form='{action}']")
+    await form.wait_for()
+    return form
+
+
+async def test_department_staff_works_orders_on_the_phone(bench):
+    first = await bench.submit("村口路灯坏了三天了,晚上很黑", openid=RESIDENT,
+                               location={"latitude": 30.1234, "longitude": 120.5678, "label": "村口大樟树"})
+    doomed = await bench.submit("桥头路灯一直闪", openid=RESIDENT)
+    async with bench.page("department", PHONE, JIANSHE) as page:
+        pending = page.locator(f"[data-number='{first}']")
+        await pending.wait_for()
+        assert "接单剩" in await pending.locator(".wb-deadline").inner_text()
+        # A new order for the department shows without a reload once the page is in front again.
+        late = await bench.submit("学校门口路灯不亮", openid=RESIDENT)
+        await page.evaluate(VISIBLE)
+        await page.locator(f"[data-number='{late}']").wait_for()
+
+        # 409: the resident cancels while the page is open; the tap says so and shows the order as it now is.
+        await page.goto(f"{bench.base}/m/#/orders/{doomed}")
+        await page.locator("[data-action='accept']").wait_for()
+        assert (await bench.call("POST", RESIDENT, f"/orders/{doomed}/cancel", {})).status_code == 200
+        form = await open_action(page, "accept")
+        await form.locator("button[type=submit]").click()
+        alert = form.locator("[data-test=error]")
+        await alert.wait_for()
+        assert "已被他人处理" in await alert.inner_text()
+        await page.locator("[data-test=state]", has_text="已取消").wait_for()
+
+        await page.goto(f"{bench.base}/m/#/orders/{first}")
+        assert "村口路灯坏了三天了" in await page.locator("[data-test=text]").inner_text()
+        assert "30.12340" in await page.locator("[data-test=geo]").inner_text()
+        form = await open_action(page, "accept")
+        await form.locator("button[type=submit]").click()
+        await page.locator("[data-test=state]", has_text="办理中").wait_for()
+
+        # Progress: the API's message next to the empty field; what was typed survives closing the form.
+        form = await open_action(page, "progress")
+        await form.locator("button[type=submit]").click()
+        await form.locator(".wb-field-error[data-field=note]").wait_for()
+        await form.locator("textarea[name=note]").fill("已到现场查看,灯泡烧坏,明天更换")
+        await page.click(".van-popup__close-icon")
+        form = await open_action(page, "progress")
+        assert await form.locator("textarea[name=note]").input_value() == "已到现场查看,灯泡烧坏,明天更换"
+        original = big_photo()
+        await form.locator("[data-test=gallery]").set_input_files(
+            files=[{"name": "IMG_0001.jpg", "mimeType": "image/jpeg", "buffer": original}])
+        await form.locator("[data-test=uploaded-photo]").wait_for(timeout=20_000)
+        await form.locator("button[type=submit]").click()
+        await page.locator("[data-test=timeline]", has_text="灯泡烧坏").wait_for()
+        # The photo went up resized in the browser: a JPEG of at most 1600 px, far smaller than the original.
+        media = await models.Media.filter(source="progress").order_by("-id").first()
+        assert media is not None and media.content_type == "image/jpeg" and media.size < len(original) / 4
+        shown = await page.locator("[data-test=photo]").first.get_attribute("src")
+        fetched = await bench.client.get(shown)
+        assert fetched.status_code == 200
+        assert max(Image.open(io.BytesIO(fetched.content)).size) == 1600
+
+        form = await open_action(page, "request_extension")
+        await form.locator("input[name=days]").fill("3")
+        await form.locator("textarea[name=reason]").fill("灯具需要从县里调货")
+        await form.locator("button[type=submit]").click()
+        await page.locator("text=3 天,待审批").wait_for()
+
+        form = await open_action(page, "resolve")
+        await form.locator("textarea[name=result]").fill("已更换灯泡,路灯恢复照明")
+        await form.locator("button[type=submit]").click()
+        await page.locator("[data-test=state]", has_text="已办结").wait_for()
+        order = await models.Order.get(number=first)
+        assert order.state == "resolved" and order.result == "已更换灯泡,路灯恢复照明"
+
+        # Not ours: back to the dispatcher with a reason and the department that should have it.
+        await page.goto(f"{bench.base}/m/#/orders/{late}")
+        form = await open_action(page, "return")
+        await form.locator("textarea[name=reason]").fill("学校门口归教育部门管理")
+        await form.locator(".van-cell", has_text="民政办").first.click()
+        await form.locator("button[type=submit]").click()
+        await page.locator("[data-test=state]", has_text="已退单").wait_for()
+        await page.goto(f"{bench.base}/m/#/")
+        await page.locator(f"[data-number='{first}']").first.wait_for(state="detached")
+        if bench.backend == "sqlite":
+            await page.goto(f"{bench.base}/m/#/orders/{first}")
+            await page.locator("[data-test=timeline]").wait_for()
+            await page.evaluate("vant.closeToast(true)")
+            await page.screenshot(path=str(DOCS / "workbench-phone.png"), full_page=False)
