@@ -115,3 +115,75 @@ async def test_department_staff_works_orders_on_the_phone(bench):
             await page.locator("[data-test=timeline]").wait_for()
             await page.evaluate("vant.closeToast(true)")
             await page.screenshot(path=str(DOCS / "workbench-phone.png"), full_page=False)
+
+
+async def test_grid_worker_dispatches_invalidates_and_merges_on_the_phone(bench):
+    quarrel = await bench.submit("楼下两家吵架吵了一晚上", openid=RESIDENT)  # the router is unsure: the queue
+    again = await bench.submit("楼下两家又在吵架", openid=RESIDENT)
+    third = await bench.submit("还是那两家吵架的事", openid=RESIDENT)
+    async with bench.page("grid-worker", PHONE, GRID_WORKER) as page:
+        queued = page.locator(f"[data-number='{quarrel}']")
+        await queued.wait_for()
+        assert "已 " in await queued.locator(".wb-age").inner_text()
+        await queued.locator("[data-test=open]").click()
+        # The router's choice on the order's page; one tap fills the form with it.
+        suggestion = page.locator(".wb-suggest button", has_text="司法所")
+        await suggestion.wait_for()
+        assert "平安建设" in await suggestion.inner_text() and "41%" in await suggestion.inner_text()
+        await suggestion.click()
+        form = page.locator("form[data-form=dispatch]")
+        await form.wait_for()
+        await form.locator("button[type=submit]").click()
+        await page.locator("[data-test=state]", has_text="已派单").wait_for()
+        order = await models.Order.get(number=quarrel).prefetch_related("department")
+        assert order.state == "dispatched" and order.department.code == "sifasuo"
+
+        await page.goto(f"{bench.base}/m/#/orders/{again}")
+        form = await open_action(page, "invalidate")
+        await form.locator(".van-cell", has_text="重复反映").click()
+        await form.locator("textarea[name=reason]").fill(f"与 {quarrel} 是同一件事,已派司法所处理")
+        await form.locator("button[type=submit]").click()
+        await page.locator("[data-test=state]", has_text="不予受理").wait_for()
+        assert (await models.Order.get(number=again)).state == "invalid"
+
+        # Merge: whatever the API answers is shown (it may not offer merging yet).
+        await page.goto(f"{bench.base}/m/#/orders/{third}")
+        form = await open_action(page, "merge")
+        await form.locator("input[name=into]").fill(quarrel)
+        await form.locator("button[type=submit]").click()
+        outcome = page.locator("form[data-form=merge] [data-test=error], form[data-form=merge] .wb-field-error, "
+                               ".van-toast:has-text('合并')")
+        await outcome.first.wait_for()
+        if (response := await bench.call("GET", GRID_WORKER, f"/orders/{third}")).json()["state"] == "submitted":
+            assert (await outcome.first.inner_text()).strip()  # the API's refusal, in words
+
+        # The grid's open orders (the API's scope: this grid's and the unlocated ones still with the grid).
+        await page.goto(f"{bench.base}/m/#/")
+        await page.locator(".van-tab", has_text="网格工单").click()
+        await page.locator(f"[data-list='/orders'] [data-number='{third}']").wait_for()
+        assert response.status_code == 200
+
+
+async def test_resident_rates_on_the_survey_page(bench):
+    number = await bench.submit("路口路灯不亮,请修一下", openid=RESIDENT)
+    for action, body in (("accept", {}), ("resolve", {"result": "已修好路灯"})):
+        assert (await bench.call("POST", JIANSHE, f"/orders/{number}/{action}", body)).status_code == 200
+    async with bench.page("survey", PHONE, RESIDENT, next_path=f"/m/survey/{number}") as page:
+        form = page.locator("form[data-form=rate]")
+        await form.wait_for()
+        assert page.url.endswith(f"/m/survey/{number}#/") and "access_token" not in page.url
+        assert "已修好路灯" in await page.inner_text("body")
+        # Nothing chosen: the API's words next to the stars; the comment typed stays.
+        await form.locator("textarea[name=comment]").fill("修得很快,谢谢")
+        await form.locator("button[type=submit]").click()
+        await form.locator(".wb-field-error[data-field=score]").wait_for()
+        assert await form.locator("textarea[name=comment]").input_value() == "修得很快,谢谢"
+        await form.locator("[data-test=stars] .van-rate__item").nth(3).click()
+        await form.locator("[data-test=resolved-yes]").click()
+        await form.locator("button[type=submit]").click()
+        await page.locator("[data-test=thanks]").wait_for()
+        rating = await models.Rating.get(order__number=number)
+        assert (rating.score, rating.resolved, rating.comment) == (4, True, "修得很快,谢谢")
+        # 我的工单 lists it, rated.
+        await page.goto(f"{bench.base}/m/#/")
+        await page.locator(f"[data-number='{number}']", has_text="已评价").wait_for()

@@ -4,7 +4,7 @@ import { act, get } from "./api.js";
 import { ErrorBox, FieldError, draft } from "./ui.js";
 import { PhotoPicker } from "./photos.js";
 
-const { ref, onMounted } = Vue;
+const { ref, reactive, onMounted } = Vue;
 
 // The codes POST /orders/{n}/invalidate takes (the API's InvalidateBody), with the words staff read.
 export const INVALID_CODES = [
@@ -13,9 +13,17 @@ export const INVALID_CODES = [
 ];
 
 let departments = null;
+export const departmentNames = reactive({});  // code → name, once /departments answered
 export async function departmentOptions() {
-  departments = departments || get("/departments").then((page) => page.items.filter((d) => d.active));
+  departments = departments || get("/departments").then((page) => {
+    for (const d of page.items) departmentNames[d.code] = d.name;
+    return page.items.filter((d) => d.active);
+  });
   try { return await departments; } catch (e) { departments = null; throw e; }
+}
+export function departmentName(code) {
+  if (!departments) departmentOptions().catch(() => {});
+  return departmentNames[code] || code;
 }
 
 // name → [title, path, fields, submit label]; a field: [name, label, kind, extra]

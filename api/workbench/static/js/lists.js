@@ -66,7 +66,7 @@ const Tabs = {
   props: { tabs: Array, title: String },
   setup() { return { active: ref(0) }; },
   template: `<div><van-nav-bar :title="title" />
-      <van-tabs v-model:active="active" sticky swipeable>
+      <van-tabs v-model:active="active" sticky>
         <van-tab v-for="tab in tabs" :key="tab.title" :title="tab.title" :name="tab.title">
           <DispatchQueue v-if="tab.queue" />
           <OrderList v-else :params="tab.params" :urgent-first="tab.urgentFirst" :show-age="tab.showAge" :empty="tab.empty" />

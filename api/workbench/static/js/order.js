@@ -2,7 +2,7 @@
 // offers this reader (detail.actions), each in its own form.
 import { get } from "./api.js";
 import { ErrorBox, OrderCard, clock, countdown, when } from "./ui.js";
-import { ActionForm, FORMS } from "./actions.js";
+import { ActionForm, FORMS, departmentName } from "./actions.js";
 
 const { ref, computed, onMounted, watch } = Vue;
 
@@ -52,7 +52,7 @@ export const OrderPage = {
       vant.showImagePreview({ images: urls, startPosition: Math.max(0, urls.indexOf(url)) });
     };
     return { back, preview, order, error, open, notice, preset, load, actions, due, phone, callable, suggestions, start, done,
-             when, FORMS };
+             when, FORMS, departmentName };
   },
   template: `<div class="wb-order-page">
       <van-nav-bar :title="'工单 ' + number" left-text="返回" left-arrow @click-left="back" />
@@ -103,7 +103,7 @@ export const OrderPage = {
           <div class="wb-suggest">
             <van-button v-for="s in suggestions" :key="s.department" plain type="primary"
               @click="start('dispatch', { department: s.department })">
-              {{ s.category }} → {{ s.department_name || s.department }}({{ Math.round(s.confidence * 100) }}%)</van-button>
+              {{ s.category }} → {{ departmentName(s.department) }}({{ Math.round(s.confidence * 100) }}%)</van-button>
           </div>
         </div>
         <div class="wb-actions" v-if="actions.length" data-test="actions">

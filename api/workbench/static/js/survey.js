@@ -18,9 +18,9 @@ export const SurveyPage = {
     async function submit() {
       save();
       formError.value = null;
-      if (!state.score) { formError.value = { field: "score", message: "请先点星星打分(1–5 星)" }; return; }
       sending.value = true;
-      const body = { score: state.score };
+      const body = {};  // what was chosen, as it is: the API says what is missing
+      if (state.score) body.score = state.score;
       if (state.resolved !== null) body.resolved = state.resolved;
       if (state.comment) body.comment = state.comment;
       try {
