@@ -5,17 +5,19 @@ survey page. Screenshots of failures land in var/test-screenshots/."""
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from PIL import Image
 
 from orders import models
-from tests.e2e.workbench_harness import DOCS, PHONE, workbench_fixture
+from tests.e2e.workbench_harness import DOCS, PC, PHONE, WECHAT_UA, workbench_fixture
 
 pytestmark = pytest.mark.browser
 
 bench = workbench_fixture()
 JIANSHE, GRID_WORKER = "demo-dept_staff-jianshe", "demo-grid_worker"
+SUPERVISOR, ADMIN = "demo-supervisor", "demo-admin"
 RESIDENT = "oResidentWb0001"
 VISIBLE = "document.dispatchEvent(new Event('visibilitychange'))"  # the page came back to the foreground
 
@@ -187,3 +189,83 @@ async def test_resident_rates_on_the_survey_page(bench):
         # 我的工单 lists it, rated.
         await page.goto(f"{bench.base}/m/#/")
         await page.locator(f"[data-number='{number}']", has_text="已评价").wait_for()
+
+
+async def test_supervisor_answers_extensions_and_watches_overdue_on_a_pc(bench):
+    asked = await bench.submit("东头路灯不亮", openid=RESIDENT)
+    refused = await bench.submit("西头路灯不亮", openid=RESIDENT)
+    for number in (asked, refused):
+        assert (await bench.call("POST", JIANSHE, f"/orders/{number}/accept")).status_code == 200
+        body = {"days": 5, "reason": "等灯具配件"}
+        assert (await bench.call("POST", JIANSHE, f"/orders/{number}/extension", body)).status_code == 200
+    late = await bench.submit("北街路灯不亮", openid=RESIDENT)
+    fire = await bench.submit("后山仓库着火了,浓烟很大", openid=RESIDENT)
+    past = datetime.now(UTC) - timedelta(hours=2)  # as the deadline sweep finds and marks them
+    await models.Order.filter(number__in=[late, fire]).update(overdue=True, accept_deadline=past)
+    async with bench.page("supervisor", PC, SUPERVISOR) as page:
+        overdue = page.locator("[data-list='/orders'] .wb-card")
+        await overdue.first.wait_for()
+        assert await overdue.first.get_attribute("data-number") == fire  # 急难事 on top, with its age
+        assert "已 " in await overdue.first.locator(".wb-age").inner_text()
+        assert await page.locator(f"[data-list='/orders'] [data-number='{late}']").count() == 1
+        await page.locator("text=打开一屏总览").wait_for()
+        if bench.backend == "sqlite":
+            await page.screenshot(path=str(DOCS / "workbench-pc.png"))
+
+        await page.locator(".van-tab", has_text="延期申请").click()
+        card = page.locator(f"[data-number='{asked}']", has_text="申请延期 5 天")
+        await card.wait_for()
+        await card.locator("a").click()
+        form = await open_action(page, "extend")
+        await form.locator("button[type=submit]").click()
+        await page.locator("[data-test=timeline]", has_text="批准延期").wait_for()
+        assert (await models.Order.get(number=asked)).extension_days_requested is None
+
+        await page.goto(f"{bench.base}/m/#/orders/{refused}")
+        form = await open_action(page, "deny_extension")
+        await form.locator("button[type=submit]").click()
+        await form.locator(".wb-field-error[data-field=reason]").wait_for()
+        await form.locator("textarea[name=reason]").fill("配件镇里有库存,请按期办结")
+        await form.locator("button[type=submit]").click()
+        await page.locator("[data-test=timeline]", has_text="驳回延期").wait_for()
+
+
+async def test_admin_invites_with_a_qr_code_on_a_pc(bench):
+    async with bench.page("admin", PC, ADMIN) as page:
+        await page.locator("[data-staff='网格员王小燕']").wait_for()
+        await page.locator(".van-tab", has_text="邀请").click()
+        form = page.locator("form[data-form=invite]")
+        await form.locator("button[type=submit]").click()
+        await form.locator(".wb-field-error[data-field=name]").wait_for()
+        await form.locator("input[name=name]").fill("李新来")
+        await form.locator("select[name=role]").select_option("grid_worker")
+        await form.locator("select[name=grid]").select_option("XJB-01")
+        await form.locator("button[type=submit]").click()
+        qr = page.locator("[data-test=invitation-qr]")
+        await qr.wait_for()
+        assert (await qr.get_attribute("src")).startswith("data:image/")
+        invitation = await models.Invitation.all().order_by("-id").first().prefetch_related("staff")
+        assert invitation.staff.name == "李新来" and invitation.staff.role == "grid_worker"
+        assert await page.locator("[data-test=invitation-code]").inner_text() == invitation.code
+        await page.locator(".van-tab", has_text="部门与网格").click()
+        await page.locator("[data-department=minzheng]", has_text="民政办").wait_for()
+
+
+async def test_signing_in_qr_on_a_pc_wechat_authorisation_on_the_phone_and_refresh(bench):
+    async with bench.page("pc-login", PC) as page:
+        await page.goto(f"{bench.base}/m/")
+        await page.locator("[data-test=qr-login]").wait_for()
+    async with bench.page("wechat-login", PHONE, user_agent=WECHAT_UA) as page:
+        await page.goto(f"{bench.base}/m/#/orders/YK20261203-0001")
+        await page.wait_for_url("**/m/auth?next=*")
+        assert page.url.endswith("/m/auth?next=%2Fm%2F%23%2Forders%2FYK20261203-0001")
+    # An expired access token is refreshed once with the refresh token, and the page carries on.
+    async with bench.page("refresh", PHONE, JIANSHE) as page:
+        await page.locator(".van-tab", has_text="待接单").wait_for()
+        stale = "sidan.workbench.tokens"
+        await page.evaluate(f"""(() => {{ const t = JSON.parse(localStorage.getItem("{stale}"));
+            t.access_token = "expired"; localStorage.setItem("{stale}", JSON.stringify(t)); }})()""")
+        await page.reload()
+        await page.locator(".van-tab", has_text="待接单").wait_for()
+        token = await page.evaluate(f"JSON.parse(localStorage.getItem('{stale}')).access_token")
+        assert token != "expired"

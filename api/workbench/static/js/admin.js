@@ -132,11 +132,11 @@ const Places = {
   template: `<div>
       <ErrorBox :error="error" :retry="load" />
       <van-cell-group title="部门" inset>
-        <van-cell v-for="d in departments" :key="d.code" :title="d.name" :label="(d.duties || []).join('、')">
+        <van-cell v-for="d in departments" :key="d.code" :data-department="d.code" :title="d.name" :label="(d.duties || []).join('、')">
           <template #right-icon><van-switch :model-value="d.active" size="22" @update:model-value="v => save('departments', d.code, { active: v })" /></template>
         </van-cell></van-cell-group>
       <van-cell-group title="网格" inset>
-        <van-cell v-for="g in grids" :key="g.code" :title="g.name" :label="g.village + (g.workers.length ? ' · 网格员 ' + g.workers.join('、') : ' · 暂无网格员')" />
+        <van-cell v-for="g in grids" :key="g.code" :data-grid="g.code" :title="g.name" :label="g.village + (g.workers.length ? ' · 网格员 ' + g.workers.join('、') : ' · 暂无网格员')" />
       </van-cell-group>
     </div>`,
 };

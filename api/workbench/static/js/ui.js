@@ -31,7 +31,8 @@ export function countdown(order, now) {
   const deadline = deadlineOf(order);
   if (!deadline || !deadline.at) return null;
   const left = new Date(deadline.at).getTime() - now;
-  if (left < 0 || order.overdue) return { text: `${deadline.label}已超期 ${span(left)}`, cls: "late" };
+  if (left < 0) return { text: `${deadline.label}已超期 ${span(left)}`, cls: "late" };
+  if (order.overdue) return { text: `${deadline.label}已超期`, cls: "late" };
   return { text: `${deadline.label}剩 ${span(left)}`, cls: left < 24 * 3600 * 1000 ? "soon" : "" };
 }
 
