@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 from PIL import Image
@@ -269,3 +270,31 @@ async def test_signing_in_qr_on_a_pc_wechat_authorisation_on_the_phone_and_refre
         await page.locator(".van-tab", has_text="待接单").wait_for()
         token = await page.evaluate(f"JSON.parse(localStorage.getItem('{stale}')).access_token")
         assert token != "expired"
+
+
+async def test_a_new_member_binds_in_wechat_then_signs_in_a_pc_by_qr(bench):
+    """The whole sign-in through the pages: the invitation's QR opens /m/auth in WeChat (the fake's authorize page),
+    the callback's openid_ticket binds the invitation, then the phone confirms the PC's QR login."""
+    if (await bench.client.get("/m/auth", params={"next": "/m/"}, follow_redirects=False)).status_code == 404:
+        pytest.skip("/m/auth (web authorisation, the API side of #18) is not on this branch yet")
+    body = {"name": "赵新来", "role": "dept_staff", "department": "jianshe"}
+    code = (await bench.call("POST", ADMIN, "/admin/invitations", body)).json()["code"]
+    bench.wechat.web_openid = "oWebNewStaff0001"
+    async with bench.page("bind", PHONE, user_agent=WECHAT_UA) as phone:
+        await phone.goto(f"{bench.base}/m/auth?next={quote(f'/m/#/bind/{code}', safe='')}")
+        await phone.locator("text=确认绑定").click()
+        await phone.locator(".van-tab", has_text="待接单").wait_for()
+        staff = await models.Staff.get(name="赵新来")
+        assert staff.oa_openid == "oWebNewStaff0001"
+        assert "access_token" not in phone.url
+
+        async with bench.page("qr-login", PC) as pc:
+            async with pc.expect_response(lambda r: r.url.endswith("/api/v1/auth/qr")) as created:
+                await pc.goto(f"{bench.base}/m/")
+            confirm_url = (await (await created.value).json())["confirm_url"]
+            await pc.locator("[data-test=qr-login] img").wait_for()
+            await phone.goto(confirm_url)
+            await phone.locator("text=确认登录").click()
+            await phone.locator("[data-test=qr-confirmed]").wait_for()
+            await pc.locator(".van-tab", has_text="待接单").wait_for()
+            assert await pc.evaluate("document.body.dataset.role") == "dept_staff"

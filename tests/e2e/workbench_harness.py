@@ -15,6 +15,7 @@ import pytest
 from api.app import create_app
 from api.demo.township import load_demo_data
 from orders import db
+from orders.config import WechatSection
 from orders.store import MemoryStore, RedisStore
 from tests.conftest import require_service
 from tests.e2e.test_dashboard_browser import chromium_or_skip, cjk_font_or_skip
@@ -31,6 +32,7 @@ WECHAT_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML
              "Mobile Safari/537.36 MicroMessenger/8.0.47")
 SCREENSHOTS = Path(os.environ.get("SIDAN_TEST_SCREENSHOTS", "var/test-screenshots"))
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+WEB_AUTH = "oauth_base" in WechatSection.model_fields  # the web authorisation's setting (the API side of #18)
 
 
 @dataclass
@@ -130,7 +132,7 @@ async def _served(backend: str, database_url: str, executable: str):
     wechat = FakeWeChat().start()
     port = free_port()
     settings = make_settings(database_url, REDIS_URL if backend == "postgres" else "").with_overrides(
-        wechat={"api_base": wechat.base_url},
+        wechat={"api_base": wechat.base_url, **({"oauth_base": wechat.base_url} if WEB_AUTH else {})},
         app={"run_background_tasks": False, "public_url": f"http://127.0.0.1:{port}"})
     app = create_app(settings, classifier=FakeClassifier(), store=store)
     try:
