@@ -1,8 +1,9 @@
-// Admin (管理): staff accounts (stop / restart), invitations with a QR code to scan in WeChat, departments and
-// grids. The township file stays the bulk path; these are the day-to-day edits, checked by the API.
+// Admin (管理): staff accounts (stop / restart), invitations with a QR code to scan in WeChat, and departments and
+// grids (places.js).
 import { act, call, get } from "./api.js";
 import { ErrorBox, FieldError, draft, when } from "./ui.js";
 import { departmentOptions } from "./actions.js";
+import { Places } from "./places.js";
 
 const { ref, onMounted } = Vue;
 
@@ -103,40 +104,6 @@ const StaffList = {
       </van-cell-group>
       <van-cell-group v-if="invitations.length" title="未使用的邀请码" inset>
         <van-cell v-for="i in invitations" :key="i.code" :title="i.staff.name + ' · ' + i.code" :label="when(i.expires_at) + ' 前有效'" />
-      </van-cell-group>
-    </div>`,
-};
-
-const Places = {
-  components: { ErrorBox },
-  setup() {
-    const departments = ref([]), grids = ref([]), error = ref(null), editing = ref(null);
-    async function load() {
-      try {
-        departments.value = (await get("/departments")).items;
-        grids.value = (await get("/grids")).features.map((f) => f.properties);
-        error.value = null;
-      } catch (e) { error.value = e; }
-    }
-    async function save(kind, code, body) {
-      try {
-        await call("PATCH", `/admin/${kind}/${code}`, body);
-        vant.showToast("已保存");
-        editing.value = null;
-        await load();
-      } catch (e) { error.value = e; }
-    }
-    onMounted(load);
-    return { departments, grids, error, editing, load, save };
-  },
-  template: `<div>
-      <ErrorBox :error="error" :retry="load" />
-      <van-cell-group title="部门" inset>
-        <van-cell v-for="d in departments" :key="d.code" :data-department="d.code" :title="d.name" :label="(d.duties || []).join('、')">
-          <template #right-icon><van-switch :model-value="d.active" size="22" @update:model-value="v => save('departments', d.code, { active: v })" /></template>
-        </van-cell></van-cell-group>
-      <van-cell-group title="网格" inset>
-        <van-cell v-for="g in grids" :key="g.code" :data-grid="g.code" :title="g.name" :label="g.village + (g.workers.length ? ' · 网格员 ' + g.workers.join('、') : ' · 暂无网格员')" />
       </van-cell-group>
     </div>`,
 };
