@@ -2,7 +2,7 @@
 // /m/survey/<n> by path), each role's home and tab bar, and the progress bar of slow requests.
 import { auth, loadProfile, net, signOut } from "./api.js";
 import { ErrorBox } from "./ui.js";
-import { DepartmentHome, GridHome, ResidentHome, SupervisorHome } from "./lists.js";
+import { DepartmentHome, GridHome, ResidentHome, SupervisorHome, openDashboard } from "./lists.js";
 import { DispatchQueue } from "./dispatch.js";
 import { OrderPage } from "./order.js";
 import { SurveyPage } from "./survey.js";
@@ -77,7 +77,7 @@ const Shell = {
       document.body.dataset.role = auth.profile?.role || "";
     }
     function signedIn() { location.hash = "#/"; route.value = parse(); state.ready = false; start(); }
-    const go = (href) => { if (href.startsWith("#")) location.hash = href; else window.open(href, "_blank"); };
+    const go = (href) => { if (href.startsWith("#")) location.hash = href; else openDashboard(); };
     start();
     return { route, state, auth, net, home, tabs, activeTab, urgent, start, signedIn, go };
   },
