@@ -4,6 +4,7 @@ a grid worker dispatches from the queue, closes a report as invalid and tries a 
 survey page. Screenshots of failures land in var/test-screenshots/."""
 from __future__ import annotations
 
+import asyncio
 import functools
 import io
 from datetime import UTC, datetime, timedelta
@@ -338,3 +339,28 @@ async def test_a_new_member_binds_in_wechat_then_signs_in_a_pc_by_qr(bench):
             await phone.locator("[data-test=qr-confirmed]").wait_for()
             await pc.locator(".van-tab", has_text="待接单").wait_for()
             assert await pc.evaluate("document.body.dataset.role") == "dept_staff"
+
+
+async def test_a_slow_network_shows_progress_and_a_failed_request_says_what_to_do(bench):
+    number = await bench.submit("河边路灯倒了", openid=RESIDENT)
+    async with bench.page("network", PHONE, JIANSHE) as page:
+        await page.locator(f"[data-number='{number}']").wait_for()
+
+        async def slow(route):
+            await asyncio.sleep(2.5)
+            await route.continue_()
+
+        await page.route("**/api/v1/orders?*", slow)
+        await page.evaluate(VISIBLE)
+        await page.locator(".wb-slow", has_text="网络较慢").wait_for()
+        await page.locator(".wb-slow").wait_for(state="detached", timeout=10_000)
+        await page.unroute("**/api/v1/orders?*")
+
+        await page.route("**/api/v1/orders?*", lambda route: route.abort("internetdisconnected"))
+        await page.evaluate(VISIBLE)
+        alert = page.locator("[data-test=error]", has_text="请检查网络")
+        await alert.wait_for()
+        await page.unroute("**/api/v1/orders?*")
+        await alert.locator("button", has_text="重试").click()
+        await alert.wait_for(state="detached")
+        await page.locator(f"[data-number='{number}']").wait_for()
