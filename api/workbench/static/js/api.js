@@ -23,7 +23,7 @@ export class ApiError extends Error {
     if (this.status === 409) return `${this.message}。工单可能已被他人处理,页面已刷新为最新状态,请查看后再操作。`;
     if (this.status === 401) return "登录已过期,请重新登录。";
     if (this.status === 403) return `${this.message}(当前账号没有这个权限,如有疑问请联系管理员)`;
-    if (this.status === 404 && this.code === "not_found") return `${this.message}:这个功能或工单暂时没有,请稍后再试。`;
+    if (this.status === 404) return `${this.message}。请确认编号或链接是否正确;仍不行请联系管理员。`;
     if (this.status >= 500) return `${this.message}。请稍后点“重试”;多次失败请联系管理员。`;
     return this.message;
   }
