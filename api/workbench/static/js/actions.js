@@ -44,7 +44,8 @@ export const FORMS = {
     ["reason", "派单说明", "textarea", { optional: true }]], "确认派单"],
   invalidate: ["不予受理", "invalidate", [["code", "原因", "reason_code"],
     ["reason", "告诉群众的话", "textarea", { placeholder: "为什么不予受理,可以怎么办(如该向哪里反映)" }]], "确认不予受理"],
-  merge: ["合并到其他工单", "merge", [["into", "合并到的工单编号", "text", { placeholder: "如 YK20261124-0001" }]], "确认合并"],
+  merge: ["合并到其他工单", "merge", [["into", "合并到的工单编号", "text", { placeholder: "如 YK20261124-0001" }],
+    ["reason", "合并说明", "textarea", { optional: true, placeholder: "会告诉群众;不填则说明与哪张工单反映同一事项" }]], "确认合并"],
   cancel: ["取消工单", "cancel", [["reason", "取消原因", "textarea", { optional: true }]], "确认取消"],
 };
 

@@ -1,7 +1,7 @@
 // An order's page: the resident's words, photos, place, timeline and similar orders, and the actions the API
 // offers this reader (detail.actions), each in its own form.
 import { get } from "./api.js";
-import { ErrorBox, OrderCard, clock, countdown, when } from "./ui.js";
+import { ErrorBox, clock, countdown, when } from "./ui.js";
 import { ActionForm, FORMS, departmentName } from "./actions.js";
 
 const { ref, computed, onMounted, watch } = Vue;
@@ -10,7 +10,7 @@ const { ref, computed, onMounted, watch } = Vue;
 const MERGE_WHEN = "invalidate";
 
 export const OrderPage = {
-  components: { ErrorBox, ActionForm, OrderCard },
+  components: { ErrorBox, ActionForm },
   props: { number: String },
   setup(props) {
     const order = ref(null), error = ref(null), open = ref(null), notice = ref(null), preset = ref(null);
@@ -110,9 +110,18 @@ export const OrderPage = {
           <van-button v-for="a in actions" :key="a" :data-action="a" :type="a === 'accept' || a === 'resolve' || a === 'dispatch' || a === 'rate' ? 'primary' : 'default'"
             @click="start(a)">{{ a === 'rate' ? '去评价' : FORMS[a][0] }}</van-button>
         </div>
-        <div class="wb-card" v-if="order.similar && order.similar.length">
+        <div class="wb-card" v-if="order.merged_into || (order.followers && order.followers.length)">
+          <div v-if="order.merged_into">已合并到 <a :href="'#/orders/' + order.merged_into">{{ order.merged_into }}</a>,随它办理</div>
+          <div v-if="order.followers && order.followers.length">合并进来的工单:
+            <a v-for="f in order.followers" :key="f" :href="'#/orders/' + f" style="margin-right:8px">{{ f }}</a></div>
+        </div>
+        <div class="wb-card" v-if="order.similar && order.similar.length" data-test="similar">
           <h3>相似工单</h3>
-          <OrderCard v-for="s in order.similar" :key="s.number" :order="s" />
+          <div v-for="s in order.similar" :key="s.number" class="wb-similar">
+            <a :href="'#/orders/' + s.number">{{ s.number }}</a>
+            <span>相似度 {{ Math.round(s.score * 100) }}%<template v-if="s.distance_m !== null && s.distance_m !== undefined"> · 相距 {{ Math.round(s.distance_m) }} 米</template></span>
+            <van-button v-if="actions.includes('merge')" size="small" @click="start('merge', { into: s.number })">合并到这张</van-button>
+          </div>
         </div>
         <div class="wb-card">
           <h3>处理过程</h3>
