@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
 from PIL import Image
 
+from api.workbench import STATIC_DIR as STATIC
 from orders import models
 from tests.e2e.workbench_harness import DOCS, PC, PHONE, WECHAT_UA, workbench_fixture
 
@@ -230,7 +232,7 @@ async def test_supervisor_answers_extensions_and_watches_overdue_on_a_pc(bench):
         async with page.context.expect_page() as opened:  # 一屏总览, signed in with the same login
             await page.locator("[data-test=dashboard]").click()
         board = await opened.value
-        await board.wait_for_function("document.body.dataset.ready === '1'")  # it drew the API's figures
+        await board.wait_for_function("!!document.body && document.body.dataset.ready === '1'")  # it drew the API's figures
         await board.close()
         if bench.backend == "sqlite":
             await page.screenshot(path=str(DOCS / "workbench-pc.png"))
@@ -347,7 +349,7 @@ async def test_a_slow_network_shows_progress_and_a_failed_request_says_what_to_d
         await page.locator(f"[data-number='{number}']").wait_for()
 
         async def slow(route):
-            await asyncio.sleep(2.5)
+            await asyncio.sleep(1.8)  # the page says so after 1.5 s
             await route.continue_()
 
         await page.route("**/api/v1/orders?*", slow)
@@ -364,3 +366,22 @@ async def test_a_slow_network_shows_progress_and_a_failed_request_says_what_to_d
         await alert.locator("button", has_text="重试").click()
         await alert.wait_for(state="detached")
         await page.locator(f"[data-number='{number}']").wait_for()
+
+
+async def test_the_workbench_and_the_survey_page_are_one_page_from_the_repository(bench):
+    page = await bench.client.get("/m/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "no-store" in page.headers["cache-control"] and page.headers["referrer-policy"] == "no-referrer"
+    assert not re.search(r"(src|href)=\"(https?:)?//", page.text)  # nothing from elsewhere: no CDN
+    survey = await bench.client.get("/m/survey/YK20261203-0001")
+    assert survey.status_code == 200 and survey.text == page.text
+    bare = await bench.client.get("/m", follow_redirects=False)
+    assert bare.status_code in (301, 302, 307, 308) and bare.headers["location"].endswith("/m/")
+    for asset in re.findall(r"(?:src|href)=\"(/m/assets/[^\"]+)\"", page.text):
+        answer = await bench.client.get(asset)
+        assert answer.status_code == 200 and answer.content == (STATIC / asset.removeprefix("/m/assets/")).read_bytes()
+    module = await bench.client.get("/m/assets/js/app.js")
+    assert "javascript" in module.headers["content-type"]  # browsers refuse modules of another type
+    recorded = (STATIC / "vendor" / "README.md").read_text(encoding="utf-8")  # versions and licences
+    for path in (STATIC / "vendor").iterdir():
+        assert path.suffix not in (".js", ".css") or f"`{path.name}`" in recorded, path.name
