@@ -348,13 +348,16 @@ async def test_a_slow_network_shows_progress_and_a_failed_request_says_what_to_d
     async with bench.page("network", PHONE, JIANSHE) as page:
         await page.locator(f"[data-number='{number}']").wait_for()
 
-        async def slow(route):
-            await asyncio.sleep(1.8)  # the page says so after 1.5 s
+        answer = asyncio.get_running_loop().create_future()
+
+        async def slow(route):  # the answer comes once the page has said it is waiting
+            await answer
             await route.continue_()
 
         await page.route("**/api/v1/orders?*", slow)
         await page.evaluate(VISIBLE)
         await page.locator(".wb-slow", has_text="网络较慢").wait_for()
+        answer.set_result(None)
         await page.locator(".wb-slow").wait_for(state="detached", timeout=10_000)
         await page.unroute("**/api/v1/orders?*")
 
