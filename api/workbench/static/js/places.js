@@ -59,7 +59,7 @@ export const Places = {
     async function load() {
       try {
         departments.value = (await get("/departments")).items;
-        grids.value = (await get("/grids")).features.map((f) => f.properties);
+        grids.value = (await get("/grids", { include_inactive: true })).features.map((f) => f.properties);
         error.value = null;
       } catch (e) { error.value = e; }
     }
@@ -84,13 +84,16 @@ export const Places = {
       <ErrorBox :error="error" :retry="load" />
       <van-cell-group title="部门(点名称修改)" inset>
         <van-cell v-for="d in departments" :key="d.code" :data-department="d.code" :title="d.name" is-link
-                  :label="(d.duties || []).join('、')" @click="editDepartment(d)">
+                  :label="(d.duties || []).join('、') + (d.phone ? ' · 电话 ' + d.phone : '')" @click="editDepartment(d)">
           <template #right-icon><van-switch :model-value="d.active" size="22" @click.stop
               @update:model-value="v => setActive('departments', d.code, v)" /></template>
         </van-cell></van-cell-group>
       <van-cell-group title="网格(点名称修改)" inset>
         <van-cell v-for="g in grids" :key="g.code" :data-grid="g.code" :title="g.name" is-link @click="editGrid(g)"
-                  :label="g.village + (g.workers.length ? ' · 网格员 ' + g.workers.join('、') : ' · 暂无网格员')" />
+                  :label="g.village + (g.workers.length ? ' · 网格员 ' + g.workers.join('、') : ' · 暂无网格员')">
+          <template #right-icon><van-switch :model-value="g.active !== false" size="22" @click.stop
+              @update:model-value="v => setActive('grids', g.code, v)" /></template>
+        </van-cell>
       </van-cell-group>
       <div class="wb-section"><van-button block icon="plus" @click="newGrid">新增网格</van-button></div>
       <van-popup :show="!!editing" position="bottom" round closeable @update:show="v => { if (!v) editing = null }">
