@@ -29,8 +29,8 @@ VISIBLE = "document.dispatchEvent(new Event('visibilitychange'))"  # the page ca
 
 @functools.cache
 def big_photo() -> bytes:
-    """A 12-MP photo (4000×3000, about 3.5 MB), as a phone camera makes it."""
-    image = Image.merge("RGB", [Image.effect_noise((400, 300), 90).resize((4000, 3000), Image.BICUBIC)
+    """A 12-MP photo (4000×3000), as a phone camera makes it."""
+    image = Image.merge("RGB", [Image.effect_noise((80, 60), 90).resize((4000, 3000), Image.BICUBIC)
                                 for _ in range(3)])
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=92)
@@ -123,6 +123,8 @@ async def test_department_staff_works_orders_on_the_phone(bench):
             await page.goto(f"{bench.base}/m/#/orders/{first}")
             await page.locator("[data-test=timeline]").wait_for()
             await page.evaluate("vant.closeToast(true)")
+            await page.locator(".van-toast").wait_for(state="hidden")
+            DOCS.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(DOCS / "workbench-phone.png"), full_page=False)
 
 
@@ -235,6 +237,7 @@ async def test_supervisor_answers_extensions_and_watches_overdue_on_a_pc(bench):
         await board.wait_for_function("!!document.body && document.body.dataset.ready === '1'")  # it drew the API's figures
         await board.close()
         if bench.backend == "sqlite":
+            DOCS.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(DOCS / "workbench-pc.png"))
 
         await page.locator(".van-tab", has_text="延期申请").click()

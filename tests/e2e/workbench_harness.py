@@ -30,8 +30,11 @@ PHONE = {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touc
 PC = {"viewport": {"width": 1366, "height": 768}}
 WECHAT_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 "
              "Mobile Safari/537.36 MicroMessenger/8.0.47")
-SCREENSHOTS = Path(os.environ.get("SIDAN_TEST_SCREENSHOTS", "var/test-screenshots"))
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = Path(os.environ.get("SIDAN_TEST_SCREENSHOTS") or ROOT / "var" / "test-screenshots")
+# The README's two screenshots are made by the tests; they are rewritten only when asked (SIDAN_DOCS_SCREENSHOTS=1),
+# so a test run leaves the repository as it was.
+DOCS = ROOT / "docs" if os.environ.get("SIDAN_DOCS_SCREENSHOTS") else SCREENSHOTS
 WEB_AUTH = "oauth_base" in WechatSection.model_fields  # the web authorisation's setting (the API side of #18)
 
 
