@@ -234,7 +234,8 @@ async def test_supervisor_answers_extensions_and_watches_overdue_on_a_pc(bench):
         async with page.context.expect_page() as opened:  # 一屏总览, signed in with the same login
             await page.locator("[data-test=dashboard]").click()
         board = await opened.value
-        await board.wait_for_function("!!document.body && document.body.dataset.ready === '1'")  # it drew the API's figures
+        # it drew the API's figures
+        await board.wait_for_function("!!document.body && document.body.dataset.ready === '1'")
         await board.close()
         if bench.backend == "sqlite":
             DOCS.mkdir(parents=True, exist_ok=True)

@@ -121,7 +121,8 @@ async def _database(backend: str, tmp_path_factory):
 async def serve_workbench(backend: str, tmp_path_factory):
     executable = chromium_or_skip()
     cjk_font_or_skip()
-    async with _database(backend, tmp_path_factory) as database_url, _served(backend, database_url, executable) as bench:
+    async with (_database(backend, tmp_path_factory) as database_url,
+                _served(backend, database_url, executable) as bench):
         yield bench
 
 
