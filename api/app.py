@@ -109,6 +109,8 @@ def create_app(
     register_stats(app)
     from api.web_auth import register as register_web_auth
     register_web_auth(app)
+    from api.workbench import register as register_workbench
+    register_workbench(app)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:
