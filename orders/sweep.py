@@ -100,6 +100,7 @@ class SweepReport:
     escalated: int = 0  # level steps
     marked_overdue: int = 0  # overdue without a new level
     conflicts: int = 0  # steps another worker took first
+    similar: int = 0  # reports whose similar orders were looked for here (orders/duplicates.py)
 
 
 class Sweeper:
@@ -152,6 +153,7 @@ class Sweeper:
         await self.close_unrated(now, report)
         await self.remind(now, report)
         await self.deadlines(now, report)
+        report.similar = await self.service.find_pending_similar(now)  # 合并工单: look-ups a stopped worker left
         if report.closed or report.reminded or report.escalated or report.marked_overdue:
             log.info("sweep: %s", report)
         return report
