@@ -62,9 +62,10 @@ class Merging(UnitOfWork):
             told = {"primary": primary.number, "reason": why, "department": department.name if department else None}
             change.after.append(lambda c: self._notify_resident(c, order, RESIDENT_MERGED, now, told,
                                                                 dedup=f"merged:{order.id}"))
-            if order.department_id and order.department_id != primary.department_id:
-                change.after.append(lambda c: self._notify_department(c, order, order.department_id, now,
-                                                                      kind="merged", extra={"primary": primary.number}))
+            had = order.department_id  # read now: the change gives the order the primary's department
+            if had and had != primary.department_id:
+                change.after.append(lambda c: self._notify_department(c, order, had, now, kind="merged",
+                                                                      extra={"primary": primary.number}))
             change.after.append(lambda c: self._event(c, primary, actor, MERGED_IN, primary.state, primary.state, now,
                                                       reason=why, data={"from": order.number}))
             return change
