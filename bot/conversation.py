@@ -276,7 +276,7 @@ class Conversation:
         except IllegalTransition:
             return Outcome(surveys.already_rated_reply(number))
         unsatisfied = intent.score <= 2 or intent.resolved is False
-        escalated = unsatisfied and order.state != State.REOPENED
+        escalated = unsatisfied and order.state not in (State.REOPENED, State.MERGED)  # merged: its primary reopened
         next_pending = pending[1] if len(pending) > 1 else None
         reply = surveys.rated_reply(number, intent.score, order.state, escalated, next_pending)
         return Outcome(reply, order.id)
