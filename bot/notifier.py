@@ -48,7 +48,8 @@ SURVEY_PAGE = "pages/survey/index?number={number}"
 ORDER_PAGE = "pages/orders/detail?number={number}"
 STAFF_ORDER_LINK = "{public_url}/m/orders/{number}"  # the staff workbench (a web page opened inside WeChat)
 # The template's second line: what the resident most needs to read (the result, what to do instead), else the request.
-TEMPLATE_DETAIL = {"survey": "result", "survey_reminder": "result", "invalidated": "reason", "resident_merged": "reason"}
+TEMPLATE_DETAIL = {"survey": "result", "survey_reminder": "result", "invalidated": "reason",
+                   "resident_merged": "reason"}
 
 KIND_LABELS = {
     "accepted": "接单告知",

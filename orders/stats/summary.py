@@ -63,7 +63,8 @@ class SummaryQueries(StatsBase):
     @staticmethod
     def _build(key: Any, label: str, row: dict[str, Any], durations: dict[str, Spread]) -> Figures:
         n = {name: int(row.get(name) or 0) for name in (
-            "received", "matters", "merged", "dispatched", "accepted_on_time", "response_due", "accepted", "resolved", "awaiting_rating",
+            "received", "matters", "merged", "dispatched", "accepted_on_time", "response_due", "accepted", "resolved",
+            "awaiting_rating",
             "closed_unrated", "cancelled", "invalid", "open", "awaiting_acceptance", "overdue", "resolved_late",
             "escalated", "reopened", "auto_dispatched", "auto_corrected", "ratings", "satisfied", "rated",
             "rated_resolved", "closed_unresolved")}
@@ -100,7 +101,8 @@ class SummaryQueries(StatsBase):
                 {flag(f"NOT {_MATTER}")} AS merged,
                 {flag(f"o.dispatched_at IS NOT NULL AND {_COUNTED} AND {_MATTER}")} AS dispatched,
                 {flag(f"o.accepted_within_deadline AND {_COUNTED} AND {_MATTER}")} AS accepted_on_time,
-                {flag(f"o.dispatched_at IS NOT NULL AND {_COUNTED} AND {_MATTER} AND (o.accepted_within_deadline IS NOT NULL OR "
+                {flag(f"o.dispatched_at IS NOT NULL AND {_COUNTED} AND {_MATTER} AND "
+                      f"(o.accepted_within_deadline IS NOT NULL OR "
                       f"(o.state = 'dispatched' AND {self._t('o.accept_deadline')} < {q.time(now)}))")} AS response_due,
                 {flag(f"o.state = 'dispatched' AND {self._t('o.accept_deadline')} >= {q.time(now)}")}
                     AS awaiting_acceptance,

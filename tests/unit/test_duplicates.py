@@ -29,5 +29,6 @@ def test_only_alike_texts_at_the_same_place_are_listed_most_alike_first_and_at_m
                   order("C", grid_id=3, latitude=28.70, longitude=104.50), order("D", grid_id=1),
                   order("E", grid_id=1)]
     picked = pick_similar(new, candidates, [0.45, 0.8, 0.9, 0.29, 0.6], RULES)
-    assert picked == [{"number": "B", "score": 0.8, "distance_m": 10}, {"number": "E", "score": 0.6, "distance_m": None}]
+    assert picked == [{"number": "B", "score": 0.8, "distance_m": 10},
+                      {"number": "E", "score": 0.6, "distance_m": None}]
     assert pick_similar(new, [], [], RULES) == []
