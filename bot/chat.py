@@ -28,6 +28,9 @@ from wechatpy.crypto import PrpCrypto
 from wechatpy.utils import to_text
 
 ACCOUNT = "gh_sidan_simulator"  # the official account's original id, as WeChat puts it in ToUserName
+# Where a simulated photo's PicUrl points: a loopback address that serves nothing. The simulator has no picture to
+# give, and a server that fetches PicUrls must never be sent to the internet (WeChat's image host) by a test.
+SIMULATED_PICTURES = "http://127.0.0.1:9/sidan-chat"
 MODES = ("plain", "compatible", "safe")
 COMMANDS_HELP = (
     "直接输入文字发送给公众号。命令:\n"
@@ -109,7 +112,7 @@ class Simulator:
 
     def image_message(self, media_id: str | None = None) -> dict[str, Any]:
         media_id = media_id or f"media-{secrets.token_hex(6)}"
-        return {**self._base("image"), "PicUrl": f"http://mmbiz.qpic.cn/sim/{media_id}.jpg", "MediaId": media_id,
+        return {**self._base("image"), "PicUrl": f"{SIMULATED_PICTURES}/{media_id}.jpg", "MediaId": media_id,
                 "MsgId": next(self._ids)}
 
     def location_message(self, latitude: float, longitude: float, label: str = "") -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from bot import binding, dialog, surveys
+from bot.additions import added_reply, addition_of, belongs_to
 from bot.delivery import Delivery, Held, Outcome, Query, message_record
 from bot.dialog import Intent, Kind, OrderView
 from bot.inbound import Inbound
@@ -24,6 +25,7 @@ from orders.config import Settings
 from orders.errors import Conflict, DomainError, IllegalTransition, InvalidInput, NotFound
 from orders.invitations import bind_with_invitation
 from orders.lifecycle import ACTION_LABELS, OPEN_STATES, State
+from orders.outbox_kinds import told_resident
 from orders.services import Actor, OrderService
 from orders.staff_channels import OFFICIAL_ACCOUNT
 from orders.store import Store
@@ -124,7 +126,8 @@ class Conversation:
                 intent = dialog.understand(text, prefix=self.prefix, pending_survey=True)
         match intent.kind:
             case Kind.NEW_REQUEST:
-                return await self._submit(inbound, text, held, resident)
+                return await self._addition(inbound, text, held, resident, actor) \
+                    or await self._submit(inbound, text, held, resident)
             case Kind.NOT_REQUEST:
                 return Outcome(self._not_request_reply(intent.reason, text, pending))
             case Kind.GREETING:
@@ -180,16 +183,42 @@ class Conversation:
             return f"{dialog.not_request_reply(reason, text).splitlines()[0]}\n{surveys.rate_hint(pending)}"
         return surveys.survey_again_reply(pending)
 
+    async def _addition(self, inbound: Inbound, text: str, held: Held, resident: models.Resident,
+                        actor: Actor) -> Outcome | None:
+        """"对了,灯杆在村委会门口" minutes after a report: a note on that order (bot.additions), if it reads as one."""
+        note = addition_of(text)
+        minutes = self.settings.bot.addition_minutes
+        if note is None or not minutes:
+            return None
+        recent = await self._recent_open_order(resident, minutes)
+        if recent is None:
+            return None
+        [prediction] = self.orders.predict_all([text])
+        department = await models.Department.get_or_none(id=recent.department_id) if recent.department_id else None
+        if not belongs_to(prediction, department.code if department else recent.predicted_department,
+                          self.orders.taxonomy.most_urgent, self.settings.classifier.confidence_threshold):
+            return await self._submit(inbound, text, held, resident, prediction=prediction)
+        try:
+            order = await _retry_conflicts(lambda: self.orders.add_note(recent.number, actor, note))
+        except DomainError:
+            return await self._submit(inbound, text, held, resident, prediction=prediction)
+        if not held:
+            return Outcome(added_reply(recent.number, note), order.id)
+        attached = await self._attach(recent.number, actor, held.photos, held.location, summary=True)
+        return Outcome(f"{added_reply(recent.number, note)}\n{attached.reply}", order.id,
+                       used_held=attached.order_id is not None)
+
     async def _submit(self, inbound: Inbound, text: str, held: Held, resident: models.Resident,
-                      as_note: bool = False) -> Outcome:
+                      as_note: bool = False, prediction: Any = None) -> Outcome:
         """A new report outside the intake batch (a text that might have been a score, a note with no order to go
-        on): screened and routed here, once."""
+        on, an afterthought that is a matter of its own): screened and routed here, once."""
         try:
             report = self.orders.report(openid=inbound.openid, text=text, photos=held.photos,
                                         location=held.location, resident=resident)
         except InvalidInput as exc:
             return Outcome(dialog.invalid_input_reply(exc.message))
-        [prediction] = self.orders.predict_all([report.text])
+        if prediction is None:
+            [prediction] = self.orders.predict_all([report.text])
         screen = screened(prediction)
         if screen is not None:
             if as_note:
@@ -246,10 +275,10 @@ class Conversation:
         primary = (await self._primaries([order])).get(order.merged_into_id)
         handled = primary or order
         department = await models.Department.get_or_none(id=handled.department_id) if handled.department_id else None
-        # The last step of the order's handling (lifecycle actions only: photo, location and reminder notes are not
-        # news to the resident).
-        event = await models.OrderEvent.filter(order_id=handled.id, action__in=list(ACTION_LABELS)) \
-            .order_by("-id").first()
+        # The last step of the order's handling the resident may read (lifecycle actions only: photo, location and
+        # reminder notes are not news to the resident; a department's internal progress notes are not for them).
+        steps = await models.OrderEvent.filter(order_id=handled.id, action__in=list(ACTION_LABELS)).order_by("-id")
+        event = next((step for step in steps if told_resident(step.action, step.data)), None)
         view = self._view(order, department.name if department else None, event, primary=primary)
         return Outcome(dialog.status_reply(view), order.id)
 

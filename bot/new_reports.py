@@ -15,6 +15,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from bot import dialog
+from bot.additions import addition_of
 from bot.delivery import Held, Outcome, message_record
 from bot.dialog import Kind, Submitted
 from bot.inbound import Inbound
@@ -92,6 +93,8 @@ class NewReports:
         if dialog.understand(inbound.text, prefix=prefix).kind != Kind.NEW_REQUEST:
             return None
         if dialog.parse_rating(inbound.text) is not None:  # a score, if a survey waits: the full dialog decides
+            return None
+        if addition_of(inbound.text) is not None:  # "对了,…": maybe a note on the last order, the dialog decides
             return None
         try:
             report = self.orders.report(openid=inbound.openid, text=inbound.text, photos=held.photos,

@@ -49,13 +49,15 @@ ORDER_PAGE = "pages/orders/detail?number={number}"
 STAFF_ORDER_LINK = "{public_url}/m/orders/{number}"  # the staff workbench (a web page opened inside WeChat)
 # The template's second line: what the resident most needs to read (the result, what to do instead), else the request.
 TEMPLATE_DETAIL = {"survey": "result", "survey_reminder": "result", "invalidated": "reason",
-                   "resident_merged": "reason"}
+                   "resident_progress": "note", "resident_merged": "reason"}
 
 KIND_LABELS = {
     "accepted": "接单告知",
     "survey": "办结回访",
     "survey_reminder": "回访提醒",
     "invalidated": "不予受理告知",
+    "resident_progress": "办理进展",
+    "extension_decided": "延期告知",
     "resident_merged": "合并办理告知",
     "notify_dispatched": "新工单",
     "notify_reopened": "重办工单",
@@ -67,6 +69,7 @@ KIND_LABELS = {
     "notify_extension_requested": "延期申请",
     "notify_delivery_failed": "消息未送达",
     "notify_resident_note": "群众补充",
+    "notify_extension_decided": "延期审批结果",
     "notify_merged": "工单合并",
 }
 
@@ -80,6 +83,7 @@ class Rendered:
     title: str  # a few words: the subscribe/template headline
     text: str  # the whole message, as a customer-service text
     remark: str  # what to do next, for the template's last line
+    detail: str | None = None  # the template's second line, when it is not a payload field (TEMPLATE_DETAIL)
 
 
 def clip(text: str | None, limit: int) -> str:
@@ -94,6 +98,16 @@ def field_value(field: str, value: str) -> str:
     if limit is None:
         return value
     return value[:limit] if kind in ("character_string", "number", "letter", "symbol") else clip(value, limit)
+
+
+def deadline_text(value: Any) -> str | None:
+    """An ISO moment from a payload as the resident reads it: "12月10日 18:00"."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    moment = local(moment)
+    return f"{moment.month}月{moment.day}日 {moment:%H:%M}"
 
 
 def render(kind: str, payload: dict[str, Any]) -> Rendered:
@@ -131,6 +145,15 @@ def render(kind: str, payload: dict[str, Any]) -> Rendered:
             text = (f"您好!您反映的{quoted}(工单 {number})经核实不予受理(原因:{why})。\n{advice}\n"
                     "如有疑问或情况有变化,可以直接回复我们。")
             return Rendered(f"您的诉求不予受理:{why}", text, clip(advice, 60) or "如有疑问可以直接回复我们")
+        case "resident_progress":
+            note = clip(payload.get("note"), 300)
+            text = f"您好!您反映的{quoted}(工单 {number}){together}有新进展:\n{department}:{note}\n办结后会请您评价。"
+            return Rendered("您的诉求有新进展", text, "办结后会请您评价")
+        case "extension_decided":
+            deadline = deadline_text(payload.get("resolve_deadline")) or "新的期限"
+            text = (f"您好!您反映的{quoted}(工单 {number}){together}办理需要多一些时间,经批准延期 {payload.get('days')} 天,"
+                    f"将在 {deadline} 前办结。给您添麻烦了,谢谢理解。")
+            return Rendered("您的诉求办理期限延长", text, "办结后会请您评价", detail=f"新的办结期限:{deadline}")
         case "notify_dispatched":
             label = "·".join(part for part in (payload.get("category"), payload.get("urgency")) if part)
             text = f"【新工单】{number}({label})\n{quoted}\n请尽快接单(一小时介入)。"
@@ -174,6 +197,15 @@ def render(kind: str, payload: dict[str, Any]) -> Rendered:
             reason = clip(payload.get("reason"), 80)
             text = f"【延期申请】工单 {number} 申请延期 {days} 天:{reason}。请在小程序中审批。"
             return Rendered("延期申请待审批", text, "请在小程序中审批")
+        case "notify_extension_decided":
+            days = payload.get("days")
+            reason = clip(payload.get("reason"), 80)
+            if payload.get("approved"):
+                deadline = deadline_text(payload.get("resolve_deadline")) or "-"
+                text = f"【延期已批准】工单 {number} 延期 {days} 天,新的办结期限 {deadline}。{reason}"
+                return Rendered("延期申请已批准", text, f"请在 {deadline} 前办结")
+            text = f"【延期未批准】工单 {number} 申请延期 {days} 天未获批准:{reason}。请按原期限办结。"
+            return Rendered("延期申请未批准", text, "请按原期限办结")
         case "notify_delivery_failed":
             what = KIND_LABELS.get(str(payload.get("failed_kind")), "通知")
             who = "群众" if payload.get("failed_to") == "resident" else "工作人员"
@@ -258,7 +290,7 @@ class Notifier:
         values = {
             "title": rendered.title,
             "number": str(payload.get("number") or "") or "-",
-            "detail": clip(payload.get(TEMPLATE_DETAIL.get(kind, "text")), 60) or "—",
+            "detail": clip(rendered.detail or payload.get(TEMPLATE_DETAIL.get(kind, "text")), 60) or "—",
             "time": self._now_text(),
             "remark": rendered.remark,
         }

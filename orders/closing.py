@@ -14,6 +14,7 @@ from typing import Any
 from orders import models
 from orders.errors import InvalidInput
 from orders.lifecycle import INVALID_REASONS, Action
+from orders.outbox_kinds import RESIDENT_INVALIDATED
 from orders.unit_of_work import Actor, UnitOfWork, _Change, _clean_text
 
 MIN_EXPLANATION = 5  # characters: enough for "请拨打 12345", not for "无效"
@@ -34,7 +35,7 @@ class Closing(UnitOfWork):
             await self._primary_check(conn, order, "不予受理")  # 合并工单 (orders/merging.py)
             told = {"code": code, "code_label": label, "reason": reason}
             change = _Change(fields={"closed_at": now}, data={"code": code, "code_label": label})
-            change.after.append(lambda c: self._notify_resident(c, order, "invalidated", now, told,
+            change.after.append(lambda c: self._notify_resident(c, order, RESIDENT_INVALIDATED, now, told,
                                                                 dedup=f"invalidated:{order.id}"))
             if order.department_id:
                 change.after.append(lambda c: self._notify_department(c, order, order.department_id, now,

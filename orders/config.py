@@ -4,6 +4,7 @@ Validated once at start; a missing or malformed value fails with a message namin
 """
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
@@ -210,6 +212,8 @@ class BotSection(_Section):
     dedup_ttl_seconds: int = Field(gt=0)
     image_attach_minutes: int = Field(ge=0)
     replay_window_seconds: int = Field(gt=0)
+    # "对了,…" this soon after the resident's last open order is a note on it (bot.additions); 0: never
+    addition_minutes: int = Field(10, ge=0)
 
 
 class SurveySection(_Section):
@@ -406,11 +410,33 @@ def production_problems(settings: Settings) -> list[str]:
         # plaintext callbacks are signed over the query only: production takes them only when the operator says so
         problems.append(("wechat", "aes_key", "production needs the official account's EncodingAESKey (safe mode), "
                                               "or SIDAN_WECHAT_ENCODING_MODE=plain to accept plaintext on purpose"))
+    public_url = public_url_problem(settings.app.public_url)
+    if public_url:
+        problems.append(("app", "public_url", public_url))
     bits = estimated_entropy_bits(settings.auth.jwt_secret)
     if bits < MIN_JWT_SECRET_BITS:
         problems.append(("auth", "jwt_secret", f"the secret is too predictable (about {bits:.0f} bits, needs "
                                                f"{MIN_JWT_SECRET_BITS}): generate one with `openssl rand -hex 32`"))
     return [f"config key {section}.{key}: {why}; set {env_name(section, key)}" for section, key, why in problems]
+
+
+def public_url_problem(url: str) -> str | None:
+    """Why phones cannot use `url` as this server's public address, or None: WeChat opens the links of messages and
+    menus on the resident's phone, over https, so neither plain http nor this machine's own address will do."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower().rstrip(".")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if host in ("", "localhost") or host.endswith(".localhost") or (
+            address is not None and (address.is_loopback or address.is_unspecified)):
+        return (f"{url} is this machine's own address, which phones cannot reach: set the https:// address of the "
+                "server (or its proxy) as WeChat users reach it, e.g. https://sidan.example.gov.cn")
+    if parts.scheme != "https":
+        return (f"{url} is plain http: WeChat opens links in messages and menus over https; set the https:// address, "
+                "e.g. https://sidan.example.gov.cn")
+    return None
 
 
 def _refuse_for_production(settings: Settings) -> None:

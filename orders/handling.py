@@ -14,6 +14,7 @@ from orders import models
 from orders.errors import InvalidInput, NotPermitted
 from orders.evidence import attach_uploads, resident_media_rows
 from orders.lifecycle import Action, Role, State
+from orders.outbox_kinds import RESIDENT_PROGRESS
 from orders.sql import insert_rows
 from orders.unit_of_work import Actor, UnitOfWork, _Change, _clean_text, _Notice
 
@@ -132,12 +133,22 @@ class Handling(UnitOfWork):
         return await self._apply(number, actor, Action.ACCEPT, plan)
 
     # ------------------------------------------------------------------ 办单
-    async def progress(self, number: str, actor: Actor, note: str, photos: Iterable[int] = ()) -> models.Order:
-        """A step of the work, with photos the member uploaded (POST /api/v1/media) as evidence."""
+    async def progress(self, number: str, actor: Actor, note: str, photos: Iterable[int] = (),
+                       notify_resident: bool = False) -> models.Order:
+        """A step of the work, with photos the member uploaded (POST /api/v1/media) as evidence. Internal unless
+        `notify_resident`: then the resident is told the note through the outbox (and sees it in their timeline)."""
         note = _clean_text(note, "进展说明", 1000)
+        if not isinstance(notify_resident, bool):
+            raise InvalidInput("notify_resident 只能是 true 或 false", field="notify_resident")
 
         async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
-            return _Change(data={"note": note, "photos": await attach_uploads(conn, order, actor, photos, "progress")})
+            photos_attached = await attach_uploads(conn, order, actor, photos, "progress")
+            change = _Change(data={"note": note, "photos": photos_attached, "notify_resident": notify_resident})
+            if notify_resident:
+                department = await self._department_name(order, conn)
+                change.after.append(lambda c: self._notify_resident(c, order, RESIDENT_PROGRESS, now,
+                                                                    {"note": note, "department": department}))
+            return change
 
         return await self._apply(number, actor, Action.PROGRESS, plan, reason=note)
 

@@ -22,9 +22,9 @@ from typing import Any
 from orders import models
 from orders.errors import InvalidInput
 from orders.lifecycle import FOLLOWER_END_STATES, OPEN_STATES, STATE_LABELS, Action, State
+from orders.outbox_kinds import RESIDENT_MERGED, SURVEY
 from orders.unit_of_work import Actor, UnitOfWork, _Change, _clean_text
 
-RESIDENT_MERGED = "resident_merged"  # the outbox kind that tells the resident their order follows another
 MERGED_IN = "merged_in"  # the primary's timeline: an order merged into it (not a transition)
 
 
@@ -87,7 +87,7 @@ class Merging(UnitOfWork):
                                      "category": primary.category or follower.category},
                              data={"primary": primary.number})
             change.after.append(lambda c, f=follower, t=told: self._notify_resident(
-                c, f, "survey", now, t, dedup=f"survey:{f.id}:{f.reopen_count}"))
+                c, f, SURVEY, now, t, dedup=f"survey:{f.id}:{f.reopen_count}"))
             await self._write(conn, follower, actor, Action.RESOLVE, change, now,
                               reason=f"主工单 {primary.number} 已办结")
 

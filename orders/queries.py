@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -19,6 +19,7 @@ from orders import models, scope
 from orders.clock import SHANGHAI
 from orders.errors import InvalidInput, NotFound
 from orders.lifecycle import OPEN_STATES, Action, Role, State
+from orders.outbox_kinds import told_resident
 from orders.privacy import is_recorded_access
 from orders.services import Actor, OrderService
 
@@ -187,7 +188,8 @@ async def order_detail(actor: Actor, number: str, now: datetime | None = None, *
     events = await models.OrderEvent.filter(order_id=order.id).order_by("id")
     ratings = await models.Rating.filter(order_id=order.id).order_by("round")
     media = await models.Media.filter(order_id=order.id).order_by("id")
-    return OrderDetail(order, list(events), list(ratings), list(media), **await _merge_view(order, actor))
+    detail = OrderDetail(order, list(events), list(ratings), list(media), **await _merge_view(order, actor))
+    return for_resident(detail) if actor.role == Role.RESIDENT else detail
 
 
 async def _merge_view(order: models.Order, actor: Actor) -> dict[str, Any]:
@@ -202,3 +204,19 @@ async def _merge_view(order: models.Order, actor: Actor) -> dict[str, Any]:
                          .values_list("number", flat=True))
         similar = [entry for entry in order.similar if isinstance(entry, dict) and entry.get("number") in still_open]
     return {"similar": similar, "merged_into": primary[0] if primary else None, "followers": list(followers)}
+
+
+def for_resident(detail: OrderDetail) -> OrderDetail:
+    """The order as its resident sees it: a department's internal progress notes (not notify_resident) and the
+    photos only they carry are left out."""
+    shown = [event for event in detail.events if told_resident(event.action, event.data)]
+    hidden = [event for event in detail.events if not told_resident(event.action, event.data)]
+    if not hidden:
+        return detail
+
+    def photos(events: list[models.OrderEvent]) -> set[int]:
+        return {int(media_id) for event in events for media_id in (event.data or {}).get("photos", [])}
+
+    internal = photos(hidden) - photos(shown)
+    media = [medium for medium in detail.media if medium.id not in internal]
+    return replace(detail, events=shown, media=media)

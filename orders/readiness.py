@@ -97,7 +97,9 @@ async def township_findings(taxonomy: Taxonomy) -> list[Finding]:
     departments = await models.Department.filter(active=True).order_by("id").values("id", "code", "name")
     grids = await models.Grid.filter(active=True).order_by("id").values("id", "code", "name")
     staff = await models.Staff.filter(active=True).order_by("id").values("id", "name", "role", "department_id",
-                                                                         "grid_id", "openid")
+                                                                         "grid_id", "openid", "oa_openid")
+    for person in staff:  # reachable on either channel (staff_channels): the mini-program or the official account
+        person["bound"] = bool(person["openid"] or person["oa_openid"])
     roster = await models.DutyShift.all().order_by("position", "id").values_list("staff_id", flat=True)
     township = await models.Township.filter(id=1).first()
     grid_workers = [person for person in staff if person["role"] == Role.GRID_WORKER]
@@ -112,6 +114,9 @@ async def township_findings(taxonomy: Taxonomy) -> list[Finding]:
 
 def _invite(people: list[dict]) -> str:
     return ";".join(f"sidan staff invite {person['name']}" for person in people)
+
+
+BIND_HOW = "在小程序里用邀请码绑定,或向公众号发送“绑定 邀请码”"
 
 
 def _category_findings(taxonomy: Taxonomy, active_codes: set[str]) -> list[Finding]:
@@ -135,10 +140,10 @@ def _grid_findings(grids: list[dict], grid_workers: list[dict]) -> list[Finding]
         if not workers:
             found.append(Finding("grid_without_worker", f"网格 {grid['code']} 没有网格员:在乡镇文件 [[staff]] 里加一名 "
                                                         f"grid_worker 后运行 {APPLY}", Severity.GAP))
-        elif not any(person["openid"] for person in workers):
+        elif not any(person["bound"] for person in workers):
             names = "、".join(person["name"] for person in workers)
             found.append(Finding("grid_worker_unbound", f"网格 {grid['code']} 的网格员 {names} 还没绑定微信,收不到待派的"
-                                                        f"工单:运行 {_invite(workers)},在小程序里用邀请码绑定",
+                                                        f"工单:运行 {_invite(workers)},{BIND_HOW}",
                                  Severity.GAP))
     return found
 
@@ -151,13 +156,13 @@ def _urgent_findings(staff: list[dict], roster: list[int], township: models.Town
     if not supervisors:
         found.append(Finding("no_supervisor", "没有督办员:值班表之外的急难事没人接报,逾期升级也没人收到。在乡镇文件 "
                                               f"[[staff]] 里加 role = \"supervisor\" 的人员后运行 {APPLY}", Severity.GAP))
-    elif not any(person["openid"] for person in supervisors):
+    elif not any(person["bound"] for person in supervisors):
         names = "、".join(person["name"] for person in supervisors)
         found.append(Finding("supervisor_unbound", f"督办员 {names} 还没绑定微信:值班表之外的急难事没人接报。运行 "
-                                                   f"{_invite(supervisors)},在小程序里用邀请码绑定", Severity.GAP))
+                                                   f"{_invite(supervisors)},{BIND_HOW}", Severity.GAP))
     by_id = {person["id"]: person for person in staff}
     unbound = [by_id[staff_id] for staff_id in dict.fromkeys(roster)
-               if staff_id in by_id and not by_id[staff_id]["openid"]]
+               if staff_id in by_id and not by_id[staff_id]["bound"]]
     if unbound:
         names = "、".join(person["name"] for person in unbound)
         found.append(Finding("duty_member_unbound", f"值班表里的 {names} 还没绑定微信:其值班时段的急难事改发督办员。运行 "
@@ -169,7 +174,7 @@ def _urgent_findings(staff: list[dict], roster: list[int], township: models.Town
 
 
 def _department_findings(departments: list[dict], staff: list[dict]) -> list[Finding]:
-    bound = {person["department_id"] for person in staff if person["role"] == Role.DEPT_STAFF and person["openid"]}
+    bound = {person["department_id"] for person in staff if person["role"] == Role.DEPT_STAFF and person["bound"]}
     return [Finding("department_unstaffed", f"部门 {row['code']} {row['name']} 没有绑定微信的工作人员:派到这里的工单"
                                             "没人收到通知,超时后升级督办", Severity.NOTE)
             for row in departments if row["id"] not in bound]

@@ -2,7 +2,8 @@
 
 Escalation raises an order 村(网格) → 村委 → 乡镇 and tells the supervisor (and the village at 村委): by hand, from
 the deadline sweep (orders/sweep.py), or after an unsatisfied rating past its reopenings. A supervisor approves an
-extension (延期, extend: the resolve deadline moves) or denies it. An urgent report that reached nobody when it came
+extension (延期, extend: the resolve deadline moves) or denies it; the department hears the decision either way, the
+resident the new deadline when it is approved. An urgent report that reached nobody when it came
 in is attended once a staff member opens it (attend_urgent) or acts on it (UnitOfWork._write).
 """
 from __future__ import annotations
@@ -15,7 +16,8 @@ from tortoise.transactions import in_transaction
 from orders import models
 from orders.errors import Conflict, InvalidInput
 from orders.lifecycle import ESCALATION_LEVELS, Action, Role
-from orders.unit_of_work import Actor, UnitOfWork, _Change, _clean_text
+from orders.outbox_kinds import EXTENSION_DECIDED
+from orders.unit_of_work import Actor, UnitOfWork, _Change, _clean_text, _Notice
 
 MAX_ESCALATION = 2
 URGENT_ATTENDED = "attend_urgent"  # the event of attend_urgent
@@ -85,11 +87,17 @@ class Supervision(UnitOfWork):
                 raise InvalidInput("没有待批准的延期申请,请写明延期天数(1–90)")
             start = max(order.resolve_deadline or now, now) if order.overdue else (order.resolve_deadline or now)
             new_deadline = self.deadlines.add_days(start, granted)
-            return _Change(
+            change = _Change(
                 fields={"resolve_deadline": new_deadline, "extension_days_requested": None,
                         "overdue": bool(order.accept_deadline and not order.accepted_at and order.accept_deadline < now)},
                 data={"days": granted, "resolve_deadline": new_deadline.isoformat()},
             )
+            decided = {"approved": True, "days": granted, "resolve_deadline": new_deadline.isoformat()}
+            department = await self._department_name(order, conn)
+            change.after.append(lambda c: self._notify_resident(c, order, EXTENSION_DECIDED, now,
+                                                                {**decided, "department": department}))
+            self._tell_department(change, order, {**decided, "reason": reason or ""})
+            return change
 
         return await self._apply(number, actor, Action.EXTEND, plan, reason=reason)
 
@@ -99,6 +107,15 @@ class Supervision(UnitOfWork):
         async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
             if not order.extension_days_requested:
                 raise InvalidInput("没有待处理的延期申请")
-            return _Change(fields={"extension_days_requested": None})
+            change = _Change(fields={"extension_days_requested": None})
+            self._tell_department(change, order, {"approved": False, "days": order.extension_days_requested,
+                                                  "reason": reason})
+            return change
 
         return await self._apply(number, actor, Action.DENY_EXTENSION, plan, reason=reason)
+
+    @staticmethod
+    def _tell_department(change: _Change, order: models.Order, decided: dict[str, Any]) -> None:
+        """The department handling the order hears the supervisor's decision on its request for more time."""
+        if order.department_id is not None:
+            change.notices.append(_Notice(f"notify_{EXTENSION_DECIDED}", "department", order.department_id, decided))

@@ -18,7 +18,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from orders import duty, models, scope
+from orders import duty, models, outbox_kinds, scope
 from orders.clock import Clock
 from orders.config import Settings
 from orders.deadlines import DeadlinePolicy
@@ -32,7 +32,7 @@ from orders.taxonomy import Taxonomy
 MAX_TEXT = 2000
 # What an order's resident hears while it is worked, which the residents of the orders merged into it hear too
 # (orders/merging.py; the survey is each one's own).
-FOLLOWED_KINDS = frozenset({"accepted", "resident_progress", "extension_decided"})
+FOLLOWED_KINDS = frozenset({outbox_kinds.ACCEPTED, outbox_kinds.RESIDENT_PROGRESS, outbox_kinds.EXTENSION_DECIDED})
 DEPARTMENT_CACHE_SECONDS = 60.0
 
 

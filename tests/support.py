@@ -24,7 +24,7 @@ REDIS_URL = os.environ.get("SIDAN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 MEDIA_ROOT = Path(tempfile.gettempdir()) / f"sidan-test-media-{os.getpid()}"
 
 # What an operator sets for production: real appids and secrets, the EncodingAESKey (safe mode), a random JWT secret
-# (`openssl rand -hex 32`).
+# (`openssl rand -hex 32`), the https address phones reach the server at.
 PRODUCTION = {
     "SIDAN_ENV": "production",
     "SIDAN_WECHAT_TOKEN": "realtoken",
@@ -34,6 +34,7 @@ PRODUCTION = {
     "SIDAN_WECHAT_MINIAPP_APPID": "wx8a1f0c3e9b2d4765",
     "SIDAN_WECHAT_MINIAPP_SECRET": "real-miniapp-secret",
     "SIDAN_AUTH_JWT_SECRET": "3f9c1e7a52b04d68a9e1c7f30b5d2846e0a97c3b1f5d8e24c6a0b9f7d3e1c852",
+    "SIDAN_APP_PUBLIC_URL": "https://sidan.example.gov.cn",
 }
 
 
@@ -204,7 +205,7 @@ def run_sidan(database_url: str, *args: str, cwd: Path = REPO, path: str | None 
     """`sidan ARGS` in a terminal of its own, on this database (and the in-process store); `cwd` is where relative
     paths (var/media) resolve, `path` that terminal's PATH, `env_vars` more SIDAN_* settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIDAN_")}
-    env.update(SIDAN_DATABASE_URL=database_url, SIDAN_REDIS_URL="", **env_vars)
+    env.update({"SIDAN_DATABASE_URL": database_url, "SIDAN_REDIS_URL": "", **env_vars})
     if cwd != REPO:
         env["PYTHONPATH"] = str(REPO)
     if path is not None:

@@ -197,10 +197,8 @@ class Planner:
             steps.append(Step(dispatched_at, "dispatch", {"department": department, "category": category}))
         speed, mood = DEPARTMENT_HABITS.get(department, (1.0, 0.0))
         spec_hours = self.taxonomy.urgencies[urgency].accept_hours
-        resolve_days = self.policy.resolve_days(urgency)
         round_start = dispatched_at
         for round_number in range(self.settings.survey.max_reopens + 1):
-            accept_deadline = round_start + timedelta(hours=spec_hours)
             resolve_deadline = resolve_deadline_for(self.policy, round_start, urgency, category, department)
             if round_number == 0 and rng.random() < 0.12 * speed:
                 delay = rng.uniform(1.05, 8) * spec_hours * 60  # late: past the acceptance deadline

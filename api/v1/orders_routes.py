@@ -131,7 +131,8 @@ async def accept(request: Request, number: str):
 @idempotent
 async def progress(request: Request, number: str):
     body = parse_body(request, schemas.ProgressBody)
-    await request.app.ctx.orders.progress(order_number(number), request.ctx.actor, body.note, photos=body.photos)
+    await request.app.ctx.orders.progress(order_number(number), request.ctx.actor, body.note, photos=body.photos,
+                                          notify_resident=body.notify_resident)
     return await detail_response(request, number)
 
 

@@ -102,6 +102,13 @@ def _event_data(event: models.OrderEvent, viewer: Actor, shown: Callable[[Any], 
     return shown(data)
 
 
+def _action_label(event: models.OrderEvent, staff_view: bool) -> str:
+    label = ACTION_LABELS.get(event.action) or EXTRA_ACTION_LABELS.get(event.action, event.action)
+    if staff_view and event.action == "progress":  # staff see which notes the resident was told
+        label += "(已告知群众)" if (event.data or {}).get("notify_resident") else "(内部)"
+    return label
+
+
 def photo(media: models.Media, link: Callable[[int], str] | None) -> schemas.Photo:
     """A medium of the order; its url (a signed link, made by `link`) once its bytes are kept."""
     stored = media.status == "stored"
@@ -129,7 +136,7 @@ def order_detail(detail: OrderDetail, viewer: Actor,
     timeline = [
         schemas.TimelineEntry(
             action=public_action(event.action),
-            action_label=ACTION_LABELS.get(event.action) or EXTRA_ACTION_LABELS.get(event.action, event.action),
+            action_label=_action_label(event, staff_view),
             from_state=event.from_state, to_state=event.to_state, actor=_actor_of(event),
             reason=shown(event.reason), data=_event_data(event, viewer, shown), at=event.at,
         )

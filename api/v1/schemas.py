@@ -65,6 +65,8 @@ class ProgressBody(Body):
     note: Text = Field(min_length=1, max_length=1000)
     photos: list[MediaId] = Field(default_factory=list, max_length=9,
                                   description="先用 POST /api/v1/media 上传的照片 id,最多 9 张")
+    notify_resident: bool = Field(False, description="true:这条进展告知群众(微信消息),群众的工单详情里也能看到;"
+                                                     "false(默认):内部记录,群众看不到")
 
 
 class ExtensionRequestBody(Body):

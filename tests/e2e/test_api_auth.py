@@ -264,3 +264,30 @@ async def test_the_unionid_links_a_mini_program_login_to_the_official_account_re
     mine = await api.client.get("/api/v1/my/orders", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert [o["number"] for o in mine.json()["items"]] == [number]
     assert not await models.Resident.filter(openid="oMiniProgram01").exists()
+
+
+async def test_nobody_is_put_into_a_deactivated_department_or_grid(api):
+    """A department or grid the township file deactivated (kept for its orders) takes nobody new: neither a new
+    member invited into it nor a retired member of it activated again. A clear 422, nothing written."""
+    await models.Department.filter(code="renshe").update(active=False)
+    await models.Grid.filter(code="XJB-02").update(active=False)
+    clerk = await models.Staff.get(openid="demo-dept_staff-renshe")
+    worker = await models.Staff.get(openid="demo-grid_worker-XJB-02")
+    await models.Staff.filter(id__in=[clerk.id, worker.id]).update(active=False)
+    staff_before = await models.Staff.all().order_by("id").values("id", "active", "department_id", "grid_id")
+
+    for body, words in (({"name": "人社新人", "role": "dept_staff", "department": "renshe"}, "部门 renshe 人社所 已停用"),
+                        ({"name": "新网格员", "role": "grid_worker", "grid": "XJB-02"}, "网格 XJB-02 ")):
+        refused = await api.post(ADMIN, "/admin/invitations", body)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == "invalid_input" and words in refused.json()["error"]["message"]
+        assert "sidan township apply" in refused.json()["error"]["message"]
+    for member, words in ((clerk, "部门 renshe 人社所 已停用,不能启用这名工作人员"), (worker, "网格 XJB-02 ")):
+        refused = await api.patch(ADMIN, f"/admin/staff/{member.id}", {"active": True})
+        assert refused.status_code == 422 and words in refused.json()["error"]["message"], refused.text
+    assert await models.Staff.all().order_by("id").values("id", "active", "department_id", "grid_id") == staff_before
+    assert await models.Invitation.all().count() == 0
+
+    await models.Grid.filter(code="XJB-02").update(active=True)  # the grid back in the file: its worker may return
+    assert (await api.patch(ADMIN, f"/admin/staff/{worker.id}", {"active": True})).status_code == 200
+    assert (await api.patch(ADMIN, f"/admin/staff/{worker.id}", {"active": True})).status_code == 200  # already on

@@ -40,7 +40,8 @@ async def test_the_unsure_order_goes_through_the_grid_worker_to_the_resident_rat
                                      files={"file": ("scene.jpg", photo_bytes(), "image/jpeg")})
     assert uploaded.status_code == 201, uploaded.text
     assert (await api.post(clerk, f"/orders/{number}/progress",
-                           {"note": "已上门了解情况", "photos": [uploaded.json()["id"]]})).status_code == 200
+                           {"note": "已上门了解情况", "photos": [uploaded.json()["id"]],
+                            "notify_resident": True})).status_code == 200
     assert (await api.post(clerk, f"/orders/{number}/extension", {"days": 3, "reason": "一方外出"})).status_code == 200
     approved = await api.post(SUPERVISOR, f"/orders/{number}/extension/approve", {"reason": "同意"})
     assert approved.status_code == 200 and approved.json()["extension_days_requested"] is None

@@ -51,7 +51,8 @@ async def test_a_confident_report_reaches_the_department_and_comes_back_rated(ap
     assert (await api.get(GRID_WORKER, "/dispatch-queue")).json()["items"] == []  # routed already
 
     assert (await api.post(JIANSHE, f"/orders/{number}/accept")).status_code == 200
-    assert (await api.post(JIANSHE, f"/orders/{number}/progress", {"note": "电工已到现场"})).status_code == 200
+    assert (await api.post(JIANSHE, f"/orders/{number}/progress",
+                           {"note": "电工已到现场", "notify_resident": True})).status_code == 200
     assert (await api.post(JIANSHE, f"/orders/{number}/resolve", {"result": "已更换灯泡"})).status_code == 200
     rated = await api.post(RESIDENT, f"/orders/{number}/rate", {"score": 4, "comment": "修得挺快"})
     assert rated.status_code == 200, rated.text

@@ -7,6 +7,7 @@ import io
 import os
 import re
 import sys
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -54,6 +55,9 @@ async def test_sidan_chat_in_a_terminal(settings, store):
         assert "公众号:您好!有什么需要反映的事情" in output
         assert "承办部门:村镇建设办" in output
         assert f"公众号:照片已补充到工单 {number}(共 1 张)。" in output
+        order = await models.Order.get(number=number)
+        [pic_url] = await models.Media.filter(order_id=order.id).values_list("pic_url", flat=True)
+        assert urlsplit(pic_url).hostname == "127.0.0.1"  # a simulated photo points at no server on the internet
         assert f"公众号:位置已补充到工单 {number}(楼坝村村口)。所属网格:楼坝村一网格。" in output
         assert "您的工单(共 1 件,显示最近 1 件)" in output
         assert "用法:/loc 纬度 经度" in output and "不认识的命令 /bogus" in output

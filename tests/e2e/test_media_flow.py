@@ -125,8 +125,8 @@ async def test_staff_upload_photos_and_name_them_in_progress_and_resolve(api):
 
     refused = await api.post(JIANSHE, f"/orders/{number}/progress", {"note": "到现场", "photos": [foreign.json()["id"]]})
     assert refused.status_code == 422 and "不是您上传的" in refused.json()["error"]["message"]
-    assert (await api.post(JIANSHE, f"/orders/{number}/progress", {"note": "到现场", "photos": [ids[0]]})).status_code \
-        == 200
+    for_resident = {"note": "到现场", "photos": [ids[0]], "notify_resident": True}  # the resident sees its photo
+    assert (await api.post(JIANSHE, f"/orders/{number}/progress", for_resident)).status_code == 200
     resolved = await api.post(JIANSHE, f"/orders/{number}/resolve", {"result": "已更换灯泡", "photos": [ids[1]]})
     assert resolved.status_code == 200, resolved.text
     listed = [(photo["id"], photo["source"], photo["status"]) for photo in resolved.json()["photos"]]

@@ -190,3 +190,67 @@ async def test_a_note_takes_the_photo_sent_before_it(door):
     order = await models.Order.get(number="YK20261124-0001")
     assert [photo["media_id"] for photo in order.photos] == ["media-late"]
     assert await models.OrderEvent.filter(order_id=order.id, action="resident_note").count() == 1
+
+
+# ---------------------------------------------------------------------------------------------- progress notes
+INTERNAL_NOTE = "配件要从县里调,老王负责,别跟群众说具体日子"
+NOTE_FOR_RESIDENT = "电工明天上午到现场更换灯泡"
+
+
+async def test_the_resident_reads_the_notes_for_them_and_never_the_internal_ones(door):
+    alice = door.resident()
+    await alice.says("楼坝村的路灯坏了好几天")
+    number = "YK20261124-0001"
+    clerk = await door.staff("demo-dept_staff-jianshe")
+    orders = door.app.ctx.orders
+    await orders.accept(number, clerk)
+    door.clock.advance(minutes=1)
+    await orders.progress(number, clerk, INTERNAL_NOTE)
+    await transcript(alice, [
+        (f"查询 {number}", ("最新进展", "接单", Absent(INTERNAL_NOTE), Absent("老王"))),
+        ("我的工单", (number, Absent(INTERNAL_NOTE))),
+    ])
+    door.clock.advance(minutes=1)
+    await orders.progress(number, clerk, NOTE_FOR_RESIDENT, notify_resident=True)
+    door.clock.advance(minutes=1)
+    await orders.progress(number, clerk, INTERNAL_NOTE)  # the latest step is internal again: the one before shows
+    await transcript(alice, [
+        (f"查询 {number}", (f"办理进展——{NOTE_FOR_RESIDENT}", Absent(INTERNAL_NOTE))),
+    ])
+    told = await models.Outbox.filter(kind="resident_progress", recipient=ALICE).values_list("payload", flat=True)
+    assert [payload["note"] for payload in told] == [NOTE_FOR_RESIDENT]
+
+
+# ---------------------------------------------------------------------------------------------- afterthoughts
+async def test_an_afterthought_minutes_after_a_report_is_a_note_on_it_and_a_matter_of_its_own_is_not(door):
+    alice = door.resident()
+    await alice.says("楼坝村的路灯坏了好几天")  # YK20261124-0001, to 村镇建设办
+    door.clock.advance(minutes=2)
+    await transcript(alice, [
+        ("对了,灯杆在村委会门口那根", ("已把这条补充到您刚才的工单 YK20261124-0001", "灯杆在村委会门口那根", NO_ORDER)),
+        ("还有就是晚上特别黑,老人不敢出门", ("已把这条补充到您刚才的工单 YK20261124-0001", NO_ORDER)),
+        # the router is sure it is another department's matter: a new order, as before
+        ("另外,低保的事也想问一下怎么申请", ("工单号 YK20261124-0002",)),
+        # danger is never folded into an earlier report
+        ("对了,厨房着火了", ("工单号 YK20261124-0003", "119")),
+        # "还有" without a pause opens a sentence, not an afterthought
+        ("还有人在河里电鱼", ("工单号 YK20261124-0004",)),
+    ])
+    first = await models.Order.get(number="YK20261124-0001")
+    notes = await models.OrderEvent.filter(order_id=first.id, action="resident_note").order_by("id").values_list(
+        "reason", flat=True)
+    assert notes == ["灯杆在村委会门口那根", "晚上特别黑,老人不敢出门"]
+    told = await models.Outbox.filter(order_id=first.id, kind="notify_resident_note").values_list("recipient",
+                                                                                                  flat=True)
+    assert "demo-dept_staff-jianshe" in told
+    door.clock.advance(minutes=11)  # past bot.addition_minutes: a report of its own
+    await transcript(alice, [("对了,村口的路灯也坏了", ("工单号 YK20261124-0005",))])
+    assert await models.OrderEvent.filter(order_id=first.id, action="resident_note").count() == 2
+
+
+async def test_with_addition_minutes_zero_an_afterthought_is_a_report_as_before(settings, store, clock):
+    async with open_door(settings, store, clock, bot={"addition_minutes": 0}) as door:
+        alice = door.resident()
+        await alice.says("楼坝村的路灯坏了好几天")
+        await transcript(alice, [("对了,灯杆在村委会门口那根", ("工单号 YK20261124-0002",))])
+        assert await models.OrderEvent.filter(action="resident_note").count() == 0

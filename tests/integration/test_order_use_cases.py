@@ -2,19 +2,24 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import pytest
 
 from api.demo.township import load_demo_data
 from orders import models
+from orders.clock import FrozenClock
 from orders.errors import Conflict, IllegalTransition, InvalidInput, NotFound, NotPermitted
 from orders.services import Actor, OrderService
+
+DAY_SHIFT = datetime.fromisoformat("2026-11-24T10:00:00+08:00")  # a Tuesday
 
 
 @pytest.fixture
 async def service(orm, settings, fake_classifier):
     await load_demo_data()
-    return OrderService(settings, fake_classifier)
+    # a weekday's day shift of the demo roster: who hears of an urgent report must not depend on when tests run
+    return OrderService(settings, fake_classifier, clock=FrozenClock(DAY_SHIFT))
 
 
 async def staff(openid: str) -> Actor:
@@ -90,9 +95,28 @@ async def test_the_whole_loop_and_the_timeline(service):
     actions = await models.OrderEvent.filter(order_id=order.id).order_by("id").values_list("action", flat=True)
     assert actions == ["submit", "dispatch", "accept", "progress", "request_extension", "extend", "resolve", "rate"]
     kinds = await models.Outbox.filter(order_id=order.id).order_by("id").values_list("kind", flat=True)
-    assert kinds == ["notify_dispatched", "accepted", "notify_extension_requested", "survey"]
+    # the internal progress note tells nobody; the approved extension tells the department and the resident
+    assert kinds == ["notify_dispatched", "accepted", "notify_extension_requested", "notify_extension_decided",
+                     "extension_decided", "survey"]
     rating = await models.Rating.get(order_id=order.id)
     assert (rating.score, rating.resolved, rating.comment) == (5, True, "很满意")
+
+
+async def test_a_progress_note_reaches_the_resident_only_when_the_department_says_so(service):
+    order = (await service.submit(openid="oR", text="路灯不亮了")).order
+    clerk = await staff("demo-dept_staff-jianshe")
+    await service.accept(order.number, clerk)
+    await service.progress(order.number, clerk, "配件周三到,老王负责")
+    await service.progress(order.number, clerk, "电工已到现场", notify_resident=True)
+    with pytest.raises(InvalidInput):
+        await service.progress(order.number, clerk, "不是布尔值", notify_resident="yes")
+    notes = await models.OrderEvent.filter(order_id=order.id, action="progress").order_by("id").values_list(
+        "reason", "data")
+    assert [(reason, data["notify_resident"]) for reason, data in notes] == [("配件周三到,老王负责", False),
+                                                                             ("电工已到现场", True)]
+    [told] = await models.Outbox.filter(order_id=order.id, kind="resident_progress")
+    assert told.recipient == "oR" and told.payload["note"] == "电工已到现场"
+    assert told.payload["to"] == "resident" and told.payload["department"] == "村镇建设办"
 
 
 async def test_unsatisfied_rating_reopens_twice_then_goes_to_the_supervisor(service):
@@ -182,12 +206,19 @@ async def test_bad_input_is_refused_and_nothing_is_written(service):
     assert (await models.Order.get(id=order.id)).state == "resolved"
 
 
-async def test_danger_words_alert_the_supervisor_at_once(service):
+@pytest.mark.parametrize("local_time, on_duty", [
+    ("2026-11-24T10:00:00+08:00", "demo-supervisor"),  # a Tuesday's day shift (demo roster: 督办员李主任)
+    ("2026-11-24T23:00:00+08:00", "demo-grid_worker"),  # its night shift (网格员王小燕)
+])
+async def test_danger_words_alert_whoever_the_roster_has_on_duty_at_once(orm, settings, fake_classifier,
+                                                                          local_time, on_duty):
+    await load_demo_data()
+    service = OrderService(settings, fake_classifier, clock=FrozenClock(datetime.fromisoformat(local_time)))
     order = (await service.submit(openid="oR", text="厨房煤气泄漏了有味道")).order
     assert order.urgency == "急难事"
     alerts = await models.Outbox.filter(order_id=order.id, kind="notify_urgent_report").values_list("recipient",
                                                                                                   flat=True)
-    assert alerts == ["demo-supervisor"]
+    assert alerts == [on_duty]
 
 
 async def test_the_supervisors_alert_is_reported_only_when_someone_can_receive_it(service):

@@ -47,8 +47,10 @@ async def test_a_township_with_people_not_yet_bound_has_gaps_named_with_what_to_
         "department_unstaffed": [Severity.NOTE] * 7,  # eight active departments, only jianshe has someone bound
     }
     assert [message for message, _ in found["grid_worker_unbound"]] == [
-        "网格 XA-02 的网格员 钱网格 还没绑定微信,收不到待派的工单:运行 sidan staff invite 钱网格,在小程序里用邀请码绑定",
-        "网格 XA-03 的网格员 孙网格 还没绑定微信,收不到待派的工单:运行 sidan staff invite 孙网格,在小程序里用邀请码绑定",
+        "网格 XA-02 的网格员 钱网格 还没绑定微信,收不到待派的工单:运行 sidan staff invite 钱网格,在小程序里用邀请码绑定,"
+        "或向公众号发送“绑定 邀请码”",
+        "网格 XA-03 的网格员 孙网格 还没绑定微信,收不到待派的工单:运行 sidan staff invite 孙网格,在小程序里用邀请码绑定,"
+        "或向公众号发送“绑定 邀请码”",
     ]
     assert "sidan staff invite 吴主任" in found["supervisor_unbound"][0][0]
 
@@ -76,3 +78,14 @@ async def test_departments_without_any_grid_worker_is_a_gap_not_an_outage(orm):
     await models.Grid.all().update(active=False)
     found = await found_now()
     assert found["no_grid_worker"][0][1] is Severity.GAP and "township_not_set_up" not in found
+
+
+async def test_staff_bound_through_the_official_account_only_are_reachable(orm):
+    """"绑定 <邀请码>" sent to the account binds oa_openid: their notices go there (staff_channels), so they count."""
+    await apply_township(load_township_file(XINAN), now=START)
+    for name, oa_openid in (("钱网格", "oa-grid-02"), ("孙网格", "oa-grid-03"), ("吴主任", "oa-supervisor"),
+                            ("陈民政", "oa-minzheng")):
+        await models.Staff.filter(name=name).update(oa_openid=oa_openid)
+    found = await found_now()
+    assert set(found) == {"department_unstaffed"}  # notes only: `sidan check` passes
+    assert not any("社会事务办" in message for message, _ in found["department_unstaffed"])

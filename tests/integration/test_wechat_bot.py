@@ -212,7 +212,7 @@ async def test_my_orders_and_a_query_show_status_and_last_step(door):
     staff = await door.staff("demo-dept_staff-jianshe")
     await door.app.ctx.orders.accept("YK20261124-0001", staff)
     door.clock.advance(hours=1)
-    await door.app.ctx.orders.progress("YK20261124-0001", staff, "电工明天上午来换灯泡")
+    await door.app.ctx.orders.progress("YK20261124-0001", staff, "电工明天上午来换灯泡", notify_resident=True)
     status = await alice.says("查一下 yk20261124-0001")
     assert status.splitlines()[0] == "工单 YK20261124-0001:办理中"
     assert "承办部门:村镇建设办" in status

@@ -146,12 +146,30 @@ def test_production_without_a_mini_program_starts_and_needs_no_mini_program_secr
     ("SIDAN_WECHAT_MINIAPP_SECRET", "", "wechat.miniapp_secret"),  # a mini-program without its secret
     ("SIDAN_WECHAT_MINIAPP_SECRET", "sidan-dev-miniapp-secret", "wechat.miniapp_secret"),
     ("SIDAN_WECHAT_TOKEN", "sidan-dev-token", "wechat.token"),
+    ("SIDAN_APP_PUBLIC_URL", "http://127.0.0.1:8000", "app.public_url"),  # config.toml's default
+    ("SIDAN_APP_PUBLIC_URL", "https://localhost", "app.public_url"),
+    ("SIDAN_APP_PUBLIC_URL", "https://api.localhost:8443", "app.public_url"),
+    ("SIDAN_APP_PUBLIC_URL", "https://[::1]", "app.public_url"),
+    ("SIDAN_APP_PUBLIC_URL", "https://0.0.0.0", "app.public_url"),
+    ("SIDAN_APP_PUBLIC_URL", "http://sidan.example.gov.cn", "app.public_url"),  # plain http
 ])
 def test_production_refuses_naming_the_key_and_the_variable(name, value, key):
     with pytest.raises(ConfigError) as error:
         load_settings(env={**PRODUCTION, name: value})
     assert key in str(error.value) and name in str(error.value)
     load_settings(env={**PRODUCTION, name: value, "SIDAN_ENV": "development"})  # a refusal of production only
+
+
+def test_production_refuses_a_public_address_phones_cannot_use_and_says_which_to_set():
+    unset = {key: value for key, value in PRODUCTION.items() if key != "SIDAN_APP_PUBLIC_URL"}
+    with pytest.raises(ConfigError) as error:
+        load_settings(env=unset)
+    assert "app.public_url" in str(error.value) and "SIDAN_APP_PUBLIC_URL" in str(error.value)
+    assert "phones cannot reach" in str(error.value) and "https://" in str(error.value)
+    with pytest.raises(ConfigError, match="plain http"):
+        load_settings(env={**PRODUCTION, "SIDAN_APP_PUBLIC_URL": "http://10.2.3.4:8000"})
+    for fine in ("https://sidan.example.gov.cn", "https://sidan.example.gov.cn:8443/sidan", "https://119.6.8.30"):
+        assert load_settings(env={**PRODUCTION, "SIDAN_APP_PUBLIC_URL": fine}).app.public_url == fine
 
 
 def test_a_short_jwt_secret_is_refused_naming_the_variable():

@@ -36,6 +36,11 @@ EXAMPLES = {
     "notify_extension_requested": {"to": "staff", "days": 3, "reason": "等配件"},
     "notify_delivery_failed": {"to": "staff", "failed_kind": "survey", "failed_to": "resident", "attempts": 8},
     "notify_resident_note": {"to": "staff", "department": "村镇建设办", "note": "水管在二组老井旁边"},
+    "resident_progress": {"to": "resident", "department": "村镇建设办", "note": "电工已到现场,正在更换灯泡"},
+    "extension_decided": {"to": "resident", "department": "村镇建设办", "approved": True, "days": 3,
+                          "resolve_deadline": "2026-11-27T10:00:00+00:00"},
+    "notify_extension_decided": {"to": "staff", "approved": True, "days": 3,
+                                 "resolve_deadline": "2026-11-27T10:00:00+00:00", "reason": "同意"},
     "resident_merged": {"to": "resident", "primary": "YK20261124-0003", "department": "村镇建设办",
                         "reason": "与工单 YK20261124-0003 反映同一事项"},
     "notify_merged": {"to": "staff", "department": "村镇建设办", "primary": "YK20261124-0003"},
@@ -87,6 +92,19 @@ def test_an_alert_names_what_failed_and_asks_for_a_phone_call():
 def test_a_residents_note_reaches_staff_with_the_words_and_the_request():
     text = render("notify_resident_note", {**BASE, **EXAMPLES["notify_resident_note"]}).text
     assert text.startswith("【群众补充】工单 YK20261124-0007") and "水管在二组老井旁边" in text and "原诉求:“村口" in text
+
+
+def test_progress_and_extension_tell_the_resident_the_note_and_the_new_deadline_in_local_time():
+    progress = render("resident_progress", {**BASE, **EXAMPLES["resident_progress"]})
+    assert progress.text.startswith("您好") and "有新进展" in progress.text
+    assert "村镇建设办:电工已到现场,正在更换灯泡" in progress.text
+    extension = render("extension_decided", {**BASE, **EXAMPLES["extension_decided"]})
+    assert "延期 3 天" in extension.text and "11月27日 18:00 前办结" in extension.text  # Shanghai time
+    assert extension.detail == "新的办结期限:11月27日 18:00"
+    approved = render("notify_extension_decided", {**BASE, **EXAMPLES["notify_extension_decided"]}).text
+    assert approved.startswith("【延期已批准】") and "11月27日 18:00" in approved
+    denied = render("notify_extension_decided", {**BASE, "approved": False, "days": 3, "reason": "配件本周能到"}).text
+    assert denied.startswith("【延期未批准】") and "配件本周能到" in denied and "原期限" in denied
 
 
 def test_an_unknown_kind_is_refused():
