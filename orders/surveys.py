@@ -57,6 +57,9 @@ class Surveys(UnitOfWork):
 
     def _reopen_plan(self, reason: str | None = None):
         async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            if order.merged_into_id is not None:  # 合并工单: the matter is redone on its primary, followers with it
+                primary = await models.Order.get(id=order.merged_into_id, using_db=conn)
+                raise InvalidInput(f"工单 {order.number} 随工单 {primary.number} 合并办理,请重办主工单 {primary.number}")
             department = (await models.Department.get_or_none(id=order.department_id, using_db=conn)
                           if order.department_id else None)
             dispute = self.deadlines.is_dispute(order.category, department.code if department else None)

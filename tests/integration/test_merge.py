@@ -171,6 +171,13 @@ async def test_a_merged_order_follows_its_primary_to_its_own_survey_and_an_unhap
     assert ratings == [(b.id, 0, 1), (a.id, 1, 5), (b.id, 1, 4)]
     assert [o.state for o in (await models.Order.get(id=a.id), await models.Order.get(id=b.id))] == [
         "verified", "verified"]
+    before = await written(a, b)
+    with pytest.raises(InvalidInput) as redo:  # a supervisor redoes the matter on its primary
+        await service.reopen(b.number, await staff("demo-supervisor"), "群众电话反映还是不亮")
+    assert f"请重办主工单 {a.number}" in redo.value.message and await written(a, b) == before
+    await service.reopen(a.number, await staff("demo-supervisor"), "群众电话反映还是不亮")
+    assert [o.state for o in (await models.Order.get(id=a.id), await models.Order.get(id=b.id))] == [
+        "reopened", "merged"]
 
 
 async def test_past_the_reopen_limit_an_unhappy_follower_sends_the_primary_to_the_supervisor(service):
