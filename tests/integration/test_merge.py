@@ -143,8 +143,8 @@ async def test_a_merged_order_follows_its_primary_to_its_own_survey_and_an_unhap
     await service.progress(a.number, jianshe, "内部:等配件")  # internal: nobody is told
     notes = await models.Outbox.filter(kind="resident_progress").order_by("id").values_list(
         "order_id", "recipient", "payload")
-    assert [(order_id, recipient, payload["note"], payload.get("primary")) for order_id, recipient, payload in notes] == [
-        (a.id, "oA", "电工已到现场", None), (b.id, "oB", "电工已到现场", a.number)]
+    heard = [(order_id, recipient, payload["note"], payload.get("primary")) for order_id, recipient, payload in notes]
+    assert heard == [(a.id, "oA", "电工已到现场", None), (b.id, "oB", "电工已到现场", a.number)]
     await service.resolve(a.number, jianshe, "已更换灯泡")
     b_now = await models.Order.get(id=b.id)
     assert (b_now.state, b_now.result, b_now.department_id) == ("resolved", "已更换灯泡", a.department_id)
