@@ -1,6 +1,8 @@
 """The app factory: mounts the doors (WeChat bot, mini-program API), /healthz and /readyz, resources per worker."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import logging
 
@@ -61,6 +63,9 @@ def create_app(
 
     @app.after_server_stop
     async def stop_resources(app: Sanic) -> None:
+        with contextlib.suppress(TimeoutError):  # the similar-order look-ups started by the last reports (合并工单)
+            async with asyncio.timeout(5):
+                await app.ctx.orders.similar_settled()
         await app.ctx.wechat.close()
         await resources.stop_media_store(app.ctx.media)
         if store is None and getattr(app.ctx, "store", None) is not None:

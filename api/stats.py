@@ -233,7 +233,8 @@ def _download(content: bytes, filename: str, content_type: str) -> HTTPResponse:
 
 
 RATE_ORDER = ("response", "completion", "resolution", "satisfaction", "auto_dispatch", "auto_corrected")
-COUNT_ORDER = ("received", "dispatched", "accepted", "resolved", "closed_unresolved", "rated", "ratings", "unrated",
+COUNT_ORDER = ("received", "matters", "merged", "dispatched", "accepted", "resolved", "closed_unresolved", "rated",
+               "ratings", "unrated",
                "awaiting_rating", "closed_unrated", "cancelled", "invalid", "open", "awaiting_acceptance", "overdue",
                "resolved_late", "escalated", "reopened", "auto_dispatched")
 ORDER_COLUMNS = [("number", "工单号"), ("submitted_at", "受理时间"), ("category", "分类"), ("urgency", "紧急程度"),

@@ -274,18 +274,29 @@ class Conversation:
         query = models.Order.filter(resident_id=resident.id)
         total = await query.count()
         recent = await query.order_by("-submitted_at", "-id").limit(5)
-        return dialog.my_orders_reply([self._view(order) for order in recent], total)
+        primaries = await self._primaries(recent)
+        return dialog.my_orders_reply([self._view(order, primary=primaries.get(order.merged_into_id))
+                                       for order in recent], total)
 
     @staticmethod
-    def _view(order: models.Order, department: str | None = None, event: models.OrderEvent | None = None) -> OrderView:
+    async def _primaries(orders: list[models.Order]) -> dict[int, models.Order]:
+        """合并工单: the primaries the merged ones among `orders` follow (while they follow it), by id."""
+        ids = {order.merged_into_id for order in orders if order.state == State.MERGED and order.merged_into_id}
+        return {primary.id: primary for primary in await models.Order.filter(id__in=ids)} if ids else {}
+
+    @staticmethod
+    def _view(order: models.Order, department: str | None = None, event: models.OrderEvent | None = None,
+              primary: models.Order | None = None) -> OrderView:
         told = ("progress", "resolve", "invalidate")
         note = event.reason if event is not None and event.action in told else None
         if note and event.action == "invalidate":  # 不予受理: why, then what to do instead
             note = f"{(event.data or {}).get('code_label') or '不予受理'}。{note}"
         return OrderView(
             number=order.number, text=order.text, state=order.state, category=order.category,
-            department=department, submitted_at=order.submitted_at, deadline=order.resolve_deadline,
+            department=department, submitted_at=order.submitted_at,
+            deadline=(primary or order).resolve_deadline,
             last_action=event.action if event else None, last_at=event.at if event else None, last_note=note,
+            primary=primary.number if primary is not None else None,
         )
 
     async def _query(self, number: str | None, actor: Actor) -> Outcome:
@@ -293,12 +304,15 @@ class Conversation:
             order = await self.orders.get(number, actor)
         except NotFound:
             return Outcome(dialog.not_found_reply(number))
-        department = await models.Department.get_or_none(id=order.department_id) if order.department_id else None
+        # 合并工单: a merged order shows its primary's handling (department, deadline, latest step)
+        primary = (await self._primaries([order])).get(order.merged_into_id)
+        handled = primary or order
+        department = await models.Department.get_or_none(id=handled.department_id) if handled.department_id else None
         # The last step of the order's handling the resident may read (lifecycle actions only: photo, location and
         # reminder notes are not news to the resident; a department's internal progress notes are not for them).
-        steps = await models.OrderEvent.filter(order_id=order.id, action__in=list(ACTION_LABELS)).order_by("-id")
+        steps = await models.OrderEvent.filter(order_id=handled.id, action__in=list(ACTION_LABELS)).order_by("-id")
         event = next((step for step in steps if told_resident(step.action, step.data)), None)
-        view = self._view(order, department.name if department else None, event)
+        view = self._view(order, department.name if department else None, event, primary=primary)
         return Outcome(dialog.status_reply(view), order.id)
 
     async def _cancel(self, number: str | None, resident: models.Resident, actor: Actor) -> Outcome:
@@ -312,6 +326,8 @@ class Conversation:
             return Outcome(dialog.not_found_reply(number))
         except IllegalTransition as exc:
             return Outcome(dialog.cannot_cancel_reply(number, exc.state))
+        except InvalidInput as exc:  # others reported the same matter and follow this order (合并工单)
+            return Outcome(f"{exc}。问题解决后会请您评价。")
         return Outcome(dialog.cancelled_reply(number), order.id)
 
     async def _rate(self, intent: Intent, pending: list[str], actor: Actor) -> Outcome:
@@ -322,7 +338,7 @@ class Conversation:
         except IllegalTransition:
             return Outcome(surveys.already_rated_reply(number))
         unsatisfied = intent.score <= 2 or intent.resolved is False
-        escalated = unsatisfied and order.state != State.REOPENED
+        escalated = unsatisfied and order.state not in (State.REOPENED, State.MERGED)  # merged: its primary reopened
         next_pending = pending[1] if len(pending) > 1 else None
         reply = surveys.rated_reply(number, intent.score, order.state, escalated, next_pending)
         return Outcome(reply, order.id)

@@ -360,15 +360,18 @@ class OrderView:
     last_action: str | None = None
     last_at: datetime | None = None
     last_note: str | None = None  # progress notes and results are for the resident; internal reasons are not
+    primary: str | None = None  # 合并工单: the order this one follows (its department, deadline and steps shown)
 
 
 def status_reply(view: OrderView) -> str:
     lines = [f"工单 {view.number}:{STATE_LABELS.get(view.state, view.state)}",
              f"内容:{snippet(view.text, 40)}",
              f"提交时间:{format_time(view.submitted_at)}"]
+    if view.primary:
+        lines.append(f"与工单 {view.primary} 反映的是同一件事,随该工单一并办理;办结后会请您对本工单评价。")
     if view.department:
         lines.append(f"承办部门:{view.department}")
-    if view.deadline and view.state in ("dispatched", "accepted", "reopened"):
+    if view.deadline and (view.state in ("dispatched", "accepted", "reopened") or view.primary):
         lines.append(f"办理时限:{format_deadline(view.deadline)}")
     if view.last_action and view.last_at:
         step = f"最新进展:{format_time(view.last_at)} {ACTION_LABELS.get(view.last_action, view.last_action)}"
@@ -387,7 +390,8 @@ def my_orders_reply(views: list[OrderView], total: int) -> str:
         return "您还没有提交过诉求。直接发文字描述问题就能提交。"
     lines = [f"您的工单(共 {total} 件,显示最近 {len(views)} 件):"]
     for view in views:
-        lines.append(f"· {view.number} {snippet(view.text)}【{STATE_LABELS.get(view.state, view.state)}】")
+        state = f"已合并,随工单 {view.primary} 办理" if view.primary else STATE_LABELS.get(view.state, view.state)
+        lines.append(f"· {view.number} {snippet(view.text)}【{state}】")
     lines.append("发送工单号查看详情和最新进展。")
     return "\n".join(lines)
 

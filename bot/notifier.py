@@ -49,7 +49,7 @@ ORDER_PAGE = "pages/orders/detail?number={number}"
 STAFF_ORDER_LINK = "{public_url}/m/orders/{number}"  # the staff workbench (a web page opened inside WeChat)
 # The template's second line: what the resident most needs to read (the result, what to do instead), else the request.
 TEMPLATE_DETAIL = {"survey": "result", "survey_reminder": "result", "invalidated": "reason",
-                   "resident_progress": "note", "notify_hotspot": "summary"}
+                   "resident_progress": "note", "notify_hotspot": "summary", "resident_merged": "reason"}
 
 KIND_LABELS = {
     "accepted": "接单告知",
@@ -58,6 +58,7 @@ KIND_LABELS = {
     "invalidated": "不予受理告知",
     "resident_progress": "办理进展",
     "extension_decided": "延期告知",
+    "resident_merged": "合并办理告知",
     "notify_dispatched": "新工单",
     "notify_reopened": "重办工单",
     "notify_cancelled": "工单取消",
@@ -70,6 +71,7 @@ KIND_LABELS = {
     "notify_resident_note": "群众补充",
     "notify_extension_decided": "延期审批结果",
     "notify_hotspot": "热点诉求",
+    "notify_merged": "工单合并",
 }
 
 
@@ -115,14 +117,24 @@ def render(kind: str, payload: dict[str, Any]) -> Rendered:
     summary = clip(payload.get("text"), SUMMARY_CHARS)
     quoted = f"“{summary}”" if summary else ""
     department = payload.get("department") or "相关部门"
+    # 合并工单: a follower's resident hears its primary's steps on their own number
+    together = f"(与工单 {payload['primary']} 合并办理)" if payload.get("primary") else ""
     match kind:
         case "accepted":
-            text = f"您好!您反映的{quoted}(工单 {number})已由{department}接单,我们会抓紧办理,有进展会告诉您。"
+            text = (f"您好!您反映的{quoted}(工单 {number}){together}已由{department}接单,我们会抓紧办理,"
+                    "有进展会告诉您。")
             return Rendered("您的诉求已接单", text, "有进展会及时告诉您")
+        case "resident_merged":
+            primary = payload.get("primary") or "-"
+            who = f",由{payload['department']}办理" if payload.get("department") else ""
+            why = clip(payload.get("reason"), 100)
+            text = (f"您好!您反映的{quoted}(工单 {number})和其他群众反映的是同一件事,已与工单 {primary} 合并办理"
+                    f"{who}。\n说明:{why}\n办理进展和结果会继续告诉您,办结后也请您对工单 {number} 评价。")
+            return Rendered("您的诉求已合并办理", text, f"随工单 {primary} 一并办理")
         case "survey":
             result = clip(payload.get("result"), 200) or "已办理完毕"
             ask = "请给这次办理打个分:直接回复 1–5(5 分最满意),可以附一句意见,例如“5 很满意”;问题没解决请回复“未解决”。"
-            text = f"您好!您反映的{quoted}(工单 {number})已办结。\n办理结果:{result}\n{ask}谢谢您!"
+            text = f"您好!您反映的{quoted}(工单 {number}){together}已办结。\n办理结果:{result}\n{ask}谢谢您!"
             return Rendered("您的诉求已办结,请评价", text, "回复 1–5 分评价,没解决请回复“未解决”")
         case "survey_reminder":
             text = (f"您好!工单 {number}{quoted}办结一天了,还没收到您的评价。回复 1–5 分就好(5 分最满意);"
@@ -136,11 +148,11 @@ def render(kind: str, payload: dict[str, Any]) -> Rendered:
             return Rendered(f"您的诉求不予受理:{why}", text, clip(advice, 60) or "如有疑问可以直接回复我们")
         case "resident_progress":
             note = clip(payload.get("note"), 300)
-            text = f"您好!您反映的{quoted}(工单 {number})有新进展:\n{department}:{note}\n办结后会请您评价。"
+            text = f"您好!您反映的{quoted}(工单 {number}){together}有新进展:\n{department}:{note}\n办结后会请您评价。"
             return Rendered("您的诉求有新进展", text, "办结后会请您评价")
         case "extension_decided":
             deadline = deadline_text(payload.get("resolve_deadline")) or "新的期限"
-            text = (f"您好!您反映的{quoted}(工单 {number})办理需要多一些时间,经批准延期 {payload.get('days')} 天,"
+            text = (f"您好!您反映的{quoted}(工单 {number}){together}办理需要多一些时间,经批准延期 {payload.get('days')} 天,"
                     f"将在 {deadline} 前办结。给您添麻烦了,谢谢理解。")
             return Rendered("您的诉求办理期限延长", text, "办结后会请您评价", detail=f"新的办结期限:{deadline}")
         case "notify_dispatched":
@@ -154,6 +166,9 @@ def render(kind: str, payload: dict[str, Any]) -> Rendered:
         case "notify_cancelled":
             text = f"【已取消】工单 {number}{quoted}已由群众取消,无需再办理。"
             return Rendered("工单已取消", text, "无需再办理")
+        case "notify_merged":
+            text = f"【已合并】工单 {number}{quoted}已合并到工单 {payload.get('primary') or '-'},随主工单办理,无需再单独办理。"
+            return Rendered("工单已合并", text, "随主工单办理")
         case "notify_invalidated":
             why = payload.get("code_label") or "不予受理"
             text = f"【不予受理】工单 {number}{quoted}已由派单人员关闭({why}),无需再办理。"

@@ -112,7 +112,7 @@ def survey_again_reply(pending: list[str]) -> str:
 
 
 def rated_reply(number: str, score: int, state: str, escalated: bool, next_pending: str | None) -> str:
-    if state == "reopened":
+    if state in ("reopened", "merged"):  # merged: following its primary again, which is being redone
         text = f"很抱歉没有让您满意。工单 {number} 已转回承办部门重新办理,我们会跟进到底。"
     elif escalated:
         text = f"很抱歉没有让您满意。工单 {number} 已转交镇督办,领导会直接过问。"

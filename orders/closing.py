@@ -32,6 +32,7 @@ class Closing(UnitOfWork):
                                field="reason")
 
         async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            await self._primary_check(conn, order, "不予受理")  # 合并工单 (orders/merging.py)
             told = {"code": code, "code_label": label, "reason": reason}
             change = _Change(fields={"closed_at": now}, data={"code": code, "code_label": label})
             change.after.append(lambda c: self._notify_resident(c, order, RESIDENT_INVALIDATED, now, told,

@@ -283,6 +283,15 @@ class HotspotsSection(_Section):
     alert: bool = True  # tell the supervisors (once per hot spot) from the periodic sweep
 
 
+class DuplicatesSection(_Section):
+    """合并工单: which open orders an order's view lists as `similar` (likely the same matter)."""
+
+    threshold: float = Field(default=0.3, gt=0, le=1)  # the texts' cosine on the router's features
+    distance_m: float = Field(default=500.0, ge=0)  # within this distance (else: the same grid)
+    window_hours: float = Field(default=72.0, gt=0)  # reported at most this long before
+    max_listed: int = Field(default=5, gt=0, le=20)
+
+
 class Settings(_Section):
     app: AppSection
     database: DatabaseSection
@@ -298,6 +307,7 @@ class Settings(_Section):
     privacy: PrivacySection
     media: MediaSection
     hotspots: HotspotsSection = HotspotsSection()
+    duplicates: DuplicatesSection = DuplicatesSection()
 
     @property
     def is_production(self) -> bool:

@@ -177,6 +177,7 @@ class Handling(UnitOfWork):
             change.after.append(lambda c: self._notify_resident(
                 c, order, "survey", now, {"result": result, "round": order.reopen_count},
                 dedup=f"survey:{order.id}:{order.reopen_count}"))
+            change.after.append(lambda c: self._resolve_followers(c, order, result, now))  # 合并工单
             return change
 
         return await self._apply(number, actor, Action.RESOLVE, plan, reason=result)

@@ -99,6 +99,7 @@ class Intake(UnitOfWork):
     classifier: Classifier
     identity: IdentityCache
     on_submit: list[Callable[[models.Order, Any], None]]
+    look_for_similar: Callable[[Iterable[models.Order]], None]  # orders/duplicates.py
 
     # ------------------------------------------------------------------ 点单
     def report(
@@ -145,6 +146,8 @@ class Intake(UnitOfWork):
                     observe(submission.order, submission.prediction)
                 except Exception:  # noqa: BLE001
                     log.exception("submission observer %r failed for %s", observe, submission.order.number)
+        # 合并工单: the open orders likely the same matter, looked for in the background (orders/duplicates.py)
+        self.look_for_similar(submission.order for submission in submissions if submission.created)
 
     async def submit_many(self, reports: list[Report], conn: Any,
                           predictions: list[PredictionLike] | None = None) -> list[Submission]:
@@ -322,6 +325,7 @@ class Intake(UnitOfWork):
     # ------------------------------------------------------------------ 撤单
     async def cancel(self, number: str, actor: Actor, reason: str | None = None) -> models.Order:
         async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            await self._primary_check(conn, order, "取消")  # others reported the same matter (orders/merging.py)
             change = _Change(fields={"closed_at": now})
             if order.department_id:
                 change.after.append(lambda c: self._notify_department(c, order, order.department_id, now, kind="cancelled"))

@@ -21,6 +21,7 @@ class State(StrEnum):
     CANCELLED = "cancelled"
     CLOSED_UNRATED = "closed_unrated"
     INVALID = "invalid"
+    MERGED = "merged"
 
 
 class Action(StrEnum):
@@ -39,6 +40,8 @@ class Action(StrEnum):
     CLOSE_UNRATED = "close_unrated"
     ESCALATE = "escalate"
     INVALIDATE = "invalidate"
+    MERGE = "merge"
+    FOLLOW = "follow"
 
 
 class Role(StrEnum):
@@ -61,6 +64,7 @@ STATE_LABELS = {
     "cancelled": "已取消",
     "closed_unrated": "已关闭(未评价)",
     "invalid": "不予受理",
+    "merged": "已合并,随主工单办理",
 }
 
 ACTION_LABELS = {
@@ -79,6 +83,8 @@ ACTION_LABELS = {
     "close_unrated": "逾期未评价关闭",
     "escalate": "升级督办",
     "invalidate": "不予受理",
+    "merge": "合并工单",
+    "follow": "随主工单重办",
 }
 
 # The names the API speaks: the stored value `return_` (named after the method, `return` being a Python keyword)
@@ -104,8 +110,11 @@ TERMINAL_STATES = frozenset({State.VERIFIED, State.CANCELLED, State.CLOSED_UNRAT
 # Not yet accepted by any department: the resident may still cancel, a dispatcher may still close it as invalid.
 UNACCEPTED_STATES = (State.SUBMITTED, State.DISPATCHED, State.RETURNED)
 # Closed without being worked (not the township's to do): terminal, stamped closed_at, counted apart and kept out of
-# every rate (orders/stats/definitions.py). A duplicate merged into another order belongs here too.
-SET_ASIDE_STATES = frozenset({State.INVALID})
+# every rate (orders/stats/definitions.py). A duplicate merged into another order (合并工单) is set aside while it
+# follows its primary (not terminal: it is resolved, surveyed and rated with the primary, orders/merging.py).
+SET_ASIDE_STATES = frozenset({State.INVALID, State.MERGED})
+# 合并工单: the primary's end reaches its followers (resolved with it; back to following when it is reopened).
+FOLLOWER_END_STATES = (State.RESOLVED, State.VERIFIED, State.CLOSED_UNRATED)
 
 _R, _G, _D, _S, _A, _SYS = Role.RESIDENT, Role.GRID_WORKER, Role.DEPT_STAFF, Role.SUPERVISOR, Role.ADMIN, Role.SYSTEM
 _DISPATCHERS = frozenset({_SYS, _G, _S, _A})
@@ -147,13 +156,20 @@ TRANSITIONS: dict[tuple[State | None, Action], Rule] = {
     (State.RESOLVED, Action.CLOSE_UNRATED): _rule(State.CLOSED_UNRATED, _SYS),
     # 重办: an unsatisfied rating (system) or a supervisor's decision.
     (State.VERIFIED, Action.REOPEN): _rule(State.REOPENED, _SYS, _S, _A),
-    (State.RESOLVED, Action.REOPEN): _rule(State.REOPENED, _S, _A),
-    (State.CLOSED_UNRATED, Action.REOPEN): _rule(State.REOPENED, _S, _A),
+    # (the system too: a merged order's reporter unsatisfied reopens the primary, whatever its own survey's state)
+    (State.RESOLVED, Action.REOPEN): _rule(State.REOPENED, _SYS, _S, _A),
+    (State.CLOSED_UNRATED, Action.REOPEN): _rule(State.REOPENED, _SYS, _S, _A),
     # 取消: by the resident before anyone accepted it.
     **{(state, Action.CANCEL): _rule(State.CANCELLED, _R) for state in UNACCEPTED_STATES},
     # 不予受理: spam, a duplicate, a matter outside the township's remit, closed by a dispatcher before anyone accepted
     # it. A department that thinks an order invalid returns it (退单), saying so.
     **{(state, Action.INVALIDATE): _rule(State.INVALID, _G, _S, _A) for state in UNACCEPTED_STATES},
+    # 合并工单: one matter reported twice; the duplicate follows the primary (a dispatcher or the department handling
+    # it merges it). When the primary is resolved its followers are resolved too (each surveyed on its own number);
+    # when it is reopened they follow it again.
+    **{(state, Action.MERGE): _rule(State.MERGED, _G, _D, _S, _A) for state in OPEN_STATES},
+    (State.MERGED, Action.RESOLVE): _rule(State.RESOLVED, _SYS),
+    **{(state, Action.FOLLOW): _rule(State.MERGED, _SYS) for state in FOLLOWER_END_STATES},
     # 督单: escalation raises the level of any open order.
     **{(state, Action.ESCALATE): _rule(None, _SYS, _S, _A) for state in OPEN_STATES},
     # An order still unsatisfied after the last 重办 goes to the supervisor (乡镇) without reopening again.
@@ -199,6 +215,7 @@ STATE_TIMESTAMP = {
     State.CANCELLED: "closed_at",
     State.CLOSED_UNRATED: "closed_at",
     State.INVALID: "closed_at",
+    State.MERGED: "merged_at",
     State.RETURNED: "returned_at",
     State.REOPENED: "reopened_at",
 }

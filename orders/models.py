@@ -223,11 +223,20 @@ class Order(Model):
     # logs in, until one opens it or acts on it. A database default too: the orders already there when the column is
     # added, and rows written by plain SQL (the bulk demo history), are not flagged.
     urgent_unnotified = fields.BooleanField(default=False, db_default=False)
+    # 合并工单: the primary this order follows (state merged until the primary is resolved; kept afterwards, so the
+    # statistics count the matter once), and when it was merged.
+    merged_into = fields.ForeignKeyField("sidan.Order", related_name="followers", null=True,
+                                         on_delete=fields.RESTRICT)
+    merged_at = fields.DatetimeField(null=True)
+    # Open orders likely the same matter, found after the intake's commit (orders/duplicates.py):
+    # [{"number", "score", "distance_m"}]; None: not looked for yet.
+    similar = fields.JSONField(null=True)
 
     class Meta:
         table = "orders"
         indexes = (("department_id", "submitted_at"), ("grid_id", "submitted_at"), ("state", "submitted_at"),
-                   ("urgent_unnotified",))  # every staff login asks for the flagged few
+                   ("urgent_unnotified",),  # every staff login asks for the flagged few
+                   ("merged_into_id",))  # a primary's followers, read whenever the primary tells its resident
 
 
 class OrderEvent(Model):

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
@@ -74,6 +75,11 @@ class OrderDetail:
     events: list[models.OrderEvent] = field(default_factory=list)
     ratings: list[models.Rating] = field(default_factory=list)
     media: list[models.Media] = field(default_factory=list)  # its evidence, photos and voice, in arrival order
+    # 合并工单 (staff only): open orders likely the same matter [{"number", "score", "distance_m"}], the primary this
+    # order follows, the orders that follow it
+    similar: list[dict[str, Any]] = field(default_factory=list)
+    merged_into: str | None = None
+    followers: list[str] = field(default_factory=list)
 
 
 def encode_cursor(order_id: int) -> str:
@@ -203,8 +209,22 @@ async def order_detail(actor: Actor, number: str, now: datetime | None = None, *
     events = await models.OrderEvent.filter(order_id=order.id).order_by("id")
     ratings = await models.Rating.filter(order_id=order.id).order_by("round")
     media = await models.Media.filter(order_id=order.id).order_by("id")
-    detail = OrderDetail(order, list(events), list(ratings), list(media))
+    detail = OrderDetail(order, list(events), list(ratings), list(media), **await _merge_view(order, actor))
     return for_resident(detail) if actor.role == Role.RESIDENT else detail
+
+
+async def _merge_view(order: models.Order, actor: Actor) -> dict[str, Any]:
+    """合并工单 on the order view: whom it follows, who follows it and (staff only) the similar orders still open."""
+    primary = (await models.Order.filter(id=order.merged_into_id).values_list("number", flat=True)
+               if order.merged_into_id else [])
+    followers = await models.Order.filter(merged_into_id=order.id).order_by("id").values_list("number", flat=True)
+    similar = []
+    if actor.role != Role.RESIDENT and order.similar:
+        numbers = [entry.get("number") for entry in order.similar if isinstance(entry, dict)]
+        still_open = set(await models.Order.filter(number__in=numbers, state__in=[str(s) for s in OPEN_STATES])
+                         .values_list("number", flat=True))
+        similar = [entry for entry in order.similar if isinstance(entry, dict) and entry.get("number") in still_open]
+    return {"similar": similar, "merged_into": primary[0] if primary else None, "followers": list(followers)}
 
 
 def for_resident(detail: OrderDetail) -> OrderDetail:
@@ -220,4 +240,4 @@ def for_resident(detail: OrderDetail) -> OrderDetail:
 
     internal = photos(hidden) - photos(shown)
     media = [medium for medium in detail.media if medium.id not in internal]
-    return OrderDetail(detail.order, shown, detail.ratings, media)
+    return replace(detail, events=shown, media=media)

@@ -31,17 +31,20 @@ class Surveys(UnitOfWork):
             change.after.append(lambda c: models.Rating.create(
                 using_db=c, order_id=order.id, round=order.reopen_count, score=score, resolved=resolved,
                 comment=comment, at=now))
-            if score <= 2 or not resolved:
+            if (score <= 2 or not resolved) and order.merged_into_id is not None:
+                # 合并工单: the matter is the primary's; reopening it reopens this order too (orders/merging.py)
+                change.after.append(lambda c: self._reopen_primary(c, order, comment, now))
+            elif score <= 2 or not resolved:
                 change.follow_up = self._unsatisfied_follow_up(order, comment)
             return change
 
         return await self._apply(number, actor, Action.RATE, plan, reason=comment)
 
-    def _unsatisfied_follow_up(self, order: models.Order, comment: str | None):
+    def _unsatisfied_follow_up(self, order: models.Order, comment: str | None, reason: str | None = None):
         """重办: back to the same department, at most max_reopens times; after that the supervisor decides.
 
         Runs in the rating's own transaction, so a rating never stands without its consequence."""
-        reason = f"群众评价不满意:{comment}" if comment else "群众评价不满意"
+        reason = reason or (f"群众评价不满意:{comment}" if comment else "群众评价不满意")
         actor = Actor.system("回访重办")
         if order.reopen_count < self.settings.survey.max_reopens:
             return actor, Action.REOPEN, self._reopen_plan(reason), reason
@@ -54,6 +57,9 @@ class Surveys(UnitOfWork):
 
     def _reopen_plan(self, reason: str | None = None):
         async def plan(order: models.Order, conn: Any, now: datetime) -> _Change:
+            if order.merged_into_id is not None:  # 合并工单: the matter is redone on its primary, followers with it
+                primary = await models.Order.get(id=order.merged_into_id, using_db=conn)
+                raise InvalidInput(f"工单 {order.number} 随工单 {primary.number} 合并办理,请重办主工单 {primary.number}")
             department = (await models.Department.get_or_none(id=order.department_id, using_db=conn)
                           if order.department_id else None)
             dispute = self.deadlines.is_dispute(order.category, department.code if department else None)
@@ -66,6 +72,7 @@ class Surveys(UnitOfWork):
             if order.department_id:
                 change.after.append(lambda c: self._notify_department(c, order, order.department_id, now, kind="reopened",
                                                                       extra={"reason": reason}))
+            change.after.append(lambda c: self._refollow(c, order, reason, now))  # 合并工单: its followers too
             return change
 
         return plan

@@ -103,6 +103,7 @@ class SweepReport:
     marked_overdue: int = 0  # overdue without a new level
     conflicts: int = 0  # steps another worker took first
     hotspots_alerted: int = 0  # hot spots the supervisors were told of
+    similar: int = 0  # reports whose similar orders were looked for here (orders/duplicates.py)
 
 
 class Sweeper:
@@ -158,6 +159,7 @@ class Sweeper:
         await self.remind(now, report)
         await self.deadlines(now, report)
         await self.alert_hotspots(now, report)
+        report.similar = await self.service.find_pending_similar(now)  # 合并工单: look-ups a stopped worker left
         if report.closed or report.reminded or report.escalated or report.marked_overdue or report.hotspots_alerted:
             log.info("sweep: %s", report)
         return report

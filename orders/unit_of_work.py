@@ -18,7 +18,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from orders import duty, models, scope
+from orders import duty, models, outbox_kinds, scope
 from orders.clock import Clock
 from orders.config import Settings
 from orders.deadlines import DeadlinePolicy
@@ -30,6 +30,9 @@ from orders.staff_channels import StaffAddress, staff_address
 from orders.taxonomy import Taxonomy
 
 MAX_TEXT = 2000
+# What an order's resident hears while it is worked, which the residents of the orders merged into it hear too
+# (orders/merging.py; the survey is each one's own).
+FOLLOWED_KINDS = frozenset({outbox_kinds.ACCEPTED, outbox_kinds.RESIDENT_PROGRESS, outbox_kinds.EXTENSION_DECIDED})
 DEPARTMENT_CACHE_SECONDS = 60.0
 
 
@@ -312,6 +315,13 @@ class UnitOfWork:
         if resident is not None:
             await self._outbox(conn, order, now, kind=kind, recipient=resident.openid,
                                payload={"to": "resident", **payload}, dedup=dedup)
+        if kind in FOLLOWED_KINDS:
+            # 合并工单: the residents whose reports follow this order hear it too, on their own numbers
+            followers = await models.Order.filter(merged_into_id=order.id, state=State.MERGED).using_db(conn) \
+                .order_by("id")
+            for follower in followers:
+                await self._notify_resident(conn, follower, kind, now, {**payload, "primary": order.number},
+                                            dedup=f"{dedup}:{follower.id}" if dedup else None)
 
     async def _department_name(self, order, conn) -> str | None:
         if order.department_id is None:

@@ -198,6 +198,19 @@ async def invalidate(request: Request, number: str):
     return await detail_response(request, number)
 
 
+@routes.post("/orders/<number:str>/merge")
+@doc("合并工单", tag=TAG, body=schemas.MergeBody, response=schemas.OrderDetailOut, idempotent=True,
+     description="同一事项多人反映时,网格员、督办员、管理员或办理部门把本工单合并到主工单(into):本工单随主工单办理,"
+                 "群众会收到合并告知、主工单的接单和进展;主工单办结后每个工单各自回访评价。"
+                 "不能合并到自身、已合并、已办结、已关闭或不予受理的工单。")
+@require(*DISPATCHERS, Role.DEPT_STAFF)
+@idempotent
+async def merge(request: Request, number: str):
+    body = parse_body(request, schemas.MergeBody)
+    await request.app.ctx.orders.merge(order_number(number), request.ctx.actor, body.into, reason=body.reason)
+    return await detail_response(request, number)
+
+
 @routes.post("/orders/<number:str>/resolve")
 @doc("办结", tag=TAG, body=schemas.ResolveBody, response=schemas.OrderDetailOut, idempotent=True,
      description="须写明办理结果,可附先上传的现场照片;办结后向群众推送回访评价。")

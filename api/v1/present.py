@@ -21,7 +21,8 @@ EXCERPT_CHARS = 60
 
 ROLE_LABELS = {**{str(role): name for role, name in ROLE_NAMES.items()}, "system": "系统"}
 EXTRA_ACTION_LABELS = {"resident_note": "群众补充", "add_photo": "补充照片", "set_location": "补充位置",
-                       "survey_reminder": "回访提醒", "privacy_purge": "个人信息清除", "attend_urgent": "急难事已接报"}
+                       "survey_reminder": "回访提醒", "privacy_purge": "个人信息清除", "attend_urgent": "急难事已接报",
+                       "merged_in": "合并进来"}
 
 
 def _ref(obj: Any) -> schemas.Ref | None:
@@ -175,6 +176,9 @@ def order_detail(detail: OrderDetail, viewer: Actor,
                                    at=r.at) for r in detail.ratings],
         actions=[public_action(action) for action in offered_actions(
             order.state, viewer.role, extension_pending=order.extension_days_requested is not None)],
+        similar=[schemas.SimilarOut(**entry) for entry in detail.similar],
+        merged_into=detail.merged_into,
+        followers=detail.followers,
     )
 
 

@@ -117,6 +117,11 @@ class InvalidateBody(Body):
                          description="告诉群众的话:为什么不予受理,可以怎么办(例如该向哪里反映)")
 
 
+class MergeBody(Body):
+    into: Text = Field(min_length=1, max_length=24, description="主工单号:本工单合并到它,随它办理")
+    reason: Text | None = Field(None, max_length=500, description="合并说明(会告诉群众);不填则为“与工单…反映同一事项”")
+
+
 class ResolveBody(Body):
     result: Text = Field(min_length=1, max_length=2000)
     photos: list[MediaId] = Field(default_factory=list, max_length=9,
@@ -338,6 +343,12 @@ class Routing(BaseModel):
     corrected: bool
 
 
+class SimilarOut(BaseModel):
+    number: str
+    score: float = Field(description="文字相似度(0–1,基于分类模型的特征)")
+    distance_m: float | None = Field(description="两处位置的距离(米);任一方没有位置时为空(同一网格)")
+
+
 class OrderDetailOut(OrderSummary):
     text: str
     location: Location | None
@@ -353,6 +364,10 @@ class OrderDetailOut(OrderSummary):
     timeline: list[TimelineEntry]
     ratings: list[RatingOut]
     actions: list[str] = Field(description="当前用户此刻可以执行的操作")
+    similar: list[SimilarOut] = Field(default_factory=list,
+                                      description="可能是同一事项的在办工单(仅工作人员可见;提交后由后台查找)")
+    merged_into: str | None = Field(None, description="已合并时:跟随办理的主工单号")
+    followers: list[str] = Field(default_factory=list, description="合并到本工单的工单号")
 
 
 class DepartmentOut(BaseModel):

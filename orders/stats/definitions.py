@@ -28,6 +28,12 @@ Orders closed without being worked (不予受理, `invalid`: spam, duplicates, m
 received but counted apart (invalid) and are in no rate, neither numerator nor denominator, whatever they went
 through before (an automatic dispatch, a rating before a 退单).
 
+合并工单: several residents reporting one matter are several reports (受理 counts each, received) and one matter
+(受理事项, matters: the orders not merged into another). The matter is counted once, as its primary, in 响应率,
+办结率, the automatic dispatch rates, the handling's counts and the durations; an order merged into another is
+counted apart (merged) and, while it follows, is in no rate. When the primary is resolved each reporter is surveyed
+on their own order: 解决率 and 满意率 count every reporter's rating (the merged orders' too).
+
 A rate whose denominator is 0 has no value: it is None and shown as "—", never 0% or 100%.
 """
 from __future__ import annotations
@@ -50,14 +56,18 @@ DASH = "—"
 
 # name -> (Chinese name, numerator, denominator). The one place the rates are defined for people.
 # Every denominator leaves out the orders closed as 不予受理 (invalid): they are counted apart.
+# 合并工单: 响应率 and 办结率 count the matter once (the primary, not the orders merged into it); 解决率 and 满意率
+# count every reporter's rating.
 RATE_DEFINITIONS: dict[str, tuple[str, str, str]] = {
     "response": ("响应率", "按时限接单的工单",
-                 "已派单且接单已有结果的工单(已接单,或超过接单时限仍未接单;不含不予受理)"),
-    "completion": ("办结率", "已办结的工单(不含办结(未解决))", "部门已接单的工单(不含不予受理)"),
-    "resolution": ("解决率", "最近一次评价为“已解决”的工单", "已评价的工单(不含不予受理)"),
-    "satisfaction": ("满意率", "4–5 分的评价", "全部评价(每轮评价都算;不含不予受理的工单)"),
-    "auto_dispatch": ("自动派单率", "自动派单的工单", "已派单的工单(不含不予受理)"),
-    "auto_corrected": ("自动派单纠正率", "自动派单后被人工改派或退单的工单", "自动派单的工单(不含不予受理)"),
+                 "已派单且接单已有结果的工单(已接单,或超过接单时限仍未接单;不含不予受理;合并的只算主工单)"),
+    "completion": ("办结率", "已办结的工单(不含办结(未解决))",
+                   "部门已接单的工单(不含不予受理;同一事项合并的只算主工单)"),
+    "resolution": ("解决率", "最近一次评价为“已解决”的工单",
+                   "已评价的工单(不含不予受理;合并的每位反映人各算一次)"),
+    "satisfaction": ("满意率", "4–5 分的评价", "全部评价(每轮评价都算;合并的每位反映人的评价都算;不含不予受理的工单)"),
+    "auto_dispatch": ("自动派单率", "自动派单的工单", "已派单的工单(不含不予受理;合并的只算主工单)"),
+    "auto_corrected": ("自动派单纠正率", "自动派单后被人工改派或退单的工单", "自动派单的工单(不含不予受理;合并的只算主工单)"),
 }
 
 # The counts that need a sentence (the others say what they are).
@@ -67,10 +77,15 @@ COUNT_DEFINITIONS: dict[str, str] = {
     "closed_unresolved": "重办次数用完后群众仍评价不满意(1–2 分或“未解决”)、转督办的工单;"
                          "不计入办结,单独计数",
     "unrated": "办结后尚未评价和回访期满未评价关闭的工单,不算作满意",
+    "matters": "受理的事项数:同一事项多人反映、合并办理的只算一件(主工单)",
+    "merged": "合并到其他工单(同一事项)随主工单办理的工单;计入受理,不计入受理事项、响应率和办结率,"
+              "主工单办结后各自回访,评价计入解决率和满意率",
 }
 
 COUNT_LABELS: dict[str, str] = {
     "received": "受理",
+    "matters": "受理事项",
+    "merged": "合并工单",
     "dispatched": "派单",
     "accepted": "接单",
     "resolved": "办结",

@@ -14,6 +14,9 @@ from orders.stats.definitions import (_ACCEPTED_STATES, _OPEN, _RESOLVED_STATES,
 
 # The orders the rates are about: all but those set aside (不予受理). The states are ours, written as literals.
 _COUNTED = "o.state NOT IN (" + ", ".join(f"'{state}'" for state in _SET_ASIDE) + ")"
+# 合并工单: the matter is the primary's; an order merged into another (merged_into_id set, whatever its state now)
+# counts as a report (受理, its own ratings) but not again as a matter (响应率, 办结率, the handling's counts).
+_MATTER = "o.merged_into_id IS NULL"
 # What reopens an order (orders/surveys.py): a rating of 1–2 or "未解决".
 _UNSATISFIED = "(score <= 2 OR NOT resolved)"
 
@@ -60,7 +63,8 @@ class SummaryQueries(StatsBase):
     @staticmethod
     def _build(key: Any, label: str, row: dict[str, Any], durations: dict[str, Spread]) -> Figures:
         n = {name: int(row.get(name) or 0) for name in (
-            "received", "dispatched", "accepted_on_time", "response_due", "accepted", "resolved", "awaiting_rating",
+            "received", "matters", "merged", "dispatched", "accepted_on_time", "response_due", "accepted", "resolved",
+            "awaiting_rating",
             "closed_unrated", "cancelled", "invalid", "open", "awaiting_acceptance", "overdue", "resolved_late",
             "escalated", "reopened", "auto_dispatched", "auto_corrected", "ratings", "satisfied", "rated",
             "rated_resolved", "closed_unresolved")}
@@ -93,27 +97,30 @@ class SummaryQueries(StatsBase):
         select = f"""
             SELECT {key} AS k,
                 COUNT(*) AS received,
-                {flag(f"o.dispatched_at IS NOT NULL AND {_COUNTED}")} AS dispatched,
-                {flag(f"o.accepted_within_deadline AND {_COUNTED}")} AS accepted_on_time,
-                {flag(f"o.dispatched_at IS NOT NULL AND {_COUNTED} AND (o.accepted_within_deadline IS NOT NULL OR "
+                {flag(_MATTER)} AS matters,
+                {flag(f"NOT {_MATTER}")} AS merged,
+                {flag(f"o.dispatched_at IS NOT NULL AND {_COUNTED} AND {_MATTER}")} AS dispatched,
+                {flag(f"o.accepted_within_deadline AND {_COUNTED} AND {_MATTER}")} AS accepted_on_time,
+                {flag(f"o.dispatched_at IS NOT NULL AND {_COUNTED} AND {_MATTER} AND "
+                      f"(o.accepted_within_deadline IS NOT NULL OR "
                       f"(o.state = 'dispatched' AND {self._t('o.accept_deadline')} < {q.time(now)}))")} AS response_due,
                 {flag(f"o.state = 'dispatched' AND {self._t('o.accept_deadline')} >= {q.time(now)}")}
                     AS awaiting_acceptance,
-                {flag(f"o.state IN {q.in_list(_ACCEPTED_STATES)}")} AS accepted,
-                {flag(f"o.state IN {q.in_list(_RESOLVED_STATES)}")} AS resolved,
+                {flag(f"o.state IN {q.in_list(_ACCEPTED_STATES)} AND {_MATTER}")} AS accepted,
+                {flag(f"o.state IN {q.in_list(_RESOLVED_STATES)} AND {_MATTER}")} AS resolved,
                 {flag("o.state = 'resolved'")} AS awaiting_rating,
                 {flag("o.state = 'closed_unrated'")} AS closed_unrated,
                 {flag("o.state = 'cancelled'")} AS cancelled,
                 {flag("o.state = 'invalid'")} AS invalid,
                 {flag(f"o.state IN {q.in_list(_OPEN)}")} AS open,
                 {flag(self._overdue_sql(q, now))} AS overdue,
-                {flag(f"o.state IN {q.in_list(_RESOLVED_STATES)} AND "
+                {flag(f"o.state IN {q.in_list(_RESOLVED_STATES)} AND {_MATTER} AND "
                       f"{self._t('o.resolved_at')} > {self._t('o.resolve_deadline')}")}
                     AS resolved_late,
-                {flag("o.escalation_level > 0")} AS escalated,
-                {flag("o.reopen_count > 0")} AS reopened,
-                {flag(f"o.auto_dispatched AND {_COUNTED}")} AS auto_dispatched,
-                {flag(f"o.auto_dispatched AND o.routing_corrected AND {_COUNTED}")} AS auto_corrected
+                {flag(f"o.escalation_level > 0 AND {_MATTER}")} AS escalated,
+                {flag(f"o.reopen_count > 0 AND {_MATTER}")} AS reopened,
+                {flag(f"o.auto_dispatched AND {_COUNTED} AND {_MATTER}")} AS auto_dispatched,
+                {flag(f"o.auto_dispatched AND o.routing_corrected AND {_COUNTED} AND {_MATTER}")} AS auto_corrected
                 {self._percentile_columns() if with_percentiles else ""}"""
         where = await self._where(q, period, filters)
         if with_percentiles:
@@ -137,7 +144,7 @@ class SummaryQueries(StatsBase):
         # 办结(未解决): still verified after an unsatisfied latest rating, which no longer reopens it.
         sql = f"""
             WITH rated AS (
-                SELECT {key} AS k, r.score, r.resolved, o.state,
+                SELECT {key} AS k, r.score, r.resolved, o.state, o.merged_into_id,
                     ROW_NUMBER() OVER (PARTITION BY r.order_id ORDER BY r.round DESC) AS nth
                 FROM orders o JOIN rating r ON r.order_id = o.id
                 WHERE {where} AND {_COUNTED} AND {self._t("r.at")} >= {q.time(period.start_at)}
@@ -147,7 +154,8 @@ class SummaryQueries(StatsBase):
                 SUM(CASE WHEN score >= 4 THEN 1 ELSE 0 END) AS satisfied,
                 SUM(CASE WHEN nth = 1 THEN 1 ELSE 0 END) AS rated,
                 SUM(CASE WHEN nth = 1 AND resolved THEN 1 ELSE 0 END) AS rated_resolved,
-                SUM(CASE WHEN nth = 1 AND state = 'verified' AND {_UNSATISFIED} THEN 1 ELSE 0 END) AS closed_unresolved
+                SUM(CASE WHEN nth = 1 AND state = 'verified' AND {_UNSATISFIED} AND merged_into_id IS NULL
+                    THEN 1 ELSE 0 END) AS closed_unresolved
             FROM rated GROUP BY k
         """
         return {_key(row["k"], by): row for row in await self._rows(sql, q.values)}
@@ -159,10 +167,10 @@ class SummaryQueries(StatsBase):
             start = (f"CASE WHEN o.reopened_at IS NOT NULL AND {self._t('o.reopened_at')} > "
                      f"{self._t('o.dispatched_at')} THEN o.reopened_at ELSE o.dispatched_at END")
             later, present = "o.accepted_at", (f"o.accepted_at IS NOT NULL AND o.dispatched_at IS NOT NULL AND "
-                                               f"o.state IN {q.in_list(_ACCEPTED_STATES)}")
+                                               f"o.state IN {q.in_list(_ACCEPTED_STATES)} AND {_MATTER}")
         else:
             start, later = "o.submitted_at", "o.resolved_at"
-            present = f"o.resolved_at IS NOT NULL AND o.state IN {q.in_list(_RESOLVED_STATES)}"
+            present = f"o.resolved_at IS NOT NULL AND o.state IN {q.in_list(_RESOLVED_STATES)} AND {_MATTER}"
         seconds = f"({later} - {start})" if as_interval else self._seconds_sql(later, start)
         return seconds, present
 

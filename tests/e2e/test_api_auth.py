@@ -36,6 +36,7 @@ ENDPOINTS = [
     ("POST", "/orders/{n}/return", {"reason": "不归我们管"}, {"dept_staff"}),
     ("POST", "/orders/{n}/invalidate", {"code": "spam", "reason": "这条消息没有具体诉求。"},
      {"grid_worker", "supervisor", "admin"}),
+    ("POST", "/orders/{n}/merge", {"into": "YK20260101-0001"}, STAFF),
     ("POST", "/orders/{n}/resolve", {"result": "已修好"}, {"dept_staff"}),
     ("POST", "/orders/{n}/rate", {"score": 5}, {"resident"}),
     ("POST", "/orders/{n}/cancel", {}, {"resident"}),

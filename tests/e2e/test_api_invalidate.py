@@ -62,7 +62,7 @@ async def test_invalidate_is_refused_to_others_on_accepted_orders_and_on_bad_inp
 
 async def test_return_is_return_in_actions_timelines_and_errors_and_the_queue_shows_why(api):
     number = await api.submit("村口的路灯坏了,其实是电线被人偷了")
-    assert (await api.get(JIANSHE, f"/orders/{number}")).json()["actions"] == ["accept", "return"]
+    assert (await api.get(JIANSHE, f"/orders/{number}")).json()["actions"] == ["accept", "return", "merge"]
     returned = await api.post(JIANSHE, f"/orders/{number}/return",
                               {"reason": "属于盗窃,应由派出所处理,报案人电话13812345678",
                                "suggested_department": "paichusuo", "suggested_category": "平安建设"})
@@ -79,7 +79,8 @@ async def test_return_is_return_in_actions_timelines_and_errors_and_the_queue_sh
     fresh = await api.submit("隔壁两口子天天吵架")  # unsure: in the queue, never returned
     queue = (await api.get(SUPERVISOR, "/dispatch-queue")).json()["items"]
     assert [(item["number"], item["returned"] is None) for item in queue] == [(number, False), (fresh, True)]
-    assert set((await api.get(GRID_WORKER, f"/orders/{fresh}")).json()["actions"]) == {"dispatch", "invalidate"}
+    offered = set((await api.get(GRID_WORKER, f"/orders/{fresh}")).json()["actions"])
+    assert offered == {"dispatch", "invalidate", "merge"}
     again = await api.post(JIANSHE, f"/orders/{number}/return", {"reason": "再退一次"})  # no longer theirs
     assert again.status_code == 404
     await api.post(SUPERVISOR, f"/orders/{number}/dispatch", {"department": "jianshe"})

@@ -43,6 +43,7 @@ CALLER = {
     ("POST", "/api/v1/orders/{number}/extension/deny"): SUPERVISOR,
     ("POST", "/api/v1/orders/{number}/return"): JIANSHE,
     ("POST", "/api/v1/orders/{number}/invalidate"): GRID_WORKER,
+    ("POST", "/api/v1/orders/{number}/merge"): GRID_WORKER,
     ("POST", "/api/v1/orders/{number}/resolve"): JIANSHE,
     ("POST", "/api/v1/orders/{number}/rate"): RESIDENT,
     ("POST", "/api/v1/orders/{number}/cancel"): RESIDENT,

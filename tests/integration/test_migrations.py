@@ -166,5 +166,19 @@ async def test_the_suggestions_column_is_added_to_a_database_with_orders_left_em
         assert [(row["number"], row["suggestions"]) for row in rows] == [("YK20260101-0001", None)]
 
 
+async def test_the_merge_columns_are_added_to_a_database_with_orders_none_merged_none_looked_for(backend, request,
+                                                                                              tmp_path):
+    async with database_at("0015_reference_edits", backend, request, tmp_path) as (url, conn):
+        await conn.execute_query(
+            "INSERT INTO orders (number, text, normalized_text, photos, urgency, state, submitted_at, updated_at, "
+            "version, auto_dispatched, routing_corrected, escalation_level, overdue, reopen_count, urgent_unnotified) "
+            "VALUES ('YK20260101-0001', '路灯坏了', '路灯坏了', '[]', '操心事', 'submitted', "
+            "'2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00', 0, false, false, 0, false, 0, false)")
+        await db.close_db()
+        assert (await db.migrate(url))[0] == "sidan.0016_similar_merge"
+        rows = await _rows(url, 'SELECT merged_into_id, merged_at, "similar" FROM orders')
+        assert [(row["merged_into_id"], row["merged_at"], row["similar"]) for row in rows] == [(None, None, None)]
+
+
 async def test_migrate_twice_applies_nothing_the_second_time(database_url):
     assert await db.migrate(database_url) == []

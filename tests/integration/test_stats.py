@@ -28,6 +28,8 @@ async def test_march_figures_match_the_hand_count(history, stats):
     march = await stats.summary(stats.period("2026-03"))
     assert march.counts == {
         "received": 8,          # A B C D E F H I (G is February local time)
+        "matters": 8,           # nothing merged
+        "merged": 0,
         "dispatched": 7,        # all but F
         "accepted": 6,          # A B C E H I (D never accepted, F cancelled)
         "resolved": 4,          # A C H I stand resolved; B is being redone

@@ -35,8 +35,9 @@ EXPECTED = {
     ("resolved", "rate"): ("verified", {R}),
     ("resolved", "close_unrated"): ("closed_unrated", {SYS}),
     ("verified", "reopen"): ("reopened", {SYS, S, A}),
-    ("resolved", "reopen"): ("reopened", {S, A}),
-    ("closed_unrated", "reopen"): ("reopened", {S, A}),
+    # the system too: a merged order's unsatisfied reporter reopens the primary whatever the primary's own survey
+    ("resolved", "reopen"): ("reopened", {SYS, S, A}),
+    ("closed_unrated", "reopen"): ("reopened", {SYS, S, A}),
     ("submitted", "cancel"): ("cancelled", {R}),
     ("dispatched", "cancel"): ("cancelled", {R}),
     ("returned", "cancel"): ("cancelled", {R}),
@@ -46,6 +47,11 @@ EXPECTED = {
     ("returned", "invalidate"): ("invalid", {G, S, A}),
     **{(state, "escalate"): (None, {SYS, S, A}) for state in OPEN},
     ("verified", "escalate"): (None, {SYS, S, A}),
+    # 合并工单: an open order merged into another by a dispatcher or the department handling it; it is resolved with
+    # its primary and follows it again when the primary is reopened (the system's steps).
+    **{(state, "merge"): ("merged", {G, D, S, A}) for state in OPEN},
+    ("merged", "resolve"): ("resolved", {SYS}),
+    **{(state, "follow"): ("merged", {SYS}) for state in ("resolved", "verified", "closed_unrated")},
 }
 
 ALL_STATES = [None, *[s.value for s in State]]
@@ -90,7 +96,7 @@ def test_terminal_states_admit_nothing_but_supervisor_reopen_or_escalation():
     for state in ("cancelled", "invalid"):
         assert actions_for(state, "supervisor") == []
     assert actions_for("closed_unrated", "supervisor") == [Action.REOPEN]
-    assert set(actions_for("verified", "system")) == {Action.REOPEN, Action.ESCALATE}
+    assert set(actions_for("verified", "system")) == {Action.REOPEN, Action.ESCALATE, Action.FOLLOW}
 
 
 def test_unknown_state_or_action_is_an_error_not_a_silent_pass():
@@ -131,3 +137,23 @@ def test_the_public_name_of_return_is_return_and_errors_use_it():
     with pytest.raises(NotPermitted) as forbidden:
         transition("dispatched", "return_", "resident")
     assert "(return)" in forbidden.value.message and forbidden.value.details["action"] == "return"
+
+
+def test_a_merged_order_follows_its_primary_and_nobody_works_it_by_hand():
+    for state in OPEN:
+        for role in ("grid_worker", "dept_staff", "supervisor", "admin"):
+            assert transition(state, "merge", role) == State.MERGED
+        for role in ("resident", "system"):
+            with pytest.raises(NotPermitted):
+                transition(state, "merge", role)
+    for state in ("merged", "resolved", "verified", "cancelled", "closed_unrated", "invalid"):
+        with pytest.raises(IllegalTransition):
+            transition(state, "merge", "supervisor")
+    for role in ("grid_worker", "dept_staff", "supervisor", "admin", "resident"):
+        assert actions_for("merged", role) == []
+    assert transition("merged", "resolve", "system") == State.RESOLVED
+    with pytest.raises(NotPermitted):
+        transition("merged", "resolve", "dept_staff")
+    assert transition("verified", "follow", "system") == State.MERGED
+    assert STATE_TIMESTAMP[State.MERGED] == "merged_at" and State.MERGED not in TERMINAL_STATES
+    assert STATE_LABELS["merged"].startswith("已合并")

@@ -44,6 +44,9 @@ EXAMPLES = {
     "notify_hotspot": {"to": "staff", "village": "楼坝村", "count": 3, "hours": 6, "terms": ["路灯", "不亮"],
                        "numbers": ["YK20261124-0007", "YK20261124-0008", "YK20261124-0009"],
                        "summary": "楼坝村 3 件:路灯、不亮"},
+    "resident_merged": {"to": "resident", "primary": "YK20261124-0003", "department": "村镇建设办",
+                        "reason": "与工单 YK20261124-0003 反映同一事项"},
+    "notify_merged": {"to": "staff", "department": "村镇建设办", "primary": "YK20261124-0003"},
 }
 
 
@@ -310,3 +313,15 @@ async def test_mini_program_staff_get_its_own_template_once_one_is_configured():
     assert name == "subscribe" and args[1] == "tmpl-subscribe"
     assert args[2] == {"character_string9": "YK20261124-0007", "thing8": "新工单待接单"}
     assert kwargs["page"] == "pages/orders/detail?number=YK20261124-0007"
+
+
+def test_a_merged_order_s_resident_hears_whom_it_follows_on_their_own_number():
+    merged = render("resident_merged", {**BASE, **EXAMPLES["resident_merged"]})
+    assert "YK20261124-0007" in merged.text and "与工单 YK20261124-0003 合并办理" in merged.text
+    assert "由村镇建设办办理" in merged.text and "请您对工单 YK20261124-0007 评价" in merged.text
+    accepted = render("accepted", {**BASE, "to": "resident", "department": "村镇建设办",
+                                   "primary": "YK20261124-0003"})
+    assert "工单 YK20261124-0007)(与工单 YK20261124-0003 合并办理)已由村镇建设办接单" in accepted.text
+    survey = render("survey", {**BASE, **EXAMPLES["survey"], "primary": "YK20261124-0003"})
+    assert "(与工单 YK20261124-0003 合并办理)已办结" in survey.text
+    assert "合并办理" not in render("accepted", {**BASE, **EXAMPLES["accepted"]}).text

@@ -78,9 +78,9 @@
   function renderKpis(summary) {
     var c = summary.counts, d = summary.durations, r = summary.rates;
     var items = [
-      ["受理", c.received], ["派单", c.dispatched], ["在办", c.open], ["当前超期", c.overdue, c.overdue > 0],
+      ["受理", c.received], ["受理事项", c.matters], ["派单", c.dispatched], ["在办", c.open], ["当前超期", c.overdue, c.overdue > 0],
       ["升级督办", c.escalated], ["重办", c.reopened], ["办结(未解决)", c.closed_unresolved],
-      ["不予受理", c.invalid], ["未评价", c.unrated], ["评价次数", c.ratings],
+      ["不予受理", c.invalid], ["合并工单", c.merged], ["未评价", c.unrated], ["评价次数", c.ratings],
       ["接单用时中位数", d.accept.median_display], ["接单用时 P90", d.accept.p90_display],
       ["办结用时中位数", d.resolve.median_display], ["办结用时 P90", d.resolve.p90_display],
       ["自动派单率", r.auto_dispatch.display], ["自动派单纠正率", r.auto_corrected.display]
