@@ -14,10 +14,11 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from bot import binding, dialog, linking, surveys
+from bot import binding, dialog, linking, replies, surveys
 from bot.additions import added_reply, addition_of, belongs_to
 from bot.delivery import Delivery, Held, Outcome, Query, message_record
-from bot.dialog import Intent, Kind, OrderView
+from bot.dialog import Intent, Kind
+from bot.replies import OrderView
 from bot.inbound import Inbound
 from bot.new_reports import NewReports, Screened, screened, submitted_outcome, voice_of
 from orders import models, unionid_lookup
@@ -112,31 +113,31 @@ class Conversation:
         if inbound.kind == "event":
             return await self._on_event(inbound, resident, actor)
         if inbound.kind == "voice" and not inbound.text:
-            return Outcome(dialog.voice_not_understood())
+            return Outcome(replies.voice_not_understood())
         if inbound.kind in ("text", "voice"):
             return await self._on_text(inbound, resident, actor, held)
         if inbound.kind == "image":
             return await self._on_photo(inbound, resident, actor)
         if inbound.kind == "location":
             return await self._on_location(inbound, resident, actor)
-        return Outcome(dialog.unsupported_reply())
+        return Outcome(replies.unsupported_reply())
 
     async def _on_event(self, inbound: Inbound, resident: models.Resident, actor: Actor) -> Outcome:
         if inbound.event in ("subscribe", "subscribe_scan"):
-            return Outcome(dialog.welcome(self.orders.identity.current.name))
+            return Outcome(replies.welcome(self.orders.identity.current.name))
         if inbound.event == "unsubscribe":
             return Outcome(None)
         if inbound.event == "click":
             key = (inbound.event_key or "").upper()
             if key == "REPORT":
-                return Outcome(dialog.report_hint())
+                return Outcome(replies.report_hint())
             if key == "MY_ORDERS":
                 return Outcome(await self._my_orders(resident))
             if key == "RATE":
                 return Outcome(surveys.rate_hint(await self._pending_surveys(resident)))
-            return Outcome(dialog.help_text())
+            return Outcome(replies.help_text())
         if inbound.event == "scan":
-            return Outcome(dialog.greeting_reply())
+            return Outcome(replies.greeting_reply())
         return Outcome(None)  # view (a menu link) and other events: nothing to say
 
     async def _on_text(self, inbound: Inbound, resident: models.Resident, actor: Actor, held: Held) -> Outcome:
@@ -158,9 +159,9 @@ class Conversation:
             case Kind.THANKS:  # "修好了,谢谢" while a survey waits: ask for the score
                 return Outcome(self._not_request_reply("thanks", text, pending))
             case Kind.HELP:
-                return Outcome(dialog.help_text())
+                return Outcome(replies.help_text())
             case Kind.REPORT_HINT:
-                return Outcome(dialog.report_hint())
+                return Outcome(replies.report_hint())
             case Kind.MY_ORDERS:
                 return Outcome(await self._my_orders(resident))
             case Kind.QUERY:
@@ -211,9 +212,9 @@ class Conversation:
     def _not_request_reply(reason: str | None, text: str, pending: list[str]) -> str:
         """No order for a message that is no request; with a survey waiting, it is taken as a try at answering it."""
         if not pending:
-            return dialog.not_request_reply(reason, text)
+            return replies.not_request_reply(reason, text)
         if reason in ("greeting", "thanks"):
-            return f"{dialog.not_request_reply(reason, text).splitlines()[0]}\n{surveys.rate_hint(pending)}"
+            return f"{replies.not_request_reply(reason, text).splitlines()[0]}\n{surveys.rate_hint(pending)}"
         return surveys.survey_again_reply(pending)
 
     async def _addition(self, inbound: Inbound, text: str, held: Held, resident: models.Resident,
@@ -249,20 +250,20 @@ class Conversation:
             report = self.orders.report(openid=inbound.openid, text=text, photos=held.photos,
                                         location=held.location, resident=resident)
         except InvalidInput as exc:
-            return Outcome(dialog.invalid_input_reply(exc.message))
+            return Outcome(replies.invalid_input_reply(exc.message))
         if prediction is None:
             [prediction] = self.orders.predict_all([report.text])
         screen = screened(prediction)
         if screen is not None:
             if as_note:
-                return Outcome(dialog.note_without_order_reply())
+                return Outcome(replies.note_without_order_reply())
             return Outcome(await self._not_request(screen.reason, text, resident))
         submission = await self.orders.submit(openid=inbound.openid, text=report.text, photos=held.photos,
                                               location=held.location, resident=resident, prediction=prediction,
                                               voice=voice_of(inbound))
         outcome = submitted_outcome(self.orders.taxonomy, submission, held, self.orders.identity.current.duty_phone)
         if as_note:
-            outcome.reply = dialog.note_filed_as_report_reply(outcome.reply)
+            outcome.reply = replies.note_filed_as_report_reply(outcome.reply)
         return outcome
 
     async def _pending_surveys(self, resident: models.Resident) -> list[str]:
@@ -275,7 +276,7 @@ class Conversation:
         total = await query.count()
         recent = await query.order_by("-submitted_at", "-id").limit(5)
         primaries = await self._primaries(recent)
-        return dialog.my_orders_reply([self._view(order, primary=primaries.get(order.merged_into_id))
+        return replies.my_orders_reply([self._view(order, primary=primaries.get(order.merged_into_id))
                                        for order in recent], total)
 
     @staticmethod
@@ -303,7 +304,7 @@ class Conversation:
         try:
             order = await self.orders.get(number, actor)
         except NotFound:
-            return Outcome(dialog.not_found_reply(number))
+            return Outcome(replies.not_found_reply(number))
         # 合并工单: a merged order shows its primary's handling (department, deadline, latest step)
         primary = (await self._primaries([order])).get(order.merged_into_id)
         handled = primary or order
@@ -313,22 +314,22 @@ class Conversation:
         steps = await models.OrderEvent.filter(order_id=handled.id, action__in=list(ACTION_LABELS)).order_by("-id")
         event = next((step for step in steps if told_resident(step.action, step.data)), None)
         view = self._view(order, department.name if department else None, event, primary=primary)
-        return Outcome(dialog.status_reply(view), order.id)
+        return Outcome(replies.status_reply(view), order.id)
 
     async def _cancel(self, number: str | None, resident: models.Resident, actor: Actor) -> Outcome:
         if number is None:
             cancellable = await models.Order.filter(resident_id=resident.id, state__in=list(CANCELLABLE)) \
                 .order_by("-submitted_at", "-id").values_list("number", flat=True)
-            return Outcome(dialog.cancel_needs_number(list(cancellable)))
+            return Outcome(replies.cancel_needs_number(list(cancellable)))
         try:
             order = await self.orders.cancel(number, actor, reason="群众在公众号取消")
         except NotFound:
-            return Outcome(dialog.not_found_reply(number))
+            return Outcome(replies.not_found_reply(number))
         except IllegalTransition as exc:
-            return Outcome(dialog.cannot_cancel_reply(number, exc.state))
+            return Outcome(replies.cannot_cancel_reply(number, exc.state))
         except InvalidInput as exc:  # others reported the same matter and follow this order (合并工单)
             return Outcome(f"{exc}。问题解决后会请您评价。")
-        return Outcome(dialog.cancelled_reply(number), order.id)
+        return Outcome(replies.cancelled_reply(number), order.id)
 
     async def _rate(self, intent: Intent, pending: list[str], actor: Actor) -> Outcome:
         number = pending[0]
@@ -357,11 +358,11 @@ class Conversation:
             return await self._attach(recent.number, actor, [photo], None)
         latest = await self._recent_open_order(resident)
         if await self.delivery.hold(inbound.openid, photo=photo):
-            return Outcome(dialog.photo_held_reply(self.settings.bot.image_attach_minutes,
+            return Outcome(replies.photo_held_reply(self.settings.bot.image_attach_minutes,
                                                    latest.number if latest else None))
         if latest is not None:  # nowhere to keep it: the open order is the best guess
             return await self._attach(latest.number, actor, [photo], None)
-        return Outcome(dialog.photo_needs_text_reply())
+        return Outcome(replies.photo_needs_text_reply())
 
     async def _on_location(self, inbound: Inbound, resident: models.Resident, actor: Actor) -> Outcome:
         location = {"latitude": inbound.latitude, "longitude": inbound.longitude, "label": inbound.label}
@@ -370,20 +371,20 @@ class Conversation:
             return await self._attach(recent.number, actor, [], location)
         latest = await self._recent_open_order(resident)
         if await self.delivery.hold(inbound.openid, location=location):
-            return Outcome(dialog.location_held_reply(self.settings.bot.image_attach_minutes,
+            return Outcome(replies.location_held_reply(self.settings.bot.image_attach_minutes,
                                                       latest.number if latest else None))
         if latest is not None:
             return await self._attach(latest.number, actor, [], location)
-        return Outcome(dialog.no_open_order_reply())
+        return Outcome(replies.no_open_order_reply())
 
     async def _supplement(self, number: str | None, resident: models.Resident, actor: Actor, held: Held) -> Outcome:
         if number is None:
             latest = await self._recent_open_order(resident)
             if latest is None:
-                return Outcome(dialog.no_open_order_reply())
+                return Outcome(replies.no_open_order_reply())
             number = latest.number
         if not held:
-            return Outcome(dialog.nothing_to_supplement_reply(number))
+            return Outcome(replies.nothing_to_supplement_reply(number))
         outcome = await self._attach(number, actor, held.photos, held.location, summary=True)
         outcome.used_held = outcome.order_id is not None
         return outcome
@@ -403,7 +404,7 @@ class Conversation:
             order = await _retry_conflicts(lambda: self.orders.add_note(number, actor, intent.note))
         except DomainError as exc:
             return _refused(number, exc)
-        reply = dialog.note_added_reply(number, intent.note)
+        reply = replies.note_added_reply(number, intent.note)
         if not held:
             return Outcome(reply, order.id)
         attached = await self._attach(number, actor, held.photos, held.location, summary=True)
@@ -423,21 +424,21 @@ class Conversation:
         except DomainError as exc:
             return _refused(number, exc)
         if summary:
-            return Outcome(dialog.supplemented_reply(number, len(photos), bool(location)), order.id)
+            return Outcome(replies.supplemented_reply(number, len(photos), bool(location)), order.id)
         if location:
             grid = await models.Grid.get_or_none(id=order.grid_id) if order.grid_id else None
-            return Outcome(dialog.location_set_reply(number, location.get("label"), grid.name if grid else None),
+            return Outcome(replies.location_set_reply(number, location.get("label"), grid.name if grid else None),
                            order.id)
-        return Outcome(dialog.photo_added_reply(number, len(order.photos or [])), order.id)
+        return Outcome(replies.photo_added_reply(number, len(order.photos or [])), order.id)
 
 
 def _refused(number: str, exc: DomainError) -> Outcome:
     """Why an addition to an order (photo, location, note) was refused, as the resident reads it."""
     if isinstance(exc, NotFound):
-        return Outcome(dialog.not_found_reply(number))
+        return Outcome(replies.not_found_reply(number))
     if isinstance(exc, IllegalTransition):
-        return Outcome(dialog.order_closed_reply(number, exc.state))
-    return Outcome(dialog.invalid_input_reply(exc.message))
+        return Outcome(replies.order_closed_reply(number, exc.state))
+    return Outcome(replies.invalid_input_reply(exc.message))
 
 
 async def _retry_conflicts(call, attempts: int = 3):

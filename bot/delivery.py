@@ -29,7 +29,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from bot.dialog import busy_reply, rate_limited_reply
+from bot.replies import busy_reply, rate_limited_reply
 from bot.inbound import Inbound
 from orders import models
 from orders.clock import Clock

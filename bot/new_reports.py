@@ -14,10 +14,11 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from bot import dialog
+from bot import dialog, replies
 from bot.additions import addition_of
 from bot.delivery import Held, Outcome, message_record
-from bot.dialog import Kind, Submitted
+from bot.dialog import Kind
+from bot.replies import Submitted
 from bot.inbound import Inbound
 from bot.intake import GroupCommit
 from orders import models
@@ -60,7 +61,7 @@ def submitted_outcome(taxonomy: Taxonomy, submission: Submission, held: Held, du
     """The reply to a report that became an order (alone or in a batch); `duty_phone`: the township's."""
     order = submission.order
     urgency = taxonomy.urgencies.get(order.urgency) or taxonomy.urgencies["操心事"]
-    reply = dialog.submitted_reply(Submitted(
+    reply = replies.submitted_reply(Submitted(
         number=order.number,
         category=order.category,
         department=submission.department_name,

@@ -5,8 +5,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot import dialog, surveys
-from bot.dialog import Intent, Kind, OrderView, Submitted, understand
+from bot import dialog, replies, surveys
+from bot.dialog import Intent, Kind, understand
+from bot.replies import OrderView, Submitted
 
 NOW = datetime(2026, 11, 24, 8, 30, tzinfo=timezone.utc)  # 16:30 in Shanghai
 
@@ -104,12 +105,12 @@ def test_the_order_prefix_comes_from_configuration():
 
 
 def test_deadlines_are_shown_in_township_time():
-    assert dialog.format_deadline(NOW) == "11月24日 16:30 前"
-    assert dialog.format_deadline(datetime(2026, 12, 31, 16, 5, tzinfo=timezone.utc)) == "1月1日 00:05 前"
+    assert replies.format_deadline(NOW) == "11月24日 16:30 前"
+    assert replies.format_deadline(datetime(2026, 12, 31, 16, 5, tzinfo=timezone.utc)) == "1月1日 00:05 前"
 
 
 def test_a_dispatched_order_reply_names_department_and_deadline():
-    text = dialog.submitted_reply(Submitted("YK20261124-0001", "社会民生", "村镇建设办", NOW, 1, urgent=False))
+    text = replies.submitted_reply(Submitted("YK20261124-0001", "社会民生", "村镇建设办", NOW, 1, urgent=False))
     assert text.splitlines() == [
         "已收到您的诉求,工单号 YK20261124-0001。",
         "分类:社会民生;承办部门:村镇建设办。",
@@ -120,7 +121,7 @@ def test_a_dispatched_order_reply_names_department_and_deadline():
 
 
 def test_an_unsure_urgent_order_with_photo_and_location_reply():
-    text = dialog.submitted_reply(Submitted("YK20261124-0002", "安全生产", None, None, 0.5, urgent=True, photos=2,
+    text = replies.submitted_reply(Submitted("YK20261124-0002", "安全生产", None, None, 0.5, urgent=True, photos=2,
                                             located=True))
     assert "紧急事项" in text and "110/119/120" in text
     assert "网格员将在 0.5 小时内为您确认承办部门" in text
@@ -129,7 +130,7 @@ def test_an_unsure_urgent_order_with_photo_and_location_reply():
 
 def test_an_urgent_reply_claims_a_notification_only_when_one_was_queued():
     def urgent(notified, duty_phone="0831-7650110"):
-        return dialog.submitted_reply(Submitted("XA20261124-0003", "安全生产", "应急办", NOW, 0.5, urgent=True,
+        return replies.submitted_reply(Submitted("XA20261124-0003", "安全生产", "应急办", NOW, 0.5, urgent=True,
                                                 urgent_notified=notified, duty_phone=duty_phone))
 
     told = urgent(2)
@@ -138,7 +139,7 @@ def test_an_urgent_reply_claims_a_notification_only_when_one_was_queued():
         assert "请立即拨打 110/119/120,并联系乡镇值班电话 0831-7650110" in nobody
         assert "通知" not in nobody and "报告" not in nobody  # nothing was queued: nobody is said to know
     assert "请立即拨打 110/119/120,并联系乡镇值班室" in urgent(0, duty_phone=None)
-    assert "110" not in dialog.submitted_reply(Submitted("XA20261124-0004", "社会民生", None, None, 1, urgent=False))
+    assert "110" not in replies.submitted_reply(Submitted("XA20261124-0004", "社会民生", None, None, 1, urgent=False))
 
 
 def _view(state: str, **overrides) -> OrderView:
@@ -149,22 +150,22 @@ def _view(state: str, **overrides) -> OrderView:
 
 
 def test_status_offers_what_the_resident_can_do_next():
-    dispatched = dialog.status_reply(_view("dispatched"))
+    dispatched = replies.status_reply(_view("dispatched"))
     assert dispatched.splitlines()[0] == "工单 YK20261124-0001:已派单"
     assert "最新进展:11月24日 16:30 派单" in dispatched and "取消 YK20261124-0001" in dispatched
-    resolved = dialog.status_reply(_view("resolved", last_action="resolve", last_note="已更换灯泡"))
+    resolved = replies.status_reply(_view("resolved", last_action="resolve", last_note="已更换灯泡"))
     assert "办结——已更换灯泡" in resolved and "请回复 1–5 分" in resolved and "取消" not in resolved
-    accepted = dialog.status_reply(_view("accepted", last_action="accept"))
+    accepted = replies.status_reply(_view("accepted", last_action="accept"))
     assert "办理时限:11月24日 16:30 前" in accepted and "取消" not in accepted
 
 
 def test_my_orders_lists_recent_orders_with_their_state():
-    text = dialog.my_orders_reply([_view("dispatched"), _view("verified", number="YK20261123-0009")], total=7)
+    text = replies.my_orders_reply([_view("dispatched"), _view("verified", number="YK20261123-0009")], total=7)
     lines = text.splitlines()
     assert lines[0] == "您的工单(共 7 件,显示最近 2 件):"
     assert lines[1] == "· YK20261124-0001 楼坝村村口的路灯坏了一个星…【已派单】"
     assert lines[2].endswith("【已评价】")
-    assert dialog.my_orders_reply([], 0).startswith("您还没有提交过诉求")
+    assert replies.my_orders_reply([], 0).startswith("您还没有提交过诉求")
 
 
 def test_rating_replies_follow_the_outcome():
@@ -252,7 +253,7 @@ def test_what_is_not_a_note(text, kind, number):
     (None, "没看懂这条消息"),
 ])
 def test_each_kind_of_non_request_gets_a_reply_that_says_what_to_send(reason, expected):
-    reply = dialog.not_request_reply(reason, "10")
+    reply = replies.not_request_reply(reason, "10")
     assert expected in reply
     if reason != "thanks":
         assert "一句话说清什么事、在哪里" in reply and "我的工单" in reply and "发“取消”加上工单编号" in reply
@@ -261,14 +262,14 @@ def test_each_kind_of_non_request_gets_a_reply_that_says_what_to_send(reason, ex
 
 def test_danger_advice_comes_with_the_order_and_only_a_queued_alert_is_claimed():
     advice = "不要转账,不要把验证码、密码告诉任何人;立即拨打 110 或反诈专线 96110。"
-    alerted = dialog.submitted_reply(Submitted("YK20261124-0003", "平安建设", "派出所", NOW, 1, urgent=True,
+    alerted = replies.submitted_reply(Submitted("YK20261124-0003", "平安建设", "派出所", NOW, 1, urgent=True,
                                                advice=advice, urgent_notified=1)).splitlines()
     assert alerted[:3] == ["已收到您的诉求,工单号 YK20261124-0003。", f"⚠ {advice}",
                            "这是紧急事项,已通知值班人员,请注意安全!如有生命危险请同时拨打 110/119/120。"]
-    nobody = dialog.submitted_reply(Submitted("YK20261124-0004", "平安建设", "派出所", NOW, 1, urgent=True,
+    nobody = replies.submitted_reply(Submitted("YK20261124-0004", "平安建设", "派出所", NOW, 1, urgent=True,
                                               advice=advice, urgent_notified=0))
     assert "已通知" not in nobody and "请立即拨打 110/119/120" in nobody and f"⚠ {advice}" in nobody
-    plain = dialog.submitted_reply(Submitted("YK20261124-0005", "社会民生", "村镇建设办", NOW, 1, urgent=False))
+    plain = replies.submitted_reply(Submitted("YK20261124-0005", "社会民生", "村镇建设办", NOW, 1, urgent=False))
     assert "⚠" not in plain and "紧急" not in plain
 
 
