@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from orders import db, models
-from orders.config import DEV_SECRETS, Settings, env_name, production_problems
+from orders.config import DEV_SECRETS, Settings, env_name
+from orders.production import production_problems
 from orders.lifecycle import Role
 from orders.taxonomy import Taxonomy
 
