@@ -86,8 +86,13 @@ async def _invite(staff, hours: int):
 
     from orders.invitations import issue_invitation
 
-    async with in_transaction() as conn:
-        return await issue_invitation(staff, now=Clock().now(), hours=hours, conn=conn)
+    from orders.errors import InvalidInput
+
+    try:
+        async with in_transaction() as conn:
+            return await issue_invitation(staff, now=Clock().now(), hours=hours, conn=conn)
+    except InvalidInput as exc:  # a member of a deactivated department or grid
+        raise _Refused(exc.message) from None
 
 
 def cmd_staff_invite(args: argparse.Namespace) -> int:

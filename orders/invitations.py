@@ -16,7 +16,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from orders import models
-from orders.errors import Conflict, DomainError
+from orders.errors import Conflict, DomainError, InvalidInput
 from orders.staff_channels import OPENID_COLUMNS
 
 log = logging.getLogger("sidan.invitations")
@@ -40,9 +40,25 @@ def bind_payload(code: str) -> str:
     return f"pages/bind/index?invitation={code}"
 
 
+async def refuse_inactive_unit(department_id: int | None, grid_id: int | None, *, field: str, doing: str,
+                                conn=None) -> None:
+    """A member works in an active department or grid only: one deactivated by the township file (it has orders, so
+    it was kept) takes nobody new. Refused with a 422 before anything is written."""
+    department = await models.Department.get_or_none(id=department_id, using_db=conn) if department_id else None
+    if department is not None and not department.active:
+        raise InvalidInput(f"部门 {department.code} {department.name} 已停用,{doing}:先在乡镇文件里启用该部门"
+                           "(active = true)并运行 sidan township apply", field=field)
+    grid = await models.Grid.get_or_none(id=grid_id, using_db=conn) if grid_id else None
+    if grid is not None and not grid.active:
+        raise InvalidInput(f"网格 {grid.code} {grid.name} 已停用,{doing}:先在乡镇文件里恢复该网格并运行 "
+                           "sidan township apply", field=field)
+
+
 async def issue_invitation(staff: models.Staff, *, now: datetime, hours: int, conn: Any,
                            created_by_id: int | None = None) -> models.Invitation:
-    """A new unused code for `staff`, valid `hours` hours, inside the caller's transaction."""
+    """A new unused code for `staff`, valid `hours` hours, inside the caller's transaction. Refused (InvalidInput)
+    for a member of a deactivated department or grid."""
+    await refuse_inactive_unit(staff.department_id, staff.grid_id, field="staff", doing="不能发放邀请码", conn=conn)
     for _ in range(5):
         code = "".join(secrets.choice(INVITATION_ALPHABET) for _ in range(INVITATION_LENGTH))
         if not await models.Invitation.filter(code=code).using_db(conn).exists():

@@ -11,7 +11,7 @@ from api.v1.docs import doc
 from api.v1.http import idempotent, parse_body, parse_query, record_id, respond, routes
 from orders import models
 from orders.errors import InvalidInput, NotFound
-from orders.invitations import issue_invitation
+from orders.invitations import issue_invitation, refuse_inactive_unit
 from orders.lifecycle import Role
 
 TAG = "基础数据"
@@ -105,24 +105,10 @@ async def staff_update(request: Request, staff_id: int):
     if staff.id == request.ctx.actor.id and not body.active:
         raise InvalidInput("不能停用自己的账号", field="active")
     if body.active and not staff.active:
-        await _refuse_inactive_unit(staff.department_id, staff.grid_id, field="active", doing="不能启用这名工作人员")
+        await refuse_inactive_unit(staff.department_id, staff.grid_id, field="active", doing="不能启用这名工作人员")
     await models.Staff.filter(id=staff.id).update(active=body.active)
     staff.active = body.active
     return respond(await _staff_out(staff))
-
-
-async def _refuse_inactive_unit(department_id: int | None, grid_id: int | None, *, field: str, doing: str,
-                                conn=None) -> None:
-    """A member works in an active department or grid only: one deactivated by the township file (it has orders, so
-    it was kept) takes nobody new. Refused with a 422 before anything is written."""
-    department = await models.Department.get_or_none(id=department_id, using_db=conn) if department_id else None
-    if department is not None and not department.active:
-        raise InvalidInput(f"部门 {department.code} {department.name} 已停用,{doing}:先在乡镇文件里启用该部门"
-                           "(active = true)并运行 sidan township apply", field=field)
-    grid = await models.Grid.get_or_none(id=grid_id, using_db=conn) if grid_id else None
-    if grid is not None and not grid.active:
-        raise InvalidInput(f"网格 {grid.code} {grid.name} 已停用,{doing}:先在乡镇文件里恢复该网格并运行 "
-                           "sidan township apply", field=field)
 
 
 # ---------------------------------------------------------------------------------------------- invitations
@@ -136,14 +122,14 @@ async def _new_staff(body: schemas.InvitationBody, conn) -> models.Staff:
         department = await models.Department.get_or_none(code=body.department, using_db=conn)
         if department is None:
             raise InvalidInput(f"没有这个部门:{body.department}", field="department")
-        await _refuse_inactive_unit(department.id, None, field="department", doing="不能再加人", conn=conn)
+        await refuse_inactive_unit(department.id, None, field="department", doing="不能再加人", conn=conn)
     if body.role == Role.GRID_WORKER:
         if not body.grid:
             raise InvalidInput("网格员须填写网格 grid", field="grid")
         grid = await models.Grid.get_or_none(code=body.grid, using_db=conn)
         if grid is None:
             raise InvalidInput(f"没有这个网格:{body.grid}", field="grid")
-        await _refuse_inactive_unit(None, grid.id, field="grid", doing="不能再加网格员", conn=conn)
+        await refuse_inactive_unit(None, grid.id, field="grid", doing="不能再加网格员", conn=conn)
     return await models.Staff.create(name=body.name, role=body.role, department=department, grid=grid,
                                      active=True, using_db=conn)
 

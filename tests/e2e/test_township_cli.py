@@ -85,3 +85,9 @@ async def test_invitations_refuse_clearly(database_url, orm):
     by_id = sidan(database_url, "staff", "invite", str((await models.Staff.get(name="周镇长")).id))
     assert by_id.returncode == 0 and "管理员 周镇长" in by_id.stdout and "已绑定微信" in by_id.stdout
     assert await models.Invitation.all().count() == 1
+    # a member of a grid the township deactivated takes no invitation (the admin API refuses the same)
+    grid_worker = await models.Staff.filter(role="grid_worker", active=True).prefetch_related("grid").first()
+    await models.Grid.filter(id=grid_worker.grid_id).update(active=False)
+    parked = sidan(database_url, "staff", "invite", grid_worker.name)
+    assert parked.returncode == 2 and f"网格 {grid_worker.grid.code}" in parked.stderr and "已停用" in parked.stderr
+    assert await models.Invitation.all().count() == 1
