@@ -47,6 +47,7 @@ FIELD_LIMITS = {"thing": THING_CHARS, "character_string": 32, "number": 32, "let
 SURVEY_PAGE = "pages/survey/index?number={number}"
 ORDER_PAGE = "pages/orders/detail?number={number}"
 STAFF_ORDER_LINK = "{public_url}/m/orders/{number}"  # the staff workbench (a web page opened inside WeChat)
+RESIDENT_SURVEY_LINK = "{public_url}/m/survey/{number}"  # the workbench's survey page, when there is no mini-program
 # The template's second line: what the resident most needs to read (the result, what to do instead), else the request.
 TEMPLATE_DETAIL = {"survey": "result", "survey_reminder": "result", "invalidated": "reason",
                    "resident_progress": "note", "notify_hotspot": "summary", "resident_merged": "reason"}
@@ -312,10 +313,13 @@ class Notifier:
         survey = kind in ("survey", "survey_reminder")
         template = self.wechat.template("survey" if survey else "notify")
         page = (SURVEY_PAGE if survey else ORDER_PAGE).format(number=number)
-        # Without a mini-program the template opens nothing: the resident answers in the official account.
         miniprogram = {"appid": self.wechat.miniapp_appid, "pagepath": page} if self.wechat.miniapp_appid else None
+        # Without a mini-program a survey opens the workbench's survey page; other notices open nothing (the
+        # resident answers in the official account).
+        url = RESIDENT_SURVEY_LINK.format(public_url=self.public_url, number=number) if survey and not miniprogram \
+            else None
         await self.client.send_template(openid, template.id, self._fill(template, kind, payload, rendered),
-                                        miniprogram=miniprogram)
+                                        miniprogram=miniprogram, url=url)
 
     async def _staff_template(self, openid: str, kind: str, payload: dict, rendered: Rendered) -> None:
         template = self.wechat.template("staff")

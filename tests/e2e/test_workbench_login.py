@@ -186,3 +186,10 @@ async def test_an_official_account_openid_bound_to_an_active_member_is_not_taken
     taken = await api.client.post("/api/v1/auth/bind", json={"invitation": second["code"], "openid_ticket": ticket})
     assert taken.status_code == 409 and "甲" not in taken.text
     assert (await models.Invitation.get(code=second["code"])).used_at is None
+
+
+async def test_the_link_of_a_staff_notice_opens_the_order_in_the_workbench(api):
+    opened = await api.client.get("/m/orders/YK20261124-0001", follow_redirects=False)
+    assert opened.status_code == 302 and opened.headers["location"] == "/m/#/orders/YK20261124-0001"
+    odd = await api.client.get("/m/orders/%3Cscript%3E", follow_redirects=False)
+    assert odd.status_code == 302 and odd.headers["location"] == "/m/"

@@ -259,6 +259,8 @@ async def test_without_a_mini_program_templates_link_nowhere_and_staff_notices_a
     await notifier(client, Contact(NOW - timedelta(days=5)), miniapp_appid="").send(message("survey"))
     [(name, args, kwargs)] = client.calls
     assert name == "template" and args[1] == "SURVEY_TEMPLATE" and not kwargs.get("miniprogram")
+    # the survey opens the workbench's survey page on this server instead
+    assert kwargs["url"] == f"{make_settings('sqlite://:memory:').app.public_url}/m/survey/YK20261124-0007"
     with pytest.raises(Undeliverable) as error:
         await notifier(client, None, miniapp_appid="").send(message("notify_dispatched", "demo-dept_staff-jianshe"))
     assert "miniapp_appid" in str(error.value)
