@@ -10,6 +10,7 @@ from tests.e2e.dashboard_harness import serve_board
 
 pytestmark = pytest.mark.browser
 SCREEN = {"viewport": {"width": 1600, "height": 1000}, "device_scale_factor": 1, "locale": "zh-CN"}
+FEED_POLL_MS = 5000  # dashboard.js polls the live feed this often; the page's clock jumps ahead instead of waiting
 
 
 HEADLINE = """(() => Object.fromEntries(["response", "completion", "satisfaction", "resolution"].map(name => {
@@ -42,6 +43,7 @@ async def test_the_dashboard_draws_the_api_numbers(settings, store, fake_classif
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.set_default_timeout(30_000)
+        await page.clock.install()  # time flows as usual; fast_forward fires the feed's poll without the wait
         await page.goto(f"{board.base}/dashboard#token={token}")
         await page.wait_for_function(CHARTS_DRAWN, polling=200)
         # The token left the address bar; the headline is the API's summary for the same period.
@@ -62,6 +64,7 @@ async def test_the_dashboard_draws_the_api_numbers(settings, store, fake_classif
 
         # The live feed: a new order appears within a poll or two, on top.
         await board.app.ctx.orders.submit(openid="resident-live", text="村口路灯又不亮了")
+        await page.clock.fast_forward(FEED_POLL_MS)
         await page.wait_for_function("document.querySelector('#feed li').textContent.includes('村口路灯又不亮了')",
                                      polling=200, timeout=15_000)
         await page.screenshot(path=tmp_path / "dashboard-live.png", full_page=True)
@@ -73,6 +76,7 @@ async def test_the_dashboard_draws_the_api_numbers(settings, store, fake_classif
         numbers = [(await board.app.ctx.orders.submit(openid=f"resident-hot-{i}", text=text, location=louba))
                    .order.number
                    for i, text in enumerate(["三组路灯坏了,晚上一片黑", "三组的路灯不亮好几天了", "路灯坏了晚上看不见"])]
+        await page.clock.fast_forward(FEED_POLL_MS)
         await page.wait_for_function(f"document.body.dataset.hotspots === '{len(listed) + 1}'", polling=200,
                                      timeout=15_000)
         [row] = [row for row in await page.evaluate(HOTSPOT_ROWS) if numbers[0] in row[5]]
