@@ -1,5 +1,6 @@
 """The workbench (/m/) in headless Chromium on a phone (360×740), each role at work through the pages: a
-department accepts, reports progress with a photo resized in the browser, asks for more time, resolves and returns;
+department accepts, reports progress with a photo resized in the browser, asks for more time, resolves and returns,
+and finds its orders due soon (即将超期) and urgent (急难事) under their tabs;
 a grid worker dispatches from the queue, closes a report as invalid and tries a merge; a resident rates on the
 survey page. Screenshots of failures land in var/test-screenshots/."""
 from __future__ import annotations
@@ -126,6 +127,30 @@ async def test_department_staff_works_orders_on_the_phone(bench):
             await page.locator(".van-toast").wait_for(state="hidden")
             DOCS.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(DOCS / "workbench-phone.png"), full_page=False)
+
+
+async def test_department_staff_sees_what_is_due_soon_and_what_is_urgent(bench):
+    waiting = await bench.submit("镇口路灯不亮了", openid=RESIDENT)  # dispatched: accept within the hour
+    in_hand = await bench.submit("菜场门口路灯坏了", openid=RESIDENT)
+    assert (await bench.call("POST", JIANSHE, f"/orders/{in_hand}/accept", {})).status_code == 200  # days left
+    fire = await bench.submit("路灯电线着火了,快来人", openid=RESIDENT)  # 急难事
+    async with bench.page("due-soon-urgent", PHONE, JIANSHE) as page:
+        shown = page.locator(".van-tab__panel:visible")  # the open tab's list (the others stay in the page)
+        await page.locator(".van-tab", has_text="即将超期").click()
+        await page.locator(".van-tab--active", has_text="即将超期").wait_for()
+        deadline = shown.locator(f"[data-number='{waiting}'] .wb-deadline")
+        await deadline.wait_for()
+        assert re.fullmatch(r"接单剩 (\d+分钟|1小时0分)", await deadline.inner_text())
+        assert "soon" in await deadline.get_attribute("class")
+        assert await shown.locator(f"[data-number='{in_hand}']").count() == 0
+
+        await page.locator(".van-tab", has_text="急难事").click()
+        await page.locator(".van-tab--active", has_text="急难事").wait_for()
+        top = shown.locator(".wb-card").first
+        await top.wait_for()
+        assert await top.get_attribute("data-number") == fire
+        assert await top.locator(".van-tag", has_text="急难事").count() == 1
+        assert await shown.locator(f"[data-number='{waiting}']").count() == 0
 
 
 async def test_grid_worker_dispatches_invalidates_and_merges_on_the_phone(bench):

@@ -18,7 +18,7 @@ from orders import db
 from orders.config import WechatSection
 from orders.store import MemoryStore, RedisStore
 from tests.conftest import require_service
-from tests.e2e.test_dashboard_browser import chromium_or_skip, cjk_font_or_skip
+from tests.e2e.browser import browser_or_skip, chromium
 from tests.fake_wechat import FakeWeChat
 from tests.support import (
     POSTGRES_URL, REDIS_URL, FakeClassifier, create_postgres_database, drop_postgres_database, free_port, make_settings,
@@ -119,8 +119,7 @@ async def _database(backend: str, tmp_path_factory):
 
 @contextlib.asynccontextmanager
 async def serve_workbench(backend: str, tmp_path_factory):
-    executable = chromium_or_skip()
-    cjk_font_or_skip()
+    executable = browser_or_skip()
     async with (_database(backend, tmp_path_factory) as database_url,
                 _served(backend, database_url, executable) as bench):
         yield bench
@@ -128,8 +127,6 @@ async def serve_workbench(backend: str, tmp_path_factory):
 
 @contextlib.asynccontextmanager
 async def _served(backend: str, database_url: str, executable: str):
-    from playwright.async_api import async_playwright
-
     store = MemoryStore() if backend == "sqlite" else RedisStore(REDIS_URL, prefix="sidan-test:")
     if backend == "postgres":
         await store._redis.flushdb()
@@ -141,14 +138,9 @@ async def _served(backend: str, database_url: str, executable: str):
     app = create_app(settings, classifier=FakeClassifier(), store=store)
     try:
         async with (running_server(app, port=port) as base, httpx.AsyncClient(base_url=base, timeout=30) as client,
-                    async_playwright() as playwright):
+                    chromium(executable) as browser):
             await load_demo_data()
-            browser = await playwright.chromium.launch(executable_path=executable,
-                                                       args=["--no-sandbox", "--disable-gpu", "--lang=zh-CN"])
-            try:
-                yield Bench(base, client, app, wechat, backend, browser)
-            finally:
-                await browser.close()
+            yield Bench(base, client, app, wechat, backend, browser)
     finally:
         wechat.stop()
         if backend == "postgres":

@@ -83,6 +83,7 @@ export const DepartmentHome = {
       { title: "即将超期", params: { state: "dispatched,accepted,reopened", due_soon: true, overdue: false },
         empty: "没有即将超期的工单" },
       { title: "已超期", params: { state: OPEN, overdue: true }, empty: "没有超期的工单" },
+      { title: "急难事", params: { state: "dispatched,accepted,reopened", urgent: true }, empty: "没有在办的急难事" },
     ] };
   },
   template: `<Tabs title="接单办单" :tabs="tabs" />`,
