@@ -32,8 +32,11 @@ demo-data: migrate
 run: install model demo-data
 	$(BIN)/sidan serve
 
+# Two workers (pytest-xdist), each test file on one worker: the suite waits on databases and servers as much as
+# on the CPU. TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: install model
 	$(BIN)/python bench/classifier.py

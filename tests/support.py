@@ -13,13 +13,27 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from orders.config import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get("SIDAN_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("SIDAN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_of_this_worker(url: str) -> str:
+    """Under pytest-xdist (`make test` runs two workers) each worker flushes its own Redis database: gw0 the one
+    configured, gw1 the one below it, and so on (Redis has 16)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return url
+    parts = urlsplit(url)
+    index = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(index - int(worker[2:])) % 16}"))
+
+
+REDIS_URL = _redis_of_this_worker(os.environ.get("SIDAN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 # The media files of this test run (never the repository's var/media); removed at the end of the session.
 MEDIA_ROOT = Path(tempfile.gettempdir()) / f"sidan-test-media-{os.getpid()}"
 
