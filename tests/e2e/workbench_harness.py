@@ -1,23 +1,24 @@
 """The workbench in a real browser: one sidan server on loopback per test module and backend (demo township, fake
 WeChat, the keyword classifier), one headless Debian Chromium driven by Playwright (never downloaded:
-executable_path), and pages signed in the way the web authorisation signs in (#/signed-in?access_token=…)."""
+executable_path), and pages signed in through the (fake) official account's web authorisation, as in WeChat."""
 from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
 import pytest
+from tortoise.expressions import F
 
 from api.app import create_app
 from api.demo.township import load_demo_data
-from orders import db
-from orders.config import WechatSection
+from orders import db, models
 from orders.store import MemoryStore, RedisStore
 from tests.conftest import require_service
+from tests.e2e.api_harness import API, Api
 from tests.e2e.browser import browser_or_skip, chromium
 from tests.fake_wechat import FakeWeChat
 from tests.support import (
@@ -25,7 +26,6 @@ from tests.support import (
     running_server,
 )
 
-API = "/api/v1"
 PHONE = {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 PC = {"viewport": {"width": 1366, "height": 768}}
 WECHAT_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 "
@@ -35,45 +35,27 @@ SCREENSHOTS = Path(os.environ.get("SIDAN_TEST_SCREENSHOTS") or ROOT / "var" / "t
 # The README's two screenshots are made by the tests; they are rewritten only when asked (SIDAN_DOCS_SCREENSHOTS=1),
 # so a test run leaves the repository as it was.
 DOCS = ROOT / "docs" if os.environ.get("SIDAN_DOCS_SCREENSHOTS") else SCREENSHOTS
-WEB_AUTH = "oauth_base" in WechatSection.model_fields  # the web authorisation's setting (the API side of #18)
 
 
 @dataclass
-class Bench:
-    base: str
-    client: httpx.AsyncClient
-    app: object
-    wechat: FakeWeChat
-    backend: str
+class Bench(Api):
+    """The API harness's logins and calls, plus the browser and the backend it runs on."""
+
+    backend: str = ""
     browser: object = None
-    tokens: dict[str, dict] = field(default_factory=dict)
-
-    @property
-    def orders(self):
-        return self.app.ctx.orders
-
-    async def login(self, openid: str) -> dict:
-        """Tokens through the existing API (a fake wx.login code) until /m/auth lands."""
-        response = await self.client.post(f"{API}/auth/login", json={"code": f"code-{openid}"})
-        assert response.status_code == 200, response.text
-        self.tokens[openid] = response.json()
-        return response.json()
 
     async def call(self, method: str, openid: str, path: str, json: dict | None = None) -> httpx.Response:
-        if openid not in self.tokens:
-            await self.login(openid)
-        headers = {"Authorization": f"Bearer {self.tokens[openid]['access_token']}"}
-        return await self.client.request(method, API + path, json=json, headers=headers)
+        return await self.client.request(method, API + path, json=json, headers=await self.headers(openid))
 
     async def submit(self, text: str, openid: str = "oResidentWb0001", **kwargs) -> str:
         return (await self.orders.submit(openid=openid, text=text, **kwargs)).order.number
 
-    async def signed_in_url(self, openid: str, next_path: str = "/m/") -> str:
-        """Where /m/auth/callback sends the browser: fresh tokens in the fragment (a refresh token is single-use)."""
-        tokens = await self.login(openid)
-        fragment = urlencode({"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"],
-                              "next": next_path})
-        return f"{self.base}/m/#/signed-in?{fragment}"
+    async def sign_in(self, page, openid: str, next_path: str = "/m/") -> None:
+        """As in WeChat: /m/auth → the (fake) authorize page, which says `openid` opened it → /m/auth/callback →
+        the app, signed in (the official account's openid: a bound staff member's oa_openid, else a resident)."""
+        self.wechat.web_openid = openid
+        await page.goto(f"{self.base}/m/auth?{urlencode({'next': next_path})}")
+        await page.wait_for_function("() => !location.hash.includes('access_token')")
 
     @contextlib.asynccontextmanager
     async def page(self, name: str, device: dict, openid: str | None = None, next_path: str = "/m/", **options):
@@ -85,7 +67,7 @@ class Bench:
         page.set_default_timeout(10_000)
         try:
             if openid:
-                await page.goto(await self.signed_in_url(openid, next_path))
+                await self.sign_in(page, openid, next_path)
             yield page
             assert not errors, f"script errors on the page: {errors}"
         except BaseException:
@@ -133,14 +115,17 @@ async def _served(backend: str, database_url: str, executable: str):
     wechat = FakeWeChat().start()
     port = free_port()
     settings = make_settings(database_url, REDIS_URL if backend == "postgres" else "").with_overrides(
-        wechat={"api_base": wechat.base_url, **({"oauth_base": wechat.base_url} if WEB_AUTH else {})},
+        wechat={"api_base": wechat.base_url, "oauth_base": wechat.base_url},
         app={"run_background_tasks": False, "public_url": f"http://127.0.0.1:{port}"})
     app = create_app(settings, classifier=FakeClassifier(), store=store)
     try:
         async with (running_server(app, port=port) as base, httpx.AsyncClient(base_url=base, timeout=30) as client,
                     chromium(executable) as browser):
             await load_demo_data()
-            yield Bench(base, client, app, wechat, backend, browser)
+            # the demo's staff are bound in the official account too, under the same openid: the pages sign in
+            # through its web authorisation as staff would
+            await models.Staff.filter(openid__isnull=False).update(oa_openid=F("openid"))
+            yield Bench(base, client, app, wechat, backend=backend, browser=browser)
     finally:
         wechat.stop()
         if backend == "postgres":
