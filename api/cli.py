@@ -1,5 +1,6 @@
 """`sidan`: serve, migrate, demo-data, classify, chat, worker, stats, dashboard-link, privacy, backup, restore
-(api/backup/); township, staff, admin (api/township_cli.py); wechat (api/wechat_cli.py); check (api/check_cli.py)."""
+(api/backup/); township, staff, admin (api/township_cli.py); wechat (api/wechat_cli.py); check (api/check_cli.py);
+workbench-link (api/workbench_cli.py)."""
 from __future__ import annotations
 
 import argparse
@@ -393,11 +394,11 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
     sub.add_parser("classify", help="train / evaluate / predict (sidan classify --help)", add_help=False)
     sub.add_parser("chat", help="talk to a running server as a WeChat resident (sidan chat --help)", add_help=False)
-    from api import township_cli, wechat_cli
+    from api import township_cli, wechat_cli, workbench_cli
     from api.check_cli import add_parser as add_check_parser
 
     parser.set_defaults(module_handlers={**township_cli.add_parsers(sub), **wechat_cli.add_parsers(sub),
-                                         **add_check_parser(sub)})
+                                         **add_check_parser(sub), **workbench_cli.add_parsers(sub)})
     return parser
 
 

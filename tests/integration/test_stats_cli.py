@@ -12,7 +12,7 @@ from orders import db, models
 from orders.clock import FrozenClock
 from orders.services import Actor, OrderService
 from tests.integration.stats_history import at, build_history
-from tests.support import make_settings, run_sidan as sidan
+from tests.support import PRODUCTION, make_settings, run_sidan as sidan
 
 
 @pytest.fixture
@@ -54,6 +54,21 @@ async def test_dashboard_link_is_signed_and_expires(history_file):
     assert claims["role"] == "supervisor" and claims["exp"] - claims["iat"] == 3 * 3600
     refused = sidan(history_file, "dashboard-link", "--openid", "demo-grid_worker")
     assert refused.returncode == 2 and "不是督办员或管理员" in refused.stderr
+
+
+async def test_workbench_link_signs_in_a_staff_member_outside_production_only(history_file):
+    settings = make_settings(history_file)
+    result = sidan(history_file, "workbench-link", "--openid", "demo-dept_staff-jianshe")
+    assert result.returncode == 0, result.stderr
+    url = result.stdout.strip()
+    assert url.startswith("http://127.0.0.1:8000/m/#/signed-in?access_token=")
+    token = url.split("access_token=", 1)[1].split("&", 1)[0]
+    assert decode(settings, token, "access")["role"] == "dept_staff"
+    unknown = sidan(history_file, "workbench-link", "--openid", "nobody")
+    assert unknown.returncode == 2 and "没有在职的 nobody" in unknown.stderr
+    production = sidan(history_file, "workbench-link", **PRODUCTION)
+    assert production.returncode == 2 and "生产环境不发放登录链接" in production.stderr
+    assert "access_token" not in production.stdout
 
 
 def test_definitions_say_what_is_counted_apart_and_kept_out_of_the_rates(sqlite_url):
