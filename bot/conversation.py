@@ -14,11 +14,10 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from bot import binding, dialog, linking, replies, surveys
+from bot import binding, dialog, linking, order_status, replies, surveys
 from bot.additions import added_reply, addition_of, belongs_to
 from bot.delivery import Delivery, Held, Outcome, Query, message_record
 from bot.dialog import Intent, Kind
-from bot.replies import OrderView
 from bot.inbound import Inbound
 from bot.new_reports import NewReports, Screened, screened, submitted_outcome, voice_of
 from orders import models, unionid_lookup
@@ -28,8 +27,7 @@ from orders.errors import Conflict, DomainError, IllegalTransition, InvalidInput
 from orders.invitations import bind_with_invitation
 from orders.link_codes import CODE_MINUTES, LinkCodes
 from orders.residents import set_contact_phone
-from orders.lifecycle import ACTION_LABELS, OPEN_STATES, State
-from orders.outbox_kinds import told_resident
+from orders.lifecycle import OPEN_STATES, State
 from orders.services import Actor, OrderService
 from orders.staff_channels import OFFICIAL_ACCOUNT
 from orders.store import Store, StoreUnavailable
@@ -132,7 +130,7 @@ class Conversation:
             if key == "REPORT":
                 return Outcome(replies.report_hint())
             if key == "MY_ORDERS":
-                return Outcome(await self._my_orders(resident))
+                return Outcome(await order_status.my_orders(resident))
             if key == "RATE":
                 return Outcome(surveys.rate_hint(await self._pending_surveys(resident)))
             return Outcome(replies.help_text())
@@ -163,9 +161,9 @@ class Conversation:
             case Kind.REPORT_HINT:
                 return Outcome(replies.report_hint())
             case Kind.MY_ORDERS:
-                return Outcome(await self._my_orders(resident))
+                return Outcome(await order_status.my_orders(resident))
             case Kind.QUERY:
-                return await self._query(intent.number, actor)
+                return await order_status.status(self.orders, intent.number, actor)
             case Kind.CANCEL:
                 return await self._cancel(intent.number, resident, actor)
             case Kind.RATE:
@@ -270,51 +268,6 @@ class Conversation:
         """Orders waiting for this resident's rating, most recently resolved first."""
         return list(await models.Order.filter(resident_id=resident.id, state=State.RESOLVED)
                     .order_by("-resolved_at", "-id").values_list("number", flat=True))
-
-    async def _my_orders(self, resident: models.Resident) -> str:
-        query = models.Order.filter(resident_id=resident.id)
-        total = await query.count()
-        recent = await query.order_by("-submitted_at", "-id").limit(5)
-        primaries = await self._primaries(recent)
-        return replies.my_orders_reply([self._view(order, primary=primaries.get(order.merged_into_id))
-                                       for order in recent], total)
-
-    @staticmethod
-    async def _primaries(orders: list[models.Order]) -> dict[int, models.Order]:
-        """合并工单: the primaries the merged ones among `orders` follow (while they follow it), by id."""
-        ids = {order.merged_into_id for order in orders if order.state == State.MERGED and order.merged_into_id}
-        return {primary.id: primary for primary in await models.Order.filter(id__in=ids)} if ids else {}
-
-    @staticmethod
-    def _view(order: models.Order, department: str | None = None, event: models.OrderEvent | None = None,
-              primary: models.Order | None = None) -> OrderView:
-        told = ("progress", "resolve", "invalidate")
-        note = event.reason if event is not None and event.action in told else None
-        if note and event.action == "invalidate":  # 不予受理: why, then what to do instead
-            note = f"{(event.data or {}).get('code_label') or '不予受理'}。{note}"
-        return OrderView(
-            number=order.number, text=order.text, state=order.state, category=order.category,
-            department=department, submitted_at=order.submitted_at,
-            deadline=(primary or order).resolve_deadline,
-            last_action=event.action if event else None, last_at=event.at if event else None, last_note=note,
-            primary=primary.number if primary is not None else None,
-        )
-
-    async def _query(self, number: str | None, actor: Actor) -> Outcome:
-        try:
-            order = await self.orders.get(number, actor)
-        except NotFound:
-            return Outcome(replies.not_found_reply(number))
-        # 合并工单: a merged order shows its primary's handling (department, deadline, latest step)
-        primary = (await self._primaries([order])).get(order.merged_into_id)
-        handled = primary or order
-        department = await models.Department.get_or_none(id=handled.department_id) if handled.department_id else None
-        # The last step of the order's handling the resident may read (lifecycle actions only: photo, location and
-        # reminder notes are not news to the resident; a department's internal progress notes are not for them).
-        steps = await models.OrderEvent.filter(order_id=handled.id, action__in=list(ACTION_LABELS)).order_by("-id")
-        event = next((step for step in steps if told_resident(step.action, step.data)), None)
-        view = self._view(order, department.name if department else None, event, primary=primary)
-        return Outcome(replies.status_reply(view), order.id)
 
     async def _cancel(self, number: str | None, resident: models.Resident, actor: Actor) -> Outcome:
         if number is None:
