@@ -58,7 +58,8 @@ def create_app(
         app.ctx.similarity = similarity if similarity is not None else resources.load_similarity(app.ctx.classifier)
         app.ctx.media = resources.start_media_store(settings)
         app.ctx.orders = OrderService(settings, app.ctx.classifier, clock=app.ctx.clock,
-                                      on_submit=[app.ctx.metrics.observe_submission], media_store=app.ctx.media)
+                                      on_submit=[app.ctx.metrics.observe_submission], media_store=app.ctx.media,
+                                      similarity=app.ctx.similarity)  # one per worker: duplicates and hot spots
         app.ctx.wechat = resources.start_wechat_client(settings, app.ctx.store)
 
     @app.after_server_stop

@@ -142,10 +142,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
         await db.init_db(settings.database.url)
         store = resources.start_store(settings)
         wechat = resources.start_wechat_client(settings, store)
-        service = OrderService(settings, NoClassifier())
-        # the router's features tell which reports are one matter (热点诉求); without a model, no hot-spot alerts
+        # the router's features tell which reports are one matter (合并工单, 热点诉求); without a model, neither
         similarity = resources.load_similarity(resources.load_classifier(settings)) \
             if settings.model_path().exists() else None
+        service = OrderService(settings, NoClassifier(), similarity=similarity)
         tasks = BackgroundTasks.for_service(service, Notifier(wechat, settings), store, similarity=similarity)
         media = resources.start_media_store(settings)
         tasks.fetcher = resources.media_fetcher(settings, wechat, media)

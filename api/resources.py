@@ -45,8 +45,8 @@ def load_classifier(settings: Settings):
 
 
 def load_similarity(classifier):
-    """How alike reports read (hot spots), on the router's own features; None for a classifier that is no Router
-    (a test double): hot spots are then not found."""
+    """How alike reports read (duplicates, hot spots), on the router's own features, once per worker; None for a
+    classifier that is no Router (a test double): neither is then found."""
     from classifiers import Router
     from classifiers.similarity import TextSimilarity
 

@@ -67,7 +67,8 @@ class Duplicates(UnitOfWork):
 
     @property
     def similarity(self) -> Any:
-        """The router's TextSimilarity, made once per worker (None for a classifier without features: tests' fakes)."""
+        """The worker's TextSimilarity (given to OrderService), else made once from the router (None for a classifier
+        without features: tests' fakes)."""
         if self._similarity is None and getattr(self.classifier, "featurizer", None) is not None:
             from classifiers.similarity import TextSimilarity
 

@@ -50,6 +50,7 @@ class OrderService(Intake, Handling, Surveys, Supervision, Closing, Merging, Dup
         taxonomy: Taxonomy | None = None,
         on_submit: Iterable[Callable[[models.Order, Any], None]] = (),
         media_store: MediaStore | None = None,
+        similarity: Any = None,
     ) -> None:
         self.settings = settings
         self._media_store = media_store  # None: opened from settings.media.url when first needed
@@ -60,5 +61,6 @@ class OrderService(Intake, Handling, Surveys, Supervision, Closing, Merging, Dup
         self.deadlines = DeadlinePolicy(settings, self.taxonomy)
         self.identity = IdentityCache(settings)  # the township's name and order prefix (file, else config)
         self._departments: tuple[float, dict[str, models.Department], dict[int, models.Department]] | None = None
-        self._similarity = None  # the router's TextSimilarity, made when first needed (orders/duplicates.py)
+        # the router's TextSimilarity (orders/duplicates.py): the worker's one, else made from the router when needed
+        self._similarity = similarity
         self._similar_tasks = set()
