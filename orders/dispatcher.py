@@ -28,7 +28,7 @@ from orders import models
 from orders.clock import Clock
 from orders.config import Settings
 from orders.lifecycle import Role
-from orders.polling import Poller, Tally, backoff_seconds, default_name, utc
+from orders.polling import Poller, Tally, backoff_seconds, default_name, error_text, utc
 
 __all__ = ["ALERT_KIND", "ChannelDown", "DeliveryError", "DispatchReport", "Dispatcher", "Sender", "Undeliverable",
            "backoff_seconds", "default_name", "utc"]
@@ -37,7 +37,6 @@ from orders.staff_channels import staff_address
 log = logging.getLogger("sidan.outbox")
 
 ALERT_KIND = "notify_delivery_failed"
-MAX_ERROR_CHARS = 500
 
 
 class DeliveryError(Exception):
@@ -127,15 +126,12 @@ class Dispatcher(Poller):
 
     async def _failed(self, row: models.Outbox, error: Exception, report: DispatchReport) -> float:
         attempts = row.attempts + 1
-        message = f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
-        now = self.now()
+        message = error_text(error)
         if isinstance(error, Undeliverable) or attempts >= self.max_attempts:
-            await self._dead(row, attempts, message, now)
+            await self._dead(row, attempts, message, self.now())
             report.dead += 1
             return backoff_seconds(attempts, self.backoff_base, self.backoff_max, self.rng)
-        delay = backoff_seconds(attempts, self.backoff_base, self.backoff_max, self.rng)
-        await self.mine(row.id).update(
-            attempts=attempts, last_error=message, claimed_by=None, next_attempt_at=now + timedelta(seconds=delay))
+        delay = await self.retry_later(row, attempts, message)
         log.info("outbox %s (%s) attempt %d failed, retry in %.2fs: %s", row.id, row.kind, attempts, delay, message)
         report.retried += 1
         return delay

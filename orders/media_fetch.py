@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Protocol
 
 from tortoise.expressions import F
@@ -25,11 +24,10 @@ from orders.clock import Clock
 from orders.config import Settings
 from orders.evidence import sniff, stored_fields
 from orders.media_store import MediaStore
-from orders.polling import Poller, Tally, backoff_seconds
+from orders.polling import Poller, Tally, error_text
 
 log = logging.getLogger("sidan.media")
 
-MAX_ERROR_CHARS = 500
 MEDIA_TYPES = ("image/", "audio/", "voice/")  # WeChat's voice: audio/amr, voice/speex
 
 
@@ -124,15 +122,13 @@ class MediaFetcher(Poller):
 
     async def _failed(self, row: models.Media, error: Exception, report: FetchReport) -> None:
         attempts = row.attempts + 1
-        message = f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
+        message = error_text(error)
         if isinstance(error, MediaGone) or attempts >= self.max_attempts:
             await self.mine(row.id).update(status="failed", attempts=attempts, last_error=message, claimed_by=None)
             log.error("media %s (order %s, %s) not kept after %d attempts: %s", row.id, row.order_id, row.kind,
                       attempts, message)
             report.failed += 1
             return
-        delay = backoff_seconds(attempts, self.backoff_base, self.backoff_max, self.rng)
-        await self.mine(row.id).update(attempts=attempts, last_error=message, claimed_by=None,
-                                       next_attempt_at=self.now() + timedelta(seconds=delay))
+        delay = await self.retry_later(row, attempts, message)
         log.info("media %s attempt %d failed, retry in %.0fs: %s", row.id, attempts, delay, message)
         report.retried += 1

@@ -1,5 +1,5 @@
-"""Rows that are jobs, worked by background loops in every worker: the outbox (orders/dispatcher.py) and the media
-downloads (orders/media_fetch.py).
+"""Rows that are jobs, worked by background loops in every worker: the outbox (orders/dispatcher.py), the media
+downloads (orders/media_fetch.py) and the unionid lookups (orders/unionid_lookup.py).
 
 A job row is `pending` and due once `next_attempt_at` has passed. A loop claims a batch in one short statement
 (claimed_by = its name, next_attempt_at = the end of a lease): on PostgreSQL the rows are picked with
@@ -24,6 +24,14 @@ from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from orders.clock import Clock
+
+
+MAX_ERROR_CHARS = 500  # of a failed attempt's error, kept on its row
+
+
+def error_text(error: Exception) -> str:
+    """A failed attempt's error as its row keeps it."""
+    return f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
 
 
 def backoff_seconds(attempts: int, base: float, cap: float, rng: random.Random) -> float:
@@ -62,6 +70,10 @@ class Poller:
     what: str  # in the logs: "outbox", "media download"
     tally: type[Tally]  # what run_once returns
     log: logging.Logger
+    # the retry policy, set by the subclass: a failed attempt waits backoff_seconds(attempts, base, max, rng)
+    backoff_base: float
+    backoff_max: float
+    rng: random.Random
 
     def __init__(self, clock: Clock | None, name: str | None, lease_seconds: float, poll_seconds: float,
                  batch_size: int) -> None:
@@ -141,6 +153,13 @@ class Poller:
         if not ids:
             return []
         return list(await self.model.filter(id__in=ids, claimed_by=self.name).order_by("id"))
+
+    async def retry_later(self, row: Any, attempts: int, message: str) -> float:
+        """Hand a row whose attempt failed back, due again after a backoff that grows with its attempts; the delay."""
+        delay = backoff_seconds(attempts, self.backoff_base, self.backoff_max, self.rng)
+        await self.mine(row.id).update(attempts=attempts, last_error=message, claimed_by=None,
+                                       next_attempt_at=self.now() + timedelta(seconds=delay))
+        return delay
 
     def mine(self, row_id: int):
         """The row, while we still hold it: a record made after our lease ran out changes nothing."""

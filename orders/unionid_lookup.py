@@ -21,12 +21,11 @@ from tortoise import connections
 
 from orders import models, residents
 from orders.clock import Clock
-from orders.polling import Poller, Tally, backoff_seconds
+from orders.polling import Poller, Tally, error_text
 from orders.sql import Sql
 
 log = logging.getLogger("sidan.unionid")
 
-MAX_ERROR_CHARS = 500
 REARM_AFTER = timedelta(days=1)  # a failed lookup is armed again by a message that comes this much later
 
 
@@ -115,14 +114,12 @@ class UnionidLookups(Poller):
 
     async def _failed(self, row: models.UnionidLookup, error: Exception, report: LookupReport) -> None:
         attempts = row.attempts + 1
-        message = f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
+        message = error_text(error)
         if attempts >= self.max_attempts:
             await self.mine(row.id).update(status="failed", attempts=attempts, last_error=message, claimed_by=None,
                                            next_attempt_at=self.now())
             log.warning("unionid of resident %s not fetched after %d attempts: %s", row.resident_id, attempts, message)
             report.failed += 1
             return
-        delay = backoff_seconds(attempts, self.backoff_base, self.backoff_max, self.rng)
-        await self.mine(row.id).update(attempts=attempts, last_error=message, claimed_by=None,
-                                       next_attempt_at=self.now() + timedelta(seconds=delay))
+        await self.retry_later(row, attempts, message)
         report.retried += 1
